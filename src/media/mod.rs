@@ -1,0 +1,3 @@
+//! The safe media pipeline: probe, seek, decode, rotate, scale, encode.
+
+pub mod source;
