@@ -33,6 +33,7 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
         return Ok(CredentialConfig {
             secret_id: stored.secret_id,
             secret_key: stored.secret_key,
+            allow: Vec::new(),
         });
     }
     std::fs::create_dir_all(data_dir)?;
@@ -45,6 +46,7 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
     Ok(CredentialConfig {
         secret_id: stored.secret_id,
         secret_key: stored.secret_key,
+        allow: Vec::new(),
     })
 }
 

@@ -62,6 +62,10 @@ pub struct BucketConfig {
     /// Anonymous access.
     #[serde(default)]
     pub acl: BucketAcl,
+    /// Whether anonymous clients of a public bucket may also request
+    /// snapshots and media info (decoding costs CPU, so it is opt-in).
+    #[serde(default)]
+    pub anonymous_media: bool,
     /// Options passed to the `object_store` builder (for `s3://`: `endpoint`,
     /// `region`, `access_key_id`, `secret_access_key`, `allow_http`, ...).
     #[serde(default)]
@@ -80,6 +84,21 @@ pub struct CredentialConfig {
     pub secret_id: String,
     /// The secret half. Never logged.
     pub secret_key: String,
+    /// What the credential may do; empty means everything (a root key).
+    #[serde(default)]
+    pub allow: Vec<PolicyStatement>,
+}
+
+/// One grant: these actions on these resources.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyStatement {
+    /// Action names with `*` wildcards: `cos:GetObject`, `cos:*`,
+    /// `ci:GenerateSnapshot`, `vod:*`.
+    pub actions: Vec<String>,
+    /// `<bucket>/<key prefix or pattern>` with `*` wildcards, e.g.
+    /// `demo-1250000000/videos/*`; `*` alone is every resource.
+    pub resources: Vec<String>,
 }
 
 impl std::fmt::Debug for CredentialConfig {
@@ -87,6 +106,7 @@ impl std::fmt::Debug for CredentialConfig {
         f.debug_struct("CredentialConfig")
             .field("secret_id", &self.secret_id)
             .field("secret_key", &"<redacted>")
+            .field("allow", &self.allow)
             .finish()
     }
 }
@@ -223,6 +243,7 @@ impl Config {
                 name: DEFAULT_BUCKET.to_owned(),
                 store: default_store(),
                 acl: BucketAcl::Private,
+                anonymous_media: false,
                 options: BTreeMap::new(),
             });
         }
@@ -364,6 +385,14 @@ mod tests {
         assert!(err.to_string().contains("BucketName-APPID"), "{err}");
         let err = Config::from_toml("default_bucket = \"x-1\"", Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("default_bucket"), "{err}");
+    }
+
+    #[test]
+    fn the_documented_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("framegate.example.toml");
+        let config = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(config.default_bucket, "demo-1250000000");
+        assert_eq!(config.limits.idle_timeout_secs, 75);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Bucket {
     pub name: String,
     /// Anonymous access.
     pub acl: BucketAcl,
+    /// Anonymous snapshots/media info on a public bucket.
+    pub anonymous_media: bool,
     /// Where objects live, for display.
     pub location: String,
     data: Arc<dyn ObjectStore>,
@@ -167,6 +169,7 @@ impl Bucket {
         Ok(Self {
             name: config.name.clone(),
             acl: config.acl,
+            anonymous_media: config.anonymous_media,
             location,
             data,
             aux,

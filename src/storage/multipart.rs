@@ -340,6 +340,7 @@ mod tests {
             name: "t-1".into(),
             store: "file://".into(),
             acl: BucketAcl::Private,
+            anonymous_media: false,
             options: Default::default(),
         };
         let bucket = Bucket::open(&config, dir.path()).unwrap();

@@ -239,6 +239,7 @@ mod tests {
             name: "t-1".into(),
             store: "memory://".into(),
             acl: BucketAcl::Private,
+            anonymous_media: false,
             options: Default::default(),
         };
         Bucket::open(&config, std::path::Path::new("/nonexistent")).unwrap()
