@@ -1,5 +1,6 @@
 //! Cost of the pure protocol steps every request pays: routing and range
 //! parsing.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use framegate::proto::range;
@@ -21,7 +22,9 @@ fn routing(c: &mut Criterion) {
                 &Method::GET,
                 Some(black_box("media-1250000000.cos.ap-guangzhou.myqcloud.com")),
                 black_box("/videos/%E4%B8%AD/clip.mp4"),
-                Some(black_box("ci-process=snapshot&time=1.5&width=320&format=jpg")),
+                Some(black_box(
+                    "ci-process=snapshot&time=1.5&width=320&format=jpg",
+                )),
                 &headers,
             )
         })

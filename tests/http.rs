@@ -33,7 +33,9 @@ impl Gateway {
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(state.config.listen).await.unwrap();
+                let listener = tokio::net::TcpListener::bind(state.config.listen)
+                    .await
+                    .unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 framegate::server::run(listener, state, async {
                     let _ = stopped.await;
@@ -53,7 +55,9 @@ impl Gateway {
 
     fn connect(&self) -> TcpStream {
         let stream = TcpStream::connect(self.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream
     }
 
@@ -134,11 +138,19 @@ fn errors_are_cos_xml_with_the_request_id() {
     assert_eq!(reply.status, 404);
     assert_eq!(reply.code(), "NoSuchKey");
     let id = reply.header("x-cos-request-id").expect("request id header");
-    assert!(reply.body.contains(&format!("<RequestId>{id}</RequestId>")), "{}", reply.body);
+    assert!(
+        reply.body.contains(&format!("<RequestId>{id}</RequestId>")),
+        "{}",
+        reply.body
+    );
     assert!(reply.header("server").unwrap().starts_with("framegate/"));
     assert!(reply.header("date").is_some());
     let again = gw.send("GET /missing.mp4 HTTP/1.1", b"");
-    assert_ne!(again.header("x-cos-request-id"), Some(id), "request ids are unique");
+    assert_ne!(
+        again.header("x-cos-request-id"),
+        Some(id),
+        "request ids are unique"
+    );
 }
 
 #[test]
@@ -157,9 +169,19 @@ fn unknown_bucket_is_no_such_bucket() {
 #[test]
 fn keys_that_escape_the_bucket_are_refused() {
     let gw = Gateway::start("");
-    for path in ["/a/../../etc/passwd", "/a/%2e%2e/b", "/./x", "/a//b", "/x%00y"] {
+    for path in [
+        "/a/../../etc/passwd",
+        "/a/%2e%2e/b",
+        "/./x",
+        "/a//b",
+        "/x%00y",
+    ] {
         let reply = gw.send(&format!("PUT {path} HTTP/1.1"), b"data");
-        assert_eq!((reply.status, reply.code()), (400, "InvalidArgument"), "{path}");
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "InvalidArgument"),
+            "{path}"
+        );
     }
 }
 
@@ -181,7 +203,10 @@ fn ranges_conditionals_and_digests() {
     let ignored = gw.send("GET /v/clip.bin HTTP/1.1\r\nRange: bytes=0-1,3-4", b"");
     assert_eq!((ignored.status, ignored.body.len()), (200, 10));
 
-    let cached = gw.send(&format!("GET /v/clip.bin HTTP/1.1\r\nIf-None-Match: {etag}"), b"");
+    let cached = gw.send(
+        &format!("GET /v/clip.bin HTTP/1.1\r\nIf-None-Match: {etag}"),
+        b"",
+    );
     assert_eq!((cached.status, cached.body.as_str()), (304, ""));
     let failed = gw.send("GET /v/clip.bin HTTP/1.1\r\nIf-Match: \"other\"", b"");
     assert_eq!((failed.status, failed.code()), (412, "PreconditionFailed"));
@@ -240,7 +265,11 @@ fn idle_keep_alive_connections_are_closed() {
     let n = stream.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 404"));
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(stream.read(&mut buf).unwrap(), 0, "the idle connection was closed");
+    assert_eq!(
+        stream.read(&mut buf).unwrap(),
+        0,
+        "the idle connection was closed"
+    );
 }
 
 #[test]
@@ -251,5 +280,8 @@ fn slow_request_heads_time_out() {
     let started = std::time::Instant::now();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    assert!(started.elapsed() < Duration::from_secs(8), "connection closed by the server");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "connection closed by the server"
+    );
 }

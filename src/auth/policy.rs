@@ -100,9 +100,17 @@ mod tests {
     #[test]
     fn statements_grant_actions_on_resources() {
         let snapshot_only = [stmt(&["ci:GenerateSnapshot"], &["b-1/videos/*"])];
-        assert!(allows(&snapshot_only, "ci:GenerateSnapshot", "b-1/videos/x.mp4"));
+        assert!(allows(
+            &snapshot_only,
+            "ci:GenerateSnapshot",
+            "b-1/videos/x.mp4"
+        ));
         assert!(!allows(&snapshot_only, "cos:GetObject", "b-1/videos/x.mp4"));
-        assert!(!allows(&snapshot_only, "ci:GenerateSnapshot", "b-1/other/x.mp4"));
+        assert!(!allows(
+            &snapshot_only,
+            "ci:GenerateSnapshot",
+            "b-1/other/x.mp4"
+        ));
         assert!(allows(&[], "cos:DeleteObject", "anything"));
         let read_only = [stmt(&["cos:Get*", "cos:Head*"], &["*"])];
         assert!(allows(&read_only, "cos:GetBucket", "b-1/"));
