@@ -11,6 +11,7 @@
 //! - [`storage`]: buckets over `object_store`, metadata sidecars, multipart
 //!   staging, the blocking ranged reader the media layer decodes from.
 //! - [`media`]: the safe media pipeline.
+//! - [`pool`]: the bounded pool decode work runs on.
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod media;
 pub mod ops;
+pub mod pool;
 pub mod proto;
 pub mod server;
 pub mod storage;

@@ -285,3 +285,39 @@ fn slow_request_heads_time_out() {
         "connection closed by the server"
     );
 }
+
+#[test]
+fn shutdown_lets_in_flight_requests_finish() {
+    let mut gw = Gateway::start("");
+    let mut stream = gw.connect();
+    stream
+        .write_all(b"PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Ask the server to stop while the upload is half sent.
+    let _ = gw.stop.take().unwrap().send(());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect_timeout(&gw.addr, Duration::from_millis(500)).is_err(),
+        "no new connections once shutdown begins"
+    );
+    stream.write_all(b"56789").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let reply = Reply::parse(&raw);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    gw.thread.take().unwrap().join().unwrap();
+}
+
+#[test]
+fn http2_prior_knowledge_is_served() {
+    let gw = Gateway::start("");
+    let mut stream = gw.connect();
+    // The HTTP/2 connection preface followed by an empty SETTINGS frame.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let mut header = [0u8; 9];
+    stream.read_exact(&mut header).unwrap();
+    assert_eq!(header[3], 0x04, "the server answers with a SETTINGS frame");
+}
