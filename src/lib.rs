@@ -2,3 +2,4 @@
 //! pictures on the fly.
 
 pub mod media;
+pub mod proto;
