@@ -215,20 +215,23 @@ impl Authorization {
 /// is malformed or more than one is present.
 pub fn parse_authorization(req: &RequestParts<'_>) -> Result<Option<Authorization>, SignError> {
     let pairs = req.query_pairs();
-    let mut found = Vec::new();
-    if let Some(header) = authorization_header(req)? {
-        found.push(parse_header(req, header)?);
+    let header = authorization_header(req)?;
+    let in_cos_query = cos::query_has_signature(&pairs);
+    let in_sigv4_query = sigv4::query_has_signature(&pairs);
+    let present = [header.is_some(), in_cos_query, in_sigv4_query];
+    if present.iter().filter(|p| **p).count() > 1 {
+        return Err(SignError::AmbiguousAuth);
     }
-    if cos::query_has_signature(&pairs) {
-        found.push(Authorization::Cos(cos::CosAuth::from_query(req, &pairs)?));
+    if let Some(header) = header {
+        return parse_header(req, header).map(Some);
     }
-    if sigv4::query_has_signature(&pairs) {
-        found.push(Authorization::SigV4(sigv4::SigV4Auth::from_query(&pairs)?));
+    if in_cos_query {
+        return cos::CosAuth::from_query(req, &pairs).map(|a| Some(Authorization::Cos(a)));
     }
-    match found.len() {
-        0 | 1 => Ok(found.pop()),
-        _ => Err(SignError::AmbiguousAuth),
+    if in_sigv4_query {
+        return sigv4::SigV4Auth::from_query(&pairs).map(|a| Some(Authorization::SigV4(a)));
     }
+    Ok(None)
 }
 
 /// The single non-empty `Authorization` header, if any.
