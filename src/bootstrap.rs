@@ -33,7 +33,8 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
         return Ok(CredentialConfig {
             secret_id: stored.secret_id,
             secret_key: stored.secret_key,
-            allow: Vec::new(),
+            security_token: None,
+        allow: Vec::new(),
         });
     }
     std::fs::create_dir_all(data_dir)?;
@@ -46,6 +47,7 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
     Ok(CredentialConfig {
         secret_id: stored.secret_id,
         secret_key: stored.secret_key,
+        security_token: None,
         allow: Vec::new(),
     })
 }

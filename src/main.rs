@@ -93,6 +93,7 @@ fn env_credential() -> Option<CredentialConfig> {
     Some(CredentialConfig {
         secret_id,
         secret_key,
+        security_token: None,
         allow: Vec::new(),
     })
 }

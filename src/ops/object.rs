@@ -4,7 +4,6 @@ use std::time::SystemTime;
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::Ctx;
@@ -429,7 +428,7 @@ pub async fn upload_part(
 pub async fn complete_upload(
     ctx: &Ctx<'_>,
     upload_id: &str,
-    body: Incoming,
+    body: BodyStream,
 ) -> Result<Response, ApiError> {
     let document = body::read_document(body, ctx.state.config.limits.max_document_bytes).await?;
     let parts = parse_complete_multipart(&document)?;

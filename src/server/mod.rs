@@ -126,7 +126,7 @@ async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response
     async move {
         let started = Instant::now();
         let resource = request.uri().path().to_owned();
-        let mut response = match ops::handle(state, request).await {
+        let mut response = match ops::handle(state, request, &request_id).await {
             Ok(response) => response,
             Err(err) => error_response(&err, &resource, &request_id),
         };
