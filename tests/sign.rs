@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use framegate::proto::sign::{
     cos, parse_authorization, sigv4, tc3, Authorization, BodyCheck, ChunkedDecoder, Credential,
-    RequestParts, Scheme, SignError, Verified,
+    RequestParts, Scheme, SignError, Trailers, Verified,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use proptest::prelude::*;
@@ -155,7 +155,7 @@ fn decode_chunked(
     ctx: &framegate::proto::sign::ChunkedContext,
     body: &[u8],
     step: usize,
-) -> Result<(Vec<u8>, Vec<(String, String)>), SignError> {
+) -> Result<(Vec<u8>, Trailers), SignError> {
     let mut decoder = ChunkedDecoder::new(ctx.clone());
     let mut out = Vec::new();
     for piece in body.chunks(step.max(1)) {
@@ -425,7 +425,7 @@ fn changing_a_tc3_body_or_an_s3_body_is_detected() {
 }
 
 #[test]
-fn flipping_any_byte_of_a_chunked_body_fails() {
+fn flipping_any_byte_of_a_chunked_body_is_noticed() {
     for v in load("chunked.json") {
         let Ok(Verified {
             body: BodyCheck::AwsChunked(ctx),
@@ -507,6 +507,31 @@ fn cos_sdk_signs_the_host_without_the_port() {
         .unwrap();
     let other = v.verify(&v.req.with_header("host", "127.0.0.2:80"));
     assert_eq!(other.unwrap_err(), SignError::SignatureDoesNotMatch);
+}
+
+#[test]
+fn cos_verifies_the_decoded_path_whatever_its_escapes() {
+    let v = load("cos.json")
+        .into_iter()
+        .find(|v| v.name.starts_with("cos get") && v.name.contains("视频"))
+        .unwrap();
+    let target = v.req.target();
+    assert!(target.contains("%E8"), "{target}");
+    v.verify(&v.req.with_target(&target.replace("%E8", "%e8")))
+        .unwrap();
+    let plus = load("cos.json")
+        .into_iter()
+        .find(|v| v.name.starts_with("cos get") && v.name.contains("a+b.txt"))
+        .unwrap();
+    let target = plus.req.target();
+    assert!(target.starts_with("/a%2Bb.txt"), "{target}");
+    plus.verify(&plus.req.with_target(&target.replacen("%2B", "+", 1)))
+        .unwrap();
+    let space = plus.req.with_target(&target.replacen("%2B", "%20", 1));
+    assert_eq!(
+        plus.verify(&space).unwrap_err(),
+        SignError::SignatureDoesNotMatch
+    );
 }
 
 #[test]
@@ -643,7 +668,8 @@ fn anonymous_requests_have_no_authorization() {
 
 #[test]
 fn malformed_cos_fields_each_have_their_error() {
-    let cases: &[(&str, &str, fn(&SignError) -> bool)] = &[
+    type Case = (&'static str, &'static str, fn(&SignError) -> bool);
+    let cases: &[Case] = &[
         (
             "q-sign-algorithm=sha1",
             "q-sign-algorithm=sha256",
