@@ -137,6 +137,12 @@ fn load(file: &str) -> Vec<Vector> {
         .collect()
 }
 
+/// All vectors, loaded once for the property tests.
+fn cached_vectors() -> &'static [Vector] {
+    static VECTORS: std::sync::OnceLock<Vec<Vector>> = std::sync::OnceLock::new();
+    VECTORS.get_or_init(all_vectors)
+}
+
 fn all_vectors() -> Vec<Vector> {
     ["cos.json", "sigv4.json", "tc3.json", "chunked.json"]
         .iter()
@@ -1071,6 +1077,80 @@ proptest! {
                 .with_header("x-tc-timestamp", "1704067200");
             if let Ok(Some(parsed)) = req.parse() {
                 let _ = parsed.verify(&req.parts(), Some(b""), SK, at(1_704_067_200), SKEW);
+            }
+        }
+    }
+
+    #[test]
+    fn cos_style_fields_never_panic(
+        values in proptest::collection::vec("[ -~]{0,30}", 7),
+        in_query in any::<bool>(),
+    ) {
+        let keys = ["q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time", "q-header-list", "q-url-param-list", "q-signature"];
+        let fields: Vec<String> = keys.iter().zip(&values).map(|(k, v)| {
+            let v = if in_query { framegate::proto::sign::uri_encode(v.as_bytes(), false) } else { v.replace('&', "") };
+            format!("{k}={v}")
+        }).collect();
+        let joined = fields.join("&");
+        let req = if in_query {
+            Req::new("GET", &format!("/k?{joined}&a=1"), &[("host", "h:1")])
+        } else {
+            match HeaderValue::from_str(&joined) {
+                Ok(_) => cos_header(&joined),
+                Err(_) => return Ok(()),
+            }
+        };
+        if let Ok(Some(parsed)) = req.parse() {
+            let _ = parsed.verify(&req.parts(), None, SK, at(1_704_067_200), SKEW);
+        }
+    }
+
+    #[test]
+    fn sigv4_style_queries_never_panic(values in proptest::collection::vec("[ -~]{0,40}", 6)) {
+        let keys = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"];
+        let query: Vec<String> = keys.iter().zip(&values).map(|(k, v)| {
+            format!("{k}={}", framegate::proto::sign::uri_encode(v.as_bytes(), false))
+        }).collect();
+        let req = Req::new("GET", &format!("/b/k?{}", query.join("&")), &[("host", "h")]);
+        if let Ok(Some(parsed)) = req.parse() {
+            let _ = parsed.verify(&req.parts(), None, SK, at(1_704_067_200), SKEW);
+        }
+    }
+
+    #[test]
+    fn mutated_sdk_requests_never_panic(
+        pick in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0x20u8..0x7f), 1..4),
+        in_target in any::<bool>(),
+    ) {
+        let vectors = cached_vectors();
+        let v = &vectors[pick.index(vectors.len())];
+        let mutate = |text: &str| {
+            let mut bytes = text.as_bytes().to_vec();
+            for (at, byte) in &edits {
+                let i = at.index(bytes.len());
+                bytes[i] = *byte;
+            }
+            String::from_utf8(bytes).unwrap_or_default()
+        };
+        let req = if in_target {
+            match mutate(&v.req.target()).parse::<Uri>() {
+                Ok(uri) => Req { uri, ..v.req.clone() },
+                Err(_) => return Ok(()),
+            }
+        } else {
+            let auth = v.req.headers.get("authorization").map(|a| a.to_str().unwrap().to_owned());
+            let Some(auth) = auth else { return Ok(()); };
+            match HeaderValue::from_str(&mutate(&auth)) {
+                Ok(_) => v.req.with_header("authorization", &mutate(&auth)),
+                Err(_) => return Ok(()),
+            }
+        };
+        if let Ok(Some(parsed)) = req.parse() {
+            if let Ok(Verified { body: BodyCheck::AwsChunked(ctx), .. }) =
+                parsed.verify(&req.parts(), Some(&req.body), &v.secret_key, v.now, SKEW)
+            {
+                let _ = decode_chunked(&ctx, &req.body, 1000);
             }
         }
     }
