@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use framegate::proto::sign::{
     cos, parse_authorization, sigv4, tc3, Authorization, BodyCheck, ChunkedDecoder, Credential,
-    RequestParts, Scheme, SignError, Verified,
+    RequestParts, Scheme, SignError, Trailers, Verified,
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use proptest::prelude::*;
@@ -137,6 +137,12 @@ fn load(file: &str) -> Vec<Vector> {
         .collect()
 }
 
+/// All vectors, loaded once for the property tests.
+fn cached_vectors() -> &'static [Vector] {
+    static VECTORS: std::sync::OnceLock<Vec<Vector>> = std::sync::OnceLock::new();
+    VECTORS.get_or_init(all_vectors)
+}
+
 fn all_vectors() -> Vec<Vector> {
     ["cos.json", "sigv4.json", "tc3.json", "chunked.json"]
         .iter()
@@ -155,7 +161,7 @@ fn decode_chunked(
     ctx: &framegate::proto::sign::ChunkedContext,
     body: &[u8],
     step: usize,
-) -> Result<(Vec<u8>, Vec<(String, String)>), SignError> {
+) -> Result<(Vec<u8>, Trailers), SignError> {
     let mut decoder = ChunkedDecoder::new(ctx.clone());
     let mut out = Vec::new();
     for piece in body.chunks(step.max(1)) {
@@ -425,7 +431,7 @@ fn changing_a_tc3_body_or_an_s3_body_is_detected() {
 }
 
 #[test]
-fn flipping_any_byte_of_a_chunked_body_fails() {
+fn flipping_any_byte_of_a_chunked_body_is_noticed() {
     for v in load("chunked.json") {
         let Ok(Verified {
             body: BodyCheck::AwsChunked(ctx),
@@ -507,6 +513,31 @@ fn cos_sdk_signs_the_host_without_the_port() {
         .unwrap();
     let other = v.verify(&v.req.with_header("host", "127.0.0.2:80"));
     assert_eq!(other.unwrap_err(), SignError::SignatureDoesNotMatch);
+}
+
+#[test]
+fn cos_verifies_the_decoded_path_whatever_its_escapes() {
+    let v = load("cos.json")
+        .into_iter()
+        .find(|v| v.name.starts_with("cos get") && v.name.contains("视频"))
+        .unwrap();
+    let target = v.req.target();
+    assert!(target.contains("%E8"), "{target}");
+    v.verify(&v.req.with_target(&target.replace("%E8", "%e8")))
+        .unwrap();
+    let plus = load("cos.json")
+        .into_iter()
+        .find(|v| v.name.starts_with("cos get") && v.name.contains("a+b.txt"))
+        .unwrap();
+    let target = plus.req.target();
+    assert!(target.starts_with("/a%2Bb.txt"), "{target}");
+    plus.verify(&plus.req.with_target(&target.replacen("%2B", "+", 1)))
+        .unwrap();
+    let space = plus.req.with_target(&target.replacen("%2B", "%20", 1));
+    assert_eq!(
+        plus.verify(&space).unwrap_err(),
+        SignError::SignatureDoesNotMatch
+    );
 }
 
 #[test]
@@ -643,7 +674,8 @@ fn anonymous_requests_have_no_authorization() {
 
 #[test]
 fn malformed_cos_fields_each_have_their_error() {
-    let cases: &[(&str, &str, fn(&SignError) -> bool)] = &[
+    type Case = (&'static str, &'static str, fn(&SignError) -> bool);
+    let cases: &[Case] = &[
         (
             "q-sign-algorithm=sha1",
             "q-sign-algorithm=sha256",
@@ -1050,6 +1082,80 @@ proptest! {
     }
 
     #[test]
+    fn cos_style_fields_never_panic(
+        values in proptest::collection::vec("[ -~]{0,30}", 7),
+        in_query in any::<bool>(),
+    ) {
+        let keys = ["q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time", "q-header-list", "q-url-param-list", "q-signature"];
+        let fields: Vec<String> = keys.iter().zip(&values).map(|(k, v)| {
+            let v = if in_query { framegate::proto::sign::uri_encode(v.as_bytes(), false) } else { v.replace('&', "") };
+            format!("{k}={v}")
+        }).collect();
+        let joined = fields.join("&");
+        let req = if in_query {
+            Req::new("GET", &format!("/k?{joined}&a=1"), &[("host", "h:1")])
+        } else {
+            match HeaderValue::from_str(&joined) {
+                Ok(_) => cos_header(&joined),
+                Err(_) => return Ok(()),
+            }
+        };
+        if let Ok(Some(parsed)) = req.parse() {
+            let _ = parsed.verify(&req.parts(), None, SK, at(1_704_067_200), SKEW);
+        }
+    }
+
+    #[test]
+    fn sigv4_style_queries_never_panic(values in proptest::collection::vec("[ -~]{0,40}", 6)) {
+        let keys = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"];
+        let query: Vec<String> = keys.iter().zip(&values).map(|(k, v)| {
+            format!("{k}={}", framegate::proto::sign::uri_encode(v.as_bytes(), false))
+        }).collect();
+        let req = Req::new("GET", &format!("/b/k?{}", query.join("&")), &[("host", "h")]);
+        if let Ok(Some(parsed)) = req.parse() {
+            let _ = parsed.verify(&req.parts(), None, SK, at(1_704_067_200), SKEW);
+        }
+    }
+
+    #[test]
+    fn mutated_sdk_requests_never_panic(
+        pick in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0x20u8..0x7f), 1..4),
+        in_target in any::<bool>(),
+    ) {
+        let vectors = cached_vectors();
+        let v = &vectors[pick.index(vectors.len())];
+        let mutate = |text: &str| {
+            let mut bytes = text.as_bytes().to_vec();
+            for (at, byte) in &edits {
+                let i = at.index(bytes.len());
+                bytes[i] = *byte;
+            }
+            String::from_utf8(bytes).unwrap_or_default()
+        };
+        let req = if in_target {
+            match mutate(&v.req.target()).parse::<Uri>() {
+                Ok(uri) => Req { uri, ..v.req.clone() },
+                Err(_) => return Ok(()),
+            }
+        } else {
+            let auth = v.req.headers.get("authorization").map(|a| a.to_str().unwrap().to_owned());
+            let Some(auth) = auth else { return Ok(()); };
+            match HeaderValue::from_str(&mutate(&auth)) {
+                Ok(_) => v.req.with_header("authorization", &mutate(&auth)),
+                Err(_) => return Ok(()),
+            }
+        };
+        if let Ok(Some(parsed)) = req.parse() {
+            if let Ok(Verified { body: BodyCheck::AwsChunked(ctx), .. }) =
+                parsed.verify(&req.parts(), Some(&req.body), &v.secret_key, v.now, SKEW)
+            {
+                let _ = decode_chunked(&ctx, &req.body, 1000);
+            }
+        }
+    }
+
+    #[test]
     fn chunk_decoder_never_panics(body in proptest::collection::vec(any::<u8>(), 0..600), step in 1usize..64) {
         let v = chunk_context();
         let mut decoder = ChunkedDecoder::new(v.clone()).with_max_chunk(256);
@@ -1116,5 +1222,208 @@ fn context_of(name: &str) -> framegate::proto::sign::ChunkedContext {
     match v.verify(&v.req).unwrap().body {
         BodyCheck::AwsChunked(ctx) => ctx,
         other => panic!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- signers match the SDKs
+
+/// The decoded query pairs of a target, as text.
+fn decoded_query(target: &str) -> Vec<(String, String)> {
+    framegate::proto::sign::query_pairs(target.split_once('?').map(|(_, q)| q))
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap()))
+        .collect()
+}
+
+fn decoded_path(target: &str) -> String {
+    let path = target.split('?').next().unwrap();
+    let bytes = framegate::proto::sign::percent_decode(
+        path.as_bytes(),
+        framegate::proto::sign::Plus::Literal,
+    );
+    String::from_utf8(bytes).unwrap()
+}
+
+/// `k=v` fields of a COS `Authorization` value.
+fn cos_field<'a>(auth: &'a str, key: &str) -> &'a str {
+    auth.split('&')
+        .find_map(|f| f.strip_prefix(&format!("{key}=")))
+        .unwrap()
+}
+
+#[test]
+fn cos_sign_reproduces_the_sdk_authorization() {
+    let mut compared = 0;
+    for v in load("cos.json") {
+        let Some(auth) = v.req.headers.get("authorization") else {
+            continue;
+        };
+        let auth = auth.to_str().unwrap();
+        let target = v.req.target();
+        let query = decoded_query(&target);
+        let params: Vec<(&str, &str)> = cos_field(auth, "q-url-param-list")
+            .split(';')
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                let (k, v) = query
+                    .iter()
+                    .find(|(k, _)| {
+                        framegate::proto::sign::uri_encode(k.as_bytes(), false).to_ascii_lowercase()
+                            == n
+                    })
+                    .unwrap();
+                (k.as_str(), v.as_str())
+            })
+            .collect();
+        let host = v.req.headers["host"].to_str().unwrap();
+        let bare_host = host.split(':').next().unwrap();
+        let (start, end) = cos_field(auth, "q-key-time").split_once(';').unwrap();
+        let (start, end): (u64, u64) = (start.parse().unwrap(), end.parse().unwrap());
+        let path = decoded_path(&target);
+        let hosts = [host, bare_host];
+        let signed = hosts.iter().map(|host| {
+            let headers: Vec<(&str, &str)> = cos_field(auth, "q-header-list")
+                .split(';')
+                .filter(|n| !n.is_empty())
+                .map(|n| match n {
+                    "host" => ("host", *host),
+                    _ => (
+                        n,
+                        v.req.headers[n].to_str().unwrap_or_else(|_| {
+                            std::str::from_utf8(v.req.headers[n].as_bytes()).unwrap()
+                        }),
+                    ),
+                })
+                .collect();
+            let request = cos::CosRequest {
+                method: v.req.method.as_str(),
+                path: &path,
+                params: &params,
+                headers: &headers,
+            };
+            let credential = Credential {
+                access_key_id: &v.access_key_id,
+                secret_key: &v.secret_key,
+                security_token: None,
+            };
+            cos::sign(
+                &credential,
+                &request,
+                at(start),
+                Duration::from_secs(end - start),
+            )
+        });
+        assert!(signed.into_iter().any(|s| s == auth), "{}", v.name);
+        compared += 1;
+    }
+    assert!(compared >= 100, "{compared}");
+}
+
+#[test]
+fn sigv4_sign_headers_reproduces_botocore() {
+    let mut compared = 0;
+    for v in load("sigv4.json") {
+        let Some(auth) = v.req.headers.get("authorization") else {
+            continue;
+        };
+        let auth = auth.to_str().unwrap();
+        let scope = auth
+            .split("Credential=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let parts: Vec<&str> = scope.split('/').collect();
+        let target = v.req.target();
+        let query = decoded_query(&target);
+        let params: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let signed_list = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let headers: Vec<(&str, &str)> = signed_list
+            .split(';')
+            .filter(|n| {
+                ![
+                    "host",
+                    "x-amz-date",
+                    "x-amz-content-sha256",
+                    "x-amz-security-token",
+                ]
+                .contains(n)
+            })
+            .map(|n| (n, v.req.headers[n].to_str().unwrap()))
+            .collect();
+        let path = decoded_path(&target);
+        let request = sigv4::SigV4Request {
+            method: v.req.method.as_str(),
+            host: v.req.headers["host"].to_str().unwrap(),
+            path: &path,
+            params: &params,
+            headers: &headers,
+            region: parts[2],
+            service: parts[3],
+        };
+        let credential = Credential {
+            access_key_id: &v.access_key_id,
+            secret_key: &v.secret_key,
+            security_token: v.security_token.as_deref(),
+        };
+        let date = v.req.headers["x-amz-date"].to_str().unwrap();
+        let time = chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ").unwrap();
+        let now = at(time.and_utc().timestamp() as u64);
+        let payload = v.req.headers["x-amz-content-sha256"].to_str().unwrap();
+        let added = sigv4::sign_headers(&credential, &request, now, payload);
+        let ours = &added.iter().find(|(k, _)| k == "authorization").unwrap().1;
+        assert_eq!(ours, auth, "{}", v.name);
+        compared += 1;
+    }
+    assert!(compared >= 50, "{compared}");
+}
+
+#[test]
+fn tc3_sign_reproduces_the_tencentcloud_sdk() {
+    for v in load("tc3.json") {
+        let auth = v.req.headers["authorization"].to_str().unwrap();
+        let target = v.req.target();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let headers = [
+            (
+                "content-type",
+                v.req.headers["content-type"].to_str().unwrap(),
+            ),
+            ("host", v.req.headers["host"].to_str().unwrap()),
+        ];
+        let credential = Credential {
+            access_key_id: &v.access_key_id,
+            secret_key: &v.secret_key,
+            security_token: None,
+        };
+        let request = tc3::Tc3Request {
+            method: v.req.method.as_str(),
+            path,
+            query,
+            headers: &headers,
+            payload: &v.req.body,
+            service: "vod",
+        };
+        let timestamp = v.req.headers["x-tc-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            tc3::sign(&credential, &request, timestamp),
+            auth,
+            "{}",
+            v.name
+        );
     }
 }

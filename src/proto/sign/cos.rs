@@ -165,14 +165,15 @@ impl CosAuth {
 
     /// `HttpParameters`: the listed query parameters, canonical and sorted.
     fn signed_params(&self, req: &RequestParts<'_>) -> Result<String, SignError> {
-        let pairs = req.query_pairs();
+        let pairs: Vec<(String, Vec<u8>)> = req
+            .query_pairs()
+            .into_iter()
+            .map(|(name, value)| (canonical_name(&name), value))
+            .collect();
         let mut items = Vec::with_capacity(self.param_list.len());
         for listed in &self.param_list {
             let name = canonical_name(&percent_decode(listed.as_bytes(), Plus::Literal));
-            let mut values = pairs
-                .iter()
-                .filter(|(n, _)| canonical_name(n) == name)
-                .map(|(_, v)| v);
+            let mut values = pairs.iter().filter(|(n, _)| *n == name).map(|(_, v)| v);
             let value = values
                 .next()
                 .ok_or_else(|| SignError::MissingSignedField(format!("parameter {listed}")))?;

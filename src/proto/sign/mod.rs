@@ -8,6 +8,20 @@
 //! and calls [`Authorization::verify`], which returns a [`Verified`] telling
 //! what is still to be checked about the body ([`BodyCheck`]).
 //!
+//! What stays with the caller:
+//! - verify before answering `Expect: 100-continue` or reading the body;
+//! - [`BodyCheck::Sha256`]: hash the body and call [`BodyCheck::check_sha256`]
+//!   before committing it;
+//! - [`BodyCheck::AwsChunked`]: feed the body through a [`ChunkedDecoder`],
+//!   compare [`ChunkedDecoder::decoded_len`] with
+//!   `x-amz-decoded-content-length`, and check the trailer's checksum
+//!   (`x-amz-checksum-*`) before committing: unsigned-trailer chunks are
+//!   released unverified;
+//! - query strings decode `+` as a space here (the COS SDK form-encodes
+//!   query values): handlers must read parameters the same way;
+//! - COS lets a request carry parameters and headers it did not sign (the
+//!   SDKs sign a subset); which unsigned ones to honour is policy.
+//!
 //! Architecture invariant: nothing here does I/O or reads the clock; `now`
 //! is always a parameter.
 
@@ -24,7 +38,7 @@ use http::{HeaderMap, Method, Uri};
 
 pub use encode::{percent_decode, query_pairs, uri_encode, Plus};
 pub use error::SignError;
-pub use sigv4_chunked::{ChunkedContext, ChunkedDecoder, ChunkedMode};
+pub use sigv4_chunked::{ChunkedContext, ChunkedDecoder, ChunkedMode, Trailers};
 
 use encode::{ct_eq, query_value};
 use error::malformed;

@@ -28,6 +28,9 @@ const MAX_TRAILERS: usize = 16 * 1024;
 /// The default bound on one chunk's size (signed chunks are buffered).
 pub const DEFAULT_MAX_CHUNK: u64 = 16 * 1024 * 1024;
 
+/// Trailer fields of an `aws-chunked` body: lowercase names, trimmed values.
+pub type Trailers = Vec<(String, String)>;
+
 /// Which `aws-chunked` variant the request declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkedMode {
@@ -101,7 +104,7 @@ pub struct ChunkedDecoder {
     remaining: u64,
     chunk_size: u64,
     declared: Option<[u8; 32]>,
-    trailers: Vec<(String, String)>,
+    trailers: Trailers,
     trailer_bytes: usize,
     decoded_len: u64,
     max_chunk: u64,
@@ -166,7 +169,7 @@ impl ChunkedDecoder {
 
     /// Ends the body: succeeds with the trailers (names lowercased, values
     /// trimmed) only if the final chunk (and trailer) arrived and verified.
-    pub fn finish(self) -> Result<Vec<(String, String)>, SignError> {
+    pub fn finish(self) -> Result<Trailers, SignError> {
         let lenient_end = self.state == State::Trailers
             && self.line.is_empty()
             && self.trailers.is_empty()
@@ -203,7 +206,10 @@ impl ChunkedDecoder {
         let text = std::str::from_utf8(line).map_err(|_| invalid("chunk header is not ASCII"))?;
         let mut parts = text.split(';');
         let size_text = parts.next().unwrap_or("").trim();
-        if size_text.is_empty() || size_text.len() > 16 {
+        if size_text.is_empty()
+            || size_text.len() > 16
+            || !size_text.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(invalid("bad chunk size"));
         }
         let size = u64::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
