@@ -34,7 +34,7 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
             secret_id: stored.secret_id,
             secret_key: stored.secret_key,
             security_token: None,
-        allow: Vec::new(),
+            allow: Vec::new(),
         });
     }
     std::fs::create_dir_all(data_dir)?;

@@ -110,7 +110,10 @@ impl std::fmt::Debug for CredentialConfig {
         f.debug_struct("CredentialConfig")
             .field("secret_id", &self.secret_id)
             .field("secret_key", &"<redacted>")
-            .field("security_token", &self.security_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("allow", &self.allow)
             .finish()
     }

@@ -82,8 +82,8 @@ async fn serve(state: &AppState, parts: &Parts, incoming: Incoming) -> Result<Va
         body::incoming_stream(incoming),
         state.config.limits.max_document_bytes,
     )
-        .await
-        .map_err(|e| Api3Error::new("InvalidParameter", e.message))?;
+    .await
+    .map_err(|e| Api3Error::new("InvalidParameter", e.message))?;
     let request = RequestParts {
         method: &parts.method,
         uri: &parts.uri,

@@ -49,9 +49,8 @@ pub async fn read_document(
     use crate::error::{ApiError, ErrorCode};
     let mut document = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|err| {
-            ApiError::from(crate::storage::StorageError::Client(err))
-        })?;
+        let chunk =
+            chunk.map_err(|err| ApiError::from(crate::storage::StorageError::Client(err)))?;
         if document.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 ErrorCode::EntityTooLarge,
