@@ -1,4 +1,27 @@
 //! framegate: a Tencent COS / S3 compatible gateway that turns videos into
 //! pictures on the fly.
+//!
+//! Module map (see ARCHITECTURE.md for the request path):
+//! - [`config`]: one validated configuration from file, environment, flags.
+//! - [`server`]: accept loop, timeouts, request ids, error rendering, drain.
+//! - [`ops`]: request handlers behind one dispatch `match`.
+//! - [`auth`]: access decisions, made before any storage or decode work.
+//! - [`proto`]: the wire protocol as pure functions (routing, ranges,
+//!   conditionals, XML, signatures). No I/O.
+//! - [`storage`]: buckets over `object_store`, metadata sidecars, multipart
+//!   staging, the blocking ranged reader the media layer decodes from.
+//! - [`media`]: the safe media pipeline.
+//! - [`pool`]: the bounded pool decode work runs on.
+//! - [`error`]: the one place layer errors become wire errors.
+//! - [`bootstrap`]: first-run credential, demo upload.
 
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
 pub mod media;
+pub mod ops;
+pub mod pool;
+pub mod proto;
+pub mod server;
+pub mod storage;

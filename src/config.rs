@@ -1,0 +1,407 @@
+//! One validated [`Config`], built from defaults, a TOML file, environment
+//! variables and command-line flags (later sources win).
+//!
+//! The file format is documented in `framegate.example.toml` at the repository
+//! root; every key is optional.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration that could not be loaded or does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown/mistyped keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Who may do what on a bucket without a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BucketAcl {
+    /// Every request must be signed.
+    #[default]
+    Private,
+    /// Anonymous GET/HEAD of objects.
+    PublicRead,
+    /// Anonymous reads and writes (for tests and closed networks only).
+    PublicReadWrite,
+}
+
+/// One bucket: a COS name mapped to a backing store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// `BucketName-APPID`, e.g. `demo-1250000000`.
+    pub name: String,
+    /// Backing store URL: `file://` (a directory under the data dir named
+    /// after the bucket), `file:///absolute/dir`, `memory://`, `s3://bucket`,
+    /// `gs://bucket`, `az://container`.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// Anonymous access.
+    #[serde(default)]
+    pub acl: BucketAcl,
+    /// Whether anonymous clients of a public bucket may also request
+    /// snapshots and media info (decoding costs CPU, so it is opt-in).
+    #[serde(default)]
+    pub anonymous_media: bool,
+    /// Options passed to the `object_store` builder (for `s3://`: `endpoint`,
+    /// `region`, `access_key_id`, `secret_access_key`, `allow_http`, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+fn default_store() -> String {
+    "file://".to_owned()
+}
+
+/// A credential: a secret id/key pair.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The public half (`q-ak`, AWS access key id, TC3 SecretId).
+    pub secret_id: String,
+    /// The secret half. Never logged.
+    pub secret_key: String,
+    /// What the credential may do; empty means everything (a root key).
+    #[serde(default)]
+    pub allow: Vec<PolicyStatement>,
+}
+
+/// One grant: these actions on these resources.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyStatement {
+    /// Action names with `*` wildcards: `cos:GetObject`, `cos:*`,
+    /// `ci:GenerateSnapshot`, `vod:*`.
+    pub actions: Vec<String>,
+    /// `<bucket>/<key prefix or pattern>` with `*` wildcards, e.g.
+    /// `demo-1250000000/videos/*`; `*` alone is every resource.
+    pub resources: Vec<String>,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("secret_id", &self.secret_id)
+            .field("secret_key", &"<redacted>")
+            .field("allow", &self.allow)
+            .finish()
+    }
+}
+
+/// Protective limits of the HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request head (request line + headers) in bytes.
+    pub max_header_bytes: usize,
+    /// Largest single PUT body in bytes (COS: 5 GiB).
+    pub max_object_bytes: u64,
+    /// Largest XML/JSON request body in bytes.
+    pub max_document_bytes: usize,
+    /// Seconds a client may take to send a request head.
+    pub header_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    pub idle_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 64 * 1024,
+            max_object_bytes: 5 * 1024 * 1024 * 1024,
+            max_document_bytes: 1024 * 1024,
+            header_read_timeout_secs: 15,
+            idle_timeout_secs: 75,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// The file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    region: Option<String>,
+    domain: Option<String>,
+    default_bucket: Option<String>,
+    #[serde(default)]
+    limits: LimitsConfig,
+    #[serde(default)]
+    buckets: Vec<BucketConfig>,
+    #[serde(default)]
+    credentials: Vec<CredentialConfig>,
+}
+
+/// Values given on the command line or in the environment; they override
+/// the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `FRAMEGATE_LISTEN`.
+    pub listen: Option<String>,
+    /// `--data-dir` / `FRAMEGATE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `FRAMEGATE_SECRET_ID` + `FRAMEGATE_SECRET_KEY`: the root credential.
+    pub root_credential: Option<CredentialConfig>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where local buckets, credentials and state live.
+    pub data_dir: PathBuf,
+    /// The region in virtual-host names.
+    pub region: String,
+    /// The domain suffix of virtual-host names (`myqcloud.com`).
+    pub domain: String,
+    /// The bucket a bare host (IP, `localhost`) addresses.
+    pub default_bucket: String,
+    /// Server limits.
+    pub limits: LimitsConfig,
+    /// Buckets, at least one.
+    pub buckets: Vec<BucketConfig>,
+    /// Credentials from the file, plus the root credential if given.
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// The name of the bucket created when the config names none.
+pub const DEFAULT_BUCKET: &str = "demo-1250000000";
+
+impl Config {
+    /// Loads `path` (if any), applies `overrides`, fills defaults and validates.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_parts(file, overrides)
+    }
+
+    /// Parses a TOML document (used by tests and `load`).
+    pub fn from_toml(text: &str, overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = toml::from_str::<FileConfig>(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: e.to_string(),
+        })?;
+        Self::from_parts(file, overrides)
+    }
+
+    fn from_parts(file: FileConfig, overrides: Overrides) -> Result<Self, ConfigError> {
+        let listen_text = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen address {listen_text:?} is not IP:PORT (e.g. 127.0.0.1:8080)"
+            ))
+        })?;
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("framegate-data"));
+        let mut buckets = file.buckets;
+        if buckets.is_empty() {
+            buckets.push(BucketConfig {
+                name: DEFAULT_BUCKET.to_owned(),
+                store: default_store(),
+                acl: BucketAcl::Private,
+                anonymous_media: false,
+                options: BTreeMap::new(),
+            });
+        }
+        let default_bucket = file
+            .default_bucket
+            .unwrap_or_else(|| buckets[0].name.clone());
+        let mut credentials = file.credentials;
+        if let Some(root) = overrides.root_credential {
+            credentials.retain(|c| c.secret_id != root.secret_id);
+            credentials.insert(0, root);
+        }
+        let config = Self {
+            listen,
+            data_dir,
+            region: file.region.unwrap_or_else(|| "ap-guangzhou".to_owned()),
+            domain: file.domain.unwrap_or_else(|| "myqcloud.com".to_owned()),
+            default_bucket,
+            limits: file.limits,
+            buckets,
+            credentials,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for bucket in &self.buckets {
+            if !is_valid_bucket_name(&bucket.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "bucket name {:?} must look like BucketName-APPID: lowercase letters, digits \
+                     and '-', 1-50 characters before '-APPID'",
+                    bucket.name
+                )));
+            }
+            if !seen.insert(bucket.name.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "bucket {:?} is configured twice",
+                    bucket.name
+                )));
+            }
+        }
+        if !self.buckets.iter().any(|b| b.name == self.default_bucket) {
+            return Err(ConfigError::Invalid(format!(
+                "default_bucket {:?} is not one of the configured buckets",
+                self.default_bucket
+            )));
+        }
+        if self.domain.is_empty() || self.region.is_empty() {
+            return Err(ConfigError::Invalid(
+                "region and domain must not be empty".to_owned(),
+            ));
+        }
+        let limits = &self.limits;
+        if limits.max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid(
+                "limits.max_header_bytes must be at least 8192".to_owned(),
+            ));
+        }
+        if limits.header_read_timeout_secs == 0 || limits.idle_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.header_read_timeout_secs and limits.idle_timeout_secs must be positive"
+                    .to_owned(),
+            ));
+        }
+        for cred in &self.credentials {
+            if cred.secret_id.is_empty() || cred.secret_key.len() < 8 {
+                return Err(ConfigError::Invalid(format!(
+                    "credential {:?}: secret_id must not be empty and secret_key must have at \
+                     least 8 characters",
+                    cred.secret_id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds a client may take to send a request head.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.header_read_timeout_secs)
+    }
+
+    /// How long an idle keep-alive connection stays open.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.idle_timeout_secs)
+    }
+
+    /// Grace period for in-flight requests on shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.limits.shutdown_grace_secs)
+    }
+}
+
+/// COS bucket names: `<name>-<appid>`, lowercase alphanumerics and dashes.
+pub fn is_valid_bucket_name(name: &str) -> bool {
+    let Some((base, appid)) = name.rsplit_once('-') else {
+        return false;
+    };
+    !base.is_empty()
+        && base.len() <= 50
+        && !appid.is_empty()
+        && appid.bytes().all(|b| b.is_ascii_digit())
+        && base
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !base.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_gets_a_default_private_bucket() {
+        let config = Config::from_toml("", Overrides::default()).unwrap();
+        assert_eq!(config.default_bucket, DEFAULT_BUCKET);
+        assert_eq!(config.buckets[0].acl, BucketAcl::Private);
+        assert_eq!(config.listen.port(), 8080);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            ..Overrides::default()
+        };
+        let config = Config::from_toml("listen = \"0.0.0.0:9\"", overrides).unwrap();
+        assert_eq!(config.listen.port(), 0);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_a_message() {
+        let err = Config::from_toml("lisen = \"x\"", Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = Config::from_toml("listen = \"nope\"", Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("IP:PORT"), "{err}");
+        let err = Config::from_toml("[[buckets]]\nname = \"Bad_Name\"", Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("BucketName-APPID"), "{err}");
+        let err = Config::from_toml("default_bucket = \"x-1\"", Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("default_bucket"), "{err}");
+    }
+
+    #[test]
+    fn the_documented_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("framegate.example.toml");
+        let config = Config::load(Some(&path), Overrides::default()).unwrap();
+        assert_eq!(config.default_bucket, "demo-1250000000");
+        assert_eq!(config.limits.idle_timeout_secs, 75);
+    }
+
+    #[test]
+    fn bucket_names_follow_cos_rules() {
+        assert!(is_valid_bucket_name("examplebucket-1250000000"));
+        assert!(is_valid_bucket_name("my-videos-125"));
+        assert!(!is_valid_bucket_name("examplebucket"));
+        assert!(!is_valid_bucket_name("Example-125"));
+        assert!(!is_valid_bucket_name("-125"));
+        assert!(!is_valid_bucket_name("a-12b"));
+    }
+}

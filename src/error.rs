@@ -1,0 +1,207 @@
+//! The single place where layer errors become wire errors.
+//!
+//! Every layer has its own typed error (`proto::ProtoError`,
+//! `storage::StorageError`, ...). Handlers return [`ApiError`]; the `From`
+//! impls here decide the COS code, HTTP status and client-visible message of
+//! each, and `server` renders it as COS XML (object API) or API 3.0 JSON.
+//! Internal details go to the log, never into a message.
+
+use http::StatusCode;
+
+use crate::proto::ProtoError;
+use crate::storage::StorageError;
+
+/// A COS/S3 error code. The names are the wire names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // The variants are the COS error codes themselves.
+pub enum ErrorCode {
+    AccessDenied,
+    BadDigest,
+    EntityTooLarge,
+    EntityTooSmall,
+    InvalidAccessKeyId,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidDigest,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRange,
+    InvalidRequest,
+    InternalError,
+    KeyTooLong,
+    MalformedXML,
+    MethodNotAllowed,
+    MissingContentLength,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    NotImplemented,
+    PreconditionFailed,
+    RequestHeaderFieldsTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    SignatureDoesNotMatch,
+    SlowDown,
+}
+
+impl ErrorCode {
+    /// The code as it appears in `<Code>`.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            AccessDenied => "AccessDenied",
+            BadDigest => "BadDigest",
+            EntityTooLarge => "EntityTooLarge",
+            EntityTooSmall => "EntityTooSmall",
+            InvalidAccessKeyId => "InvalidAccessKeyId",
+            InvalidArgument => "InvalidArgument",
+            InvalidBucketName => "InvalidBucketName",
+            InvalidDigest => "InvalidDigest",
+            InvalidPart => "InvalidPart",
+            InvalidPartOrder => "InvalidPartOrder",
+            InvalidRange => "InvalidRange",
+            InvalidRequest => "InvalidRequest",
+            InternalError => "InternalError",
+            KeyTooLong => "KeyTooLong",
+            MalformedXML => "MalformedXML",
+            MethodNotAllowed => "MethodNotAllowed",
+            MissingContentLength => "MissingContentLength",
+            NoSuchBucket => "NoSuchBucket",
+            NoSuchKey => "NoSuchKey",
+            NoSuchUpload => "NoSuchUpload",
+            NotImplemented => "NotImplemented",
+            PreconditionFailed => "PreconditionFailed",
+            RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
+            RequestTimeout => "RequestTimeout",
+            ServiceUnavailable => "ServiceUnavailable",
+            SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            SlowDown => "SlowDown",
+        }
+    }
+
+    /// The HTTP status the code implies.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            NoSuchBucket | NoSuchKey | NoSuchUpload => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            RequestHeaderFieldsTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            SlowDown | ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error as the client sees it: a code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The COS/S3 code.
+    pub code: ErrorCode,
+    /// A human explanation, safe to show.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `InvalidArgument` naming the offending parameter.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// 500 `InternalError`; `detail` goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            ErrorCode::InternalError,
+            "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<ProtoError> for ApiError {
+    fn from(err: ProtoError) -> Self {
+        let code = match &err {
+            ProtoError::InvalidArgument(_) | ProtoError::InvalidKey(_) => {
+                ErrorCode::InvalidArgument
+            }
+            ProtoError::KeyTooLong => ErrorCode::KeyTooLong,
+            ProtoError::MalformedXml(_) => ErrorCode::MalformedXML,
+            ProtoError::InvalidDigest => ErrorCode::InvalidDigest,
+            ProtoError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ProtoError::NotImplemented(_) => ErrorCode::NotImplemented,
+            ProtoError::NoSuchBucket(_) => ErrorCode::NoSuchBucket,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NoSuchKey => {
+                Self::new(ErrorCode::NoSuchKey, "The specified key does not exist.")
+            }
+            StorageError::NoSuchUpload => Self::new(
+                ErrorCode::NoSuchUpload,
+                "The specified multipart upload does not exist.",
+            ),
+            StorageError::BadDigest(what) => Self::new(
+                ErrorCode::BadDigest,
+                format!("The {what} you specified did not match what we received."),
+            ),
+            StorageError::TooLarge { limit } => Self::new(
+                ErrorCode::EntityTooLarge,
+                format!("Your proposed upload exceeds the maximum allowed size of {limit} bytes."),
+            ),
+            StorageError::IncompleteBody { expected, received } => Self::new(
+                ErrorCode::InvalidRequest,
+                format!("The request body ended after {received} of {expected} declared bytes."),
+            ),
+            StorageError::InvalidPart(message) => Self::new(ErrorCode::InvalidPart, message),
+            StorageError::InvalidPartOrder => Self::new(
+                ErrorCode::InvalidPartOrder,
+                "The list of parts was not in ascending order.",
+            ),
+            StorageError::EntityTooSmall { part } => Self::new(
+                ErrorCode::EntityTooSmall,
+                format!("Part {part} is smaller than the minimum allowed part size."),
+            ),
+            StorageError::Client(err) => {
+                tracing::info!(error = %err, "request body failed");
+                Self::new(
+                    ErrorCode::RequestTimeout,
+                    "The request body could not be read from the client.",
+                )
+            }
+            StorageError::Backend(err) => Self::internal(err),
+            StorageError::Corrupt(detail) => Self::internal(detail),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Request handlers: one module per endpoint group, one dispatch `match`.
+//!
+//! [`handle`] routes the request (pure, in `proto::route`), checks access
+//! (in `auth`) before any storage or decoding work starts, then calls the
+//! handler of the endpoint. Handlers return [`ApiError`]s; the server renders
+//! them.
+
+pub mod object;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Request};
+use hyper::body::Incoming;
+
+use crate::auth;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::proto::route::{self, Addressing, Endpoint, Route};
+use crate::proto::ProtoError;
+use crate::server::body::{self, Response};
+use crate::storage::{Bucket, Buckets};
+
+/// Everything handlers share; built once at start.
+#[derive(Debug)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Config,
+    /// Opened buckets.
+    pub buckets: Buckets,
+}
+
+impl AppState {
+    /// Opens the buckets of `config`.
+    pub fn new(config: Config) -> Result<Self, String> {
+        let buckets = Buckets::open(&config)?;
+        Ok(Self { config, buckets })
+    }
+}
+
+/// What a handler gets: the state, the bucket, the route and the headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Shared state.
+    pub state: &'a AppState,
+    /// The addressed bucket.
+    pub bucket: &'a Arc<Bucket>,
+    /// The routed request.
+    pub route: &'a Route,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Answer in the S3 dialect (`x-amz-meta-*`).
+    pub s3_dialect: bool,
+}
+
+/// Routes, authorizes and serves one request.
+pub async fn handle(state: &AppState, request: Request<Incoming>) -> Result<Response, ApiError> {
+    let (parts, incoming) = request.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let addressing = Addressing {
+        domain: &state.config.domain,
+        default_bucket: &state.config.default_bucket,
+        buckets: state.buckets.names(),
+    };
+    let route = route::route(
+        addressing,
+        &parts.method,
+        host,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+    )?;
+    let bucket = state
+        .buckets
+        .get(&route.bucket)
+        .ok_or_else(|| ProtoError::NoSuchBucket(route.bucket.clone()))?;
+    auth::authorize(bucket, &route)?;
+    let ctx = Ctx {
+        state,
+        bucket,
+        route: &route,
+        headers: &parts.headers,
+        s3_dialect: route.s3_dialect,
+    };
+    match &route.endpoint {
+        Endpoint::ListObjects => object::list(&ctx, false).await,
+        Endpoint::ListObjectsV2 => object::list(&ctx, true).await,
+        Endpoint::ListMultipartUploads => object::list_uploads(&ctx).await,
+        Endpoint::HeadBucket => Ok(object::head_bucket(&ctx)),
+        Endpoint::GetBucketLocation => Ok(object::location(&ctx)),
+        Endpoint::GetObject => object::get(&ctx, false).await,
+        Endpoint::HeadObject => object::get(&ctx, true).await,
+        Endpoint::PutObject => object::put(&ctx, body::incoming_stream(incoming)).await,
+        Endpoint::CopyObject { source } => object::copy(&ctx, source).await,
+        Endpoint::DeleteObject => object::delete(&ctx).await,
+        Endpoint::CreateMultipartUpload => object::create_upload(&ctx).await,
+        Endpoint::UploadPart {
+            upload_id,
+            part_number,
+        } => {
+            let body = body::incoming_stream(incoming);
+            object::upload_part(&ctx, upload_id, *part_number, body).await
+        }
+        Endpoint::CompleteMultipartUpload { upload_id } => {
+            object::complete_upload(&ctx, upload_id, incoming).await
+        }
+        Endpoint::AbortMultipartUpload { upload_id } => object::abort_upload(&ctx, upload_id).await,
+        Endpoint::ListParts { upload_id } => object::list_parts(&ctx, upload_id).await,
+        Endpoint::Snapshot | Endpoint::VideoInfo => {
+            Err(ProtoError::NotImplemented("ci-process").into())
+        }
+    }
+}

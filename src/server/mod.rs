@@ -1,0 +1,169 @@
+//! The HTTP server: accept loop, connection limits and timeouts, request ids,
+//! error rendering, graceful drain.
+//!
+//! One `hyper-util` auto builder serves HTTP/1.1 (keep-alive) and HTTP/2
+//! (prior knowledge) on the same port. Every request gets a fresh
+//! `x-cos-request-id`, carried by a `tracing` span so every log line of the
+//! request names it.
+
+pub mod body;
+mod idle;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http::header::{HeaderValue, SERVER};
+use http::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::ops::{self, AppState};
+use crate::proto::xml::XmlWriter;
+use body::Response;
+
+/// The `Server` header value.
+pub const SERVER_NAME: &str = concat!("framegate/", env!("CARGO_PKG_VERSION"));
+
+/// Serves `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish for up to the configured grace period.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_read_timeout())
+        .max_buf_size(state.config.limits.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(state.config.limits.max_header_bytes as u32);
+    let graceful = GracefulShutdown::new();
+    let idle_timeout = state.config.idle_timeout();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of descriptors or similar: back off, keep serving.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let (stream, activity) = idle::Tracked::new(stream);
+                let state = state.clone();
+                let requests = activity.clone();
+                let service = service_fn(move |request| {
+                    let state = state.clone();
+                    let in_flight = requests.begin();
+                    async move {
+                        let response = serve_request(&state, request).await;
+                        drop(in_flight);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    tokio::select! {
+                        result = connection => {
+                            if let Err(err) = result {
+                                tracing::debug!(%peer, error = %err, "connection ended with an error");
+                            }
+                        }
+                        () = activity.idle_for(idle_timeout) => {
+                            tracing::debug!(%peer, "closing idle connection");
+                        }
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let grace = state.config.shutdown_grace();
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: draining connections"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// A new request id: 18 random bytes, base64.
+fn new_request_id() -> String {
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 18]>())
+}
+
+async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response {
+    let request_id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    async move {
+        let started = Instant::now();
+        let resource = request.uri().path().to_owned();
+        let mut response = match ops::handle(state, request).await {
+            Ok(response) => response,
+            Err(err) => error_response(&err, &resource, &request_id),
+        };
+        let headers = response.headers_mut();
+        let id = HeaderValue::from_str(&request_id).expect("base64 is a valid header value");
+        headers.insert("x-cos-request-id", id.clone());
+        headers.insert("x-amz-request-id", id);
+        headers.insert(SERVER, HeaderValue::from_static(SERVER_NAME));
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "served"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The COS XML error document of `err`.
+pub fn error_response(err: &ApiError, resource: &str, request_id: &str) -> Response {
+    if err.status().is_server_error() {
+        tracing::warn!(code = err.code.as_str(), message = %err.message, "request failed");
+    } else {
+        tracing::info!(code = err.code.as_str(), message = %err.message, "request refused");
+    }
+    let mut doc = XmlWriter::new("Error");
+    doc.text("Code", err.code.as_str())
+        .text("Message", &err.message)
+        .text("Resource", resource)
+        .text("RequestId", request_id)
+        .text("TraceId", request_id);
+    let mut response = ops::object::xml(err.status(), doc.finish());
+    if err.code == crate::error::ErrorCode::SlowDown {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}

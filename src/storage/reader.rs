@@ -1,0 +1,186 @@
+//! A blocking, random-access view of an object over ranged GETs, for the
+//! media layer's decode threads.
+//!
+//! Reads go through a window with adaptive read-ahead: a read outside the
+//! window fetches a new one starting at the read offset; sequential reads
+//! double the window size (64 KiB up to 4 MiB), a seek resets it. So parsing
+//! a container index costs a few small requests and decoding a run of packets
+//! a few large ones, and a snapshot never downloads the object.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use tokio::runtime::Handle;
+
+use super::{key_to_path, Bucket};
+use crate::media::source::ByteSource;
+
+const MIN_WINDOW: u64 = 64 * 1024;
+const MAX_WINDOW: u64 = 4 * 1024 * 1024;
+
+/// Bytes and requests a reader took from the backing store.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    bytes: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl ReadStats {
+    /// Bytes fetched so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Ranged GETs issued so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// A [`ByteSource`] over one object of a bucket. Must be used from a thread
+/// outside the async runtime (it blocks on the runtime `handle`).
+pub struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    len: u64,
+    handle: Handle,
+    window_start: u64,
+    window: Bytes,
+    next_size: u64,
+    stats: Arc<ReadStats>,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Bucket {
+    /// A reader over `key`, whose size the caller already knows (from
+    /// [`Bucket::head`]).
+    pub fn reader(&self, key: &str, len: u64, handle: Handle) -> ObjectReader {
+        ObjectReader {
+            store: self.data.clone(),
+            path: key_to_path(key),
+            len,
+            handle,
+            window_start: 0,
+            window: Bytes::new(),
+            next_size: MIN_WINDOW,
+            stats: Arc::default(),
+        }
+    }
+}
+
+impl ObjectReader {
+    /// Counters shared with the caller, readable while decoding runs.
+    pub fn stats(&self) -> Arc<ReadStats> {
+        self.stats.clone()
+    }
+
+    fn fill(&mut self, offset: u64, wanted: usize) -> io::Result<()> {
+        let window_end = self.window_start + self.window.len() as u64;
+        self.next_size = if offset == window_end && !self.window.is_empty() {
+            (self.next_size * 2).min(MAX_WINDOW)
+        } else {
+            MIN_WINDOW
+        };
+        let end = (offset + self.next_size.max(wanted as u64)).min(self.len);
+        let range = offset..end;
+        let store = self.store.clone();
+        let path = self.path.clone();
+        let bytes = self
+            .handle
+            .block_on(async move { store.get_range(&path, range).await })
+            .map_err(io::Error::other)?;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.window_start = offset;
+        self.window = bytes;
+        Ok(())
+    }
+}
+
+impl ByteSource for ObjectReader {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let window_end = self.window_start + self.window.len() as u64;
+        if offset < self.window_start || offset >= window_end {
+            self.fill(offset, buf.len())?;
+        }
+        let start = (offset - self.window_start) as usize;
+        let n = buf.len().min(self.window.len() - start);
+        buf[..n].copy_from_slice(&self.window[start..start + n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BucketAcl, BucketConfig};
+    use crate::storage::PutRequest;
+    use futures::StreamExt;
+
+    #[test]
+    fn reads_map_to_ranges_with_growing_read_ahead() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let config = BucketConfig {
+            name: "t-1".into(),
+            store: "memory://".into(),
+            acl: BucketAcl::Private,
+            anonymous_media: false,
+            options: Default::default(),
+        };
+        let bucket = Bucket::open(&config, std::path::Path::new("/nonexistent")).unwrap();
+        let data: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
+        let body = futures::stream::once({
+            let data = data.clone();
+            async move { Ok(Bytes::from(data)) }
+        })
+        .boxed();
+        let request = PutRequest {
+            max_len: u64::MAX,
+            ..PutRequest::default()
+        };
+        runtime
+            .block_on(bucket.put_object("big", body, request))
+            .unwrap();
+        let mut reader = bucket.reader("big", data.len() as u64, runtime.handle().clone());
+        let stats = reader.stats();
+        let mut buf = vec![0u8; 4096];
+        // Scattered small reads: small requests.
+        for offset in [9_000_000u64, 10, 5_000_000] {
+            let n = reader.read_at(offset, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[offset as usize..offset as usize + n]);
+        }
+        assert_eq!(stats.requests(), 3);
+        assert_eq!(stats.bytes(), 3 * MIN_WINDOW);
+        // A sequential run: the window grows, few requests.
+        let mut offset = 0u64;
+        while offset < 8_000_000 {
+            let n = reader.read_at(offset, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[offset as usize..offset as usize + n]);
+            offset += n as u64;
+        }
+        assert!(stats.requests() < 3 + 12, "{} requests", stats.requests());
+        assert_eq!(reader.read_at(data.len() as u64, &mut buf).unwrap(), 0);
+    }
+}
