@@ -51,6 +51,37 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("backend", backends, scope="session")
 
 
+# Known server gaps: tests that assert COS/S3 behaviour the gateway does not
+# have yet. They run as strict xfails, so the suite stays green while the
+# gap is open and turns red (XPASS) the moment it closes: then delete the
+# line. Key: test function name -> (backends it applies to or None for all,
+# reason).
+KNOWN_GAPS = {
+    "test_cos_sdk_sees_headers_spelled_as_cos_spells_them":
+        (None, "hyper writes header names in lower case; COS sends ETag, Content-Length, ..."),
+    "test_cos_upload_file_from_buffer":
+        (None, "SDK reads upload_part's rt['ETag']: lower-case header names break it"),
+    "test_cos_download_file_in_ranged_parts":
+        (None, "SDK reads head_object's ['Content-Length']: lower-case header names break it"),
+    "test_key_can_be_both_an_object_and_a_prefix":
+        (("file",), "LocalFileSystem: 'a' (file) and 'a/b' (needs a dir) collide: 500 InternalError"),
+    "test_boto3_delete_objects_batch": (None, "POST /?delete is NotImplemented"),
+    "test_cos_delete_objects_batch": (None, "POST /?delete is NotImplemented"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        gap = KNOWN_GAPS.get(item.originalname)
+        if gap is None:
+            continue
+        backends, reason = gap
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec else None
+        if backends is None or backend in backends:
+            item.add_marker(pytest.mark.xfail(reason=f"known gap: {reason}", strict=True))
+
+
 # --------------------------------------------------------------------------
 # Processes
 # --------------------------------------------------------------------------

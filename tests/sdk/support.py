@@ -459,7 +459,7 @@ def cos_client(gw: Gateway, style: str):
     return CosS3Client(conf, retry=0)
 
 
-def boto3_client(gw: Gateway):
+def boto3_client(gw: Gateway, **config):
     import boto3
     from botocore.config import Config
 
@@ -474,6 +474,7 @@ def boto3_client(gw: Gateway):
             retries={"total_max_attempts": 1},
             connect_timeout=10,
             read_timeout=120,
+            **config,
         ),
     )
 

@@ -152,15 +152,34 @@ def test_deleted_objects_leave_the_listing(s3, tree, key_prefix):
     assert keys == [k for k in tree if k != key_prefix + "b/1.txt"]
 
 
-def test_folder_marker_key_with_trailing_slash(s3, cos, key_prefix):
-    """Consoles create empty "folder/" objects; they must list as themselves
-    and not collide with a "folder" object."""
-    s3.put_object(Bucket=BUCKET, Key=key_prefix + "folder/", Body=b"")
-    s3.put_object(Bucket=BUCKET, Key=key_prefix + "folder", Body=b"plain")
-    s3.put_object(Bucket=BUCKET, Key=key_prefix + "folder/inside", Body=b"in")
+def test_folder_marker_keys_are_refused_with_invalid_argument(s3, cos, key_prefix):
+    """Documented limit (README): keys ending in '/' are refused. (COS and S3
+    accept them as "folder" markers; consoles create them.)"""
+    from botocore.exceptions import ClientError
+    from qcloud_cos.cos_exception import CosServiceError
+
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket=BUCKET, Key=key_prefix + "folder/", Body=b"")
+    assert err.value.response["Error"]["Code"] == "InvalidArgument"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(CosServiceError) as err:
+        cos.put_object(Bucket=BUCKET, Key=key_prefix + "folder/", Body=b"")
+    assert (err.value.get_status_code(), err.value.get_error_code()) == (400, "InvalidArgument")
+
+
+def test_key_can_be_both_an_object_and_a_prefix(s3, cos, key_prefix):
+    """"clip" and "clip/frame-1.jpg" coexist (a file and a directory of the same
+    name on a filesystem), in either order of creation."""
+    s3.put_object(Bucket=BUCKET, Key=key_prefix + "clip", Body=b"plain")
+    s3.put_object(Bucket=BUCKET, Key=key_prefix + "clip/frame-1.jpg", Body=b"in")
+    s3.put_object(Bucket=BUCKET, Key=key_prefix + "still/frame-1.jpg", Body=b"in")
+    s3.put_object(Bucket=BUCKET, Key=key_prefix + "still", Body=b"plain too")
     keys, prefixes, _ = boto3_list_all(s3, Prefix=key_prefix)
-    assert keys == [key_prefix + "folder", key_prefix + "folder/", key_prefix + "folder/inside"]
-    assert s3.get_object(Bucket=BUCKET, Key=key_prefix + "folder")["Body"].read() == b"plain"
-    assert s3.head_object(Bucket=BUCKET, Key=key_prefix + "folder/")["ContentLength"] == 0
-    r = cos.list_objects(Bucket=BUCKET, Prefix=key_prefix + "folder/", Delimiter="/")
-    assert [c["Key"] for c in r["Contents"]] == [key_prefix + "folder/", key_prefix + "folder/inside"]
+    assert keys == [key_prefix + k for k in ("clip", "clip/frame-1.jpg", "still", "still/frame-1.jpg")]
+    assert s3.get_object(Bucket=BUCKET, Key=key_prefix + "clip")["Body"].read() == b"plain"
+    assert s3.get_object(Bucket=BUCKET, Key=key_prefix + "still")["Body"].read() == b"plain too"
+    r = cos.list_objects(Bucket=BUCKET, Prefix=key_prefix, Delimiter="/")
+    assert [c["Key"] for c in r["Contents"]] == [key_prefix + "clip", key_prefix + "still"]
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == [key_prefix + "clip/", key_prefix + "still/"]
+    s3.delete_object(Bucket=BUCKET, Key=key_prefix + "clip")
+    assert s3.get_object(Bucket=BUCKET, Key=key_prefix + "clip/frame-1.jpg")["Body"].read() == b"in"
