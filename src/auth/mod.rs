@@ -112,6 +112,23 @@ fn public_read_allows(bucket: &Bucket, endpoint: &Endpoint) -> bool {
     }
 }
 
+/// Whether `principal` may take `action` on the object `key` of `bucket`
+/// (for operations that name several keys, checked key by key).
+pub fn may(
+    credentials: &Credentials,
+    principal: &Principal,
+    bucket: &Bucket,
+    action: &str,
+    key: &str,
+) -> bool {
+    match principal {
+        Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
+            policy::allows(&credential.allow, action, &format!("{}/{key}", bucket.name))
+        }),
+        Principal::Anonymous => bucket.acl == BucketAcl::PublicReadWrite,
+    }
+}
+
 /// Decides whether `principal` may call the routed endpoint on `bucket`.
 pub fn authorize(
     credentials: &Credentials,

@@ -59,6 +59,8 @@ pub struct Ctx<'a> {
     pub headers: &'a HeaderMap,
     /// Answer in the S3 dialect (`x-amz-meta-*`).
     pub s3_dialect: bool,
+    /// Who is asking (verified).
+    pub principal: &'a auth::Principal,
 }
 
 /// Routes, authenticates, authorizes and serves one request.
@@ -107,12 +109,14 @@ pub async fn handle(
         route: &route,
         headers: &parts.headers,
         s3_dialect: route.s3_dialect,
+        principal: &authenticated.principal,
     };
     match &route.endpoint {
         Endpoint::ListObjects => object::list(&ctx, false).await,
         Endpoint::ListObjectsV2 => object::list(&ctx, true).await,
         Endpoint::ListMultipartUploads => object::list_uploads(&ctx).await,
         Endpoint::HeadBucket => Ok(object::head_bucket(&ctx)),
+        Endpoint::DeleteObjects => object::delete_many(&ctx, body()).await,
         Endpoint::GetBucketLocation => Ok(object::location(&ctx)),
         Endpoint::GetObject => object::get(&ctx, false).await,
         Endpoint::HeadObject => object::get(&ctx, true).await,

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::proto::conditional::{self, Precondition};
 use crate::proto::range::{self, RangeRequest};
 use crate::proto::route::validate_key;
-use crate::proto::xml::{parse_complete_multipart, XmlWriter};
+use crate::proto::xml::{parse_complete_multipart, parse_delete, XmlWriter};
 use crate::proto::ProtoError;
 use crate::server::body::{self, Response};
 use crate::storage::{self, BodyStream, ListRequest, ObjectInfo, PutRequest};
@@ -373,6 +373,45 @@ fn decode_token(token: &str) -> Result<String, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| ApiError::invalid_argument("The continuation token provided is incorrect."))
+}
+
+/// `POST Bucket?delete`: deletes up to 1000 keys, each checked against the
+/// caller's policy.
+pub async fn delete_many(ctx: &Ctx<'_>, body: BodyStream) -> Result<Response, ApiError> {
+    let document = body::read_document(body, ctx.state.config.limits.max_document_bytes).await?;
+    let request = parse_delete(&document)?;
+    let mut doc = XmlWriter::new("DeleteResult");
+    for key in &request.keys {
+        let outcome = match validate_key(key) {
+            Err(err) => Err(ApiError::from(err)),
+            Ok(())
+                if !crate::auth::may(
+                    &ctx.state.credentials,
+                    ctx.principal,
+                    ctx.bucket,
+                    "cos:DeleteObject",
+                    key,
+                ) =>
+            {
+                Err(ApiError::new(ErrorCode::AccessDenied, "Access Denied."))
+            }
+            Ok(()) => ctx.bucket.delete(key).await.map_err(ApiError::from),
+        };
+        match outcome {
+            Ok(()) if request.quiet => {}
+            Ok(()) => {
+                doc.open("Deleted").text("Key", key).close();
+            }
+            Err(err) => {
+                doc.open("Error")
+                    .text("Key", key)
+                    .text("Code", err.code.as_str())
+                    .text("Message", &err.message)
+                    .close();
+            }
+        }
+    }
+    Ok(xml(StatusCode::OK, doc.finish()))
 }
 
 /// `HEAD Bucket`.

@@ -98,6 +98,47 @@ fn write_json_element(out: &mut String, name: &str, value: &serde_json::Value) {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Delete")]
+struct DeleteDoc {
+    #[serde(rename = "Quiet", default)]
+    quiet: bool,
+    #[serde(rename = "Object", default)]
+    objects: Vec<DeleteObjectDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteObjectDoc {
+    #[serde(rename = "Key")]
+    key: String,
+}
+
+/// A multi-object delete request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// Report only failures.
+    pub quiet: bool,
+    /// The keys, 1..=1000.
+    pub keys: Vec<String>,
+}
+
+/// Parses a `Delete` document (`POST /?delete`).
+pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, ProtoError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ProtoError::MalformedXml("the body is not UTF-8".into()))?;
+    let doc: DeleteDoc =
+        quick_xml::de::from_str(text).map_err(|e| ProtoError::MalformedXml(e.to_string()))?;
+    if doc.objects.is_empty() || doc.objects.len() > 1000 {
+        return Err(ProtoError::MalformedXml(
+            "a Delete request names 1 to 1000 objects".into(),
+        ));
+    }
+    Ok(DeleteRequest {
+        quiet: doc.quiet,
+        keys: doc.objects.into_iter().map(|o| o.key).collect(),
+    })
+}
+
 /// The body of `CompleteMultipartUpload`.
 #[derive(Debug, Deserialize)]
 #[serde(rename = "CompleteMultipartUpload")]
@@ -172,6 +213,15 @@ mod tests {
             ),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn delete_documents() {
+        let body = b"<Delete><Quiet>true</Quiet><Object><Key>a</Key></Object><Object><Key>b/c</Key><VersionId>x</VersionId></Object></Delete>";
+        let request = parse_delete(body).unwrap();
+        assert!(request.quiet);
+        assert_eq!(request.keys, ["a", "b/c"]);
+        assert!(parse_delete(b"<Delete></Delete>").is_err());
     }
 
     #[test]
