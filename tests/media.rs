@@ -1106,3 +1106,85 @@ fn snapshots_run_in_parallel() {
         h.join().unwrap();
     }
 }
+
+/// Opt-in (`FRAMEGATE_LARGE_FIXTURES=DIR`, files from `fixtures/make.sh
+/// large DIR`): median latency of in-process snapshots of the 1080p sample
+/// next to the `ffmpeg` command line for the same picture. Prints only.
+#[test]
+fn latency_of_1080p_snapshots_next_to_ffmpeg() {
+    let Some(dir) = std::env::var_os("FRAMEGATE_LARGE_FIXTURES") else {
+        eprintln!("FRAMEGATE_LARGE_FIXTURES not set; nothing to measure");
+        return;
+    };
+    let path = Path::new(&dir).join("sample_1080p.mp4");
+    let p = path.to_str().unwrap();
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let time = 5.0;
+    for threads in [1, 0] {
+        for mode in [SeekMode::Keyframe, SeekMode::ExactFrame] {
+            let runs = (0..5)
+                .map(|_| {
+                    let l = Limits {
+                        decode_threads: threads,
+                        ..limits()
+                    };
+                    let start = Instant::now();
+                    snapshot(
+                        source(&path),
+                        &SnapshotParams {
+                            mode,
+                            ..SnapshotParams::at(time)
+                        },
+                        &l,
+                    )
+                    .unwrap();
+                    start.elapsed()
+                })
+                .collect();
+            eprintln!(
+                "framegate {mode:?} threads={threads}: median {:?}",
+                median(runs)
+            );
+        }
+    }
+    let out = std::env::temp_dir().join("framegate-latency.jpg");
+    let o = out.to_str().unwrap();
+    let t = time.to_string();
+    let commands: [(&str, Vec<&str>); 2] = [
+        (
+            "exact",
+            vec!["-v", "error", "-y", "-ss", &t, "-i", p, "-frames:v", "1", o],
+        ),
+        (
+            "keyframe",
+            vec![
+                "-v",
+                "error",
+                "-y",
+                "-noaccurate_seek",
+                "-ss",
+                &t,
+                "-i",
+                p,
+                "-fps_mode",
+                "passthrough",
+                "-frames:v",
+                "1",
+                o,
+            ],
+        ),
+    ];
+    for (name, args) in commands {
+        let runs = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                tool("ffmpeg", &args);
+                start.elapsed()
+            })
+            .collect();
+        eprintln!("ffmpeg CLI {name}: median {:?}", median(runs));
+    }
+}

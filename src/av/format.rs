@@ -371,14 +371,22 @@ impl Input {
     /// for them this goes to byte 0; indexed containers seek to the stream's
     /// first timestamp.
     pub fn seek_to_start(&mut self, index: usize) -> Result<(), AvError> {
-        let name = self.format_name();
-        let by_bytes = name.split(',').any(|n| UNINDEXED_DEMUXERS.contains(&n));
-        if by_bytes && self.seek_to_byte_zero().is_ok() {
+        if !self.seeks_by_index() && self.seek_to_byte_zero().is_ok() {
             return Ok(());
         }
         let ts = self.stream(index).start_time.unwrap_or(i64::MIN);
         self.seek_backward(index, ts)
             .or_else(|_| self.seek_to_byte_zero())
+    }
+
+    /// Whether timestamp seeks go through an index of keyframes (MP4,
+    /// Matroska, AVI…), so a backward seek lands on the last keyframe whose
+    /// indexed time is at or before the target.
+    pub fn seeks_by_index(&self) -> bool {
+        !self
+            .format_name()
+            .split(',')
+            .any(|n| UNINDEXED_DEMUXERS.contains(&n))
     }
 
     fn seek_to_byte_zero(&mut self) -> Result<(), AvError> {

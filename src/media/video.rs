@@ -285,6 +285,12 @@ impl Video {
             }
             let replacement = Packet::new().map_err(MediaError::internal)?;
             chosen = Some((std::mem::replace(&mut packet, replacement), ts));
+            // An index seek lands on the keyframe with the largest indexed
+            // time (dts or pts, both <= pts) at or before the target; every
+            // later keyframe is indexed after the target, so its pts is too.
+            if !from_start && self.input.seeks_by_index() {
+                break;
+            }
         }
         let Some((key, ts)) = chosen else {
             return if from_start {
