@@ -45,6 +45,23 @@ const ALLOWED_DEMUXERS: &[&str] = &[
     "yuv4mpegpipe",
 ];
 
+/// Demuxers that find timestamps by bisecting the file rather than through
+/// an index.
+const UNINDEXED_DEMUXERS: &[&str] = &[
+    "mpegts",
+    "mpeg",
+    "mpegvideo",
+    "flv",
+    "live_flv",
+    "h264",
+    "hevc",
+    "m4v",
+    "ivf",
+    "obu",
+    "mp3",
+    "aac",
+];
+
 /// Why an input could not be opened.
 #[derive(Debug)]
 pub enum OpenError {
@@ -347,13 +364,32 @@ impl Input {
         AvError::check(rc).map(drop)
     }
 
-    /// Seeks back to the first byte of the media, for demuxers whose
-    /// timestamp seeking cannot go back far enough.
+    /// Seeks back to the beginning of the media.
+    ///
+    /// Containers without an index (MPEG-TS/PS, FLV, raw streams) seek by
+    /// bisecting on timestamps, which can land after the first keyframe, so
+    /// for them this goes to byte 0; indexed containers seek to the stream's
+    /// first timestamp.
     pub fn seek_to_start(&mut self, index: usize) -> Result<(), AvError> {
-        let ts = self.stream(index).start_time.unwrap_or(i64::MIN);
-        if self.seek_backward(index, ts).is_ok() {
+        if !self.seeks_by_index() && self.seek_to_byte_zero().is_ok() {
             return Ok(());
         }
+        let ts = self.stream(index).start_time.unwrap_or(i64::MIN);
+        self.seek_backward(index, ts)
+            .or_else(|_| self.seek_to_byte_zero())
+    }
+
+    /// Whether timestamp seeks go through an index of keyframes (MP4,
+    /// Matroska, AVI…), so a backward seek lands on the last keyframe whose
+    /// indexed time is at or before the target.
+    pub fn seeks_by_index(&self) -> bool {
+        !self
+            .format_name()
+            .split(',')
+            .any(|n| UNINDEXED_DEMUXERS.contains(&n))
+    }
+
+    fn seek_to_byte_zero(&mut self) -> Result<(), AvError> {
         // SAFETY: `ctx` is opened; stream -1 with AVSEEK_FLAG_BYTE seeks to a
         // byte position, which demuxers without byte seeking reject safely.
         let rc = unsafe { ffi::av_seek_frame(self.ctx, -1, 0, ffi::AVSEEK_FLAG_BYTE) };

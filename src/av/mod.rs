@@ -81,19 +81,23 @@ static QUIET_BY_DEFAULT: Once = Once::new();
 /// Makes FFmpeg quiet unless [`set_library_log`] said otherwise; called by
 /// every entry point before the first FFmpeg call.
 pub(crate) fn init() {
-    QUIET_BY_DEFAULT.call_once(|| set_library_log(LibraryLog::Quiet));
+    QUIET_BY_DEFAULT.call_once(|| apply_log_level(LibraryLog::Quiet));
 }
 
 /// Sets FFmpeg's own log level (a process-wide setting).
 pub fn set_library_log(level: LibraryLog) {
+    // Mark the default as done first so a later `init` cannot override us.
+    QUIET_BY_DEFAULT.call_once(|| ());
+    apply_log_level(level);
+}
+
+fn apply_log_level(level: LibraryLog) {
     let level = match level {
         LibraryLog::Quiet => ffi::AV_LOG_QUIET,
         LibraryLog::Errors => ffi::AV_LOG_ERROR,
         LibraryLog::Warnings => ffi::AV_LOG_WARNING,
         LibraryLog::Verbose => ffi::AV_LOG_VERBOSE,
     };
-    // Run the default setup first so a later `init` cannot override us.
-    QUIET_BY_DEFAULT.call_once(|| ());
     // SAFETY: av_log_set_level only stores an integer in a global; it has no
     // preconditions.
     unsafe { ffi::av_log_set_level(level) };

@@ -31,10 +31,11 @@ pub struct Plane {
 impl Plane {
     /// A zeroed plane of `rows` rows of `row_bytes` bytes.
     pub fn new(row_bytes: usize, rows: usize) -> Self {
-        // Rows aligned for swscale's SIMD writes, plus slack at the end.
+        // Rows aligned for swscale's SIMD writes, plus slack: one spare row
+        // (encoders read 4:2:0 pictures padded to even sizes) and a tail.
         let stride = row_bytes.div_ceil(64) * 64;
         Self {
-            data: vec![0; stride * rows + 64],
+            data: vec![0; stride * (rows + 1) + 64],
             stride,
             row_bytes,
             rows,
@@ -117,7 +118,9 @@ impl Scaler {
         let (src_fmt, full_range_fmt) = pixel_format(raw_fmt).ok_or_else(invalid)?;
         let src_full = full_range_fmt || range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
         let dst_fmt = match format {
-            PictureFormat::Yuv420 => ffi::AVPixelFormat::AV_PIX_FMT_YUV420P,
+            // The full-range twin: swscale sets up range conversion for
+            // YUV-to-YUV only from the format at init time.
+            PictureFormat::Yuv420 => ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P,
             PictureFormat::Rgb24 => ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
         };
         let (dw, dh) = (

@@ -285,6 +285,12 @@ impl Video {
             }
             let replacement = Packet::new().map_err(MediaError::internal)?;
             chosen = Some((std::mem::replace(&mut packet, replacement), ts));
+            // An index seek lands on the keyframe with the largest indexed
+            // time (dts or pts, both <= pts) at or before the target; every
+            // later keyframe is indexed after the target, so its pts is too.
+            if !from_start && self.input.seeks_by_index() {
+                break;
+            }
         }
         let Some((key, ts)) = chosen else {
             return if from_start {
@@ -358,97 +364,128 @@ impl Video {
     fn exact_attempt(&mut self, target: i64, from_start: bool) -> Result<Attempt, MediaError> {
         let mut packet = Packet::new().map_err(MediaError::internal)?;
         let mut frame = Frame::new().map_err(MediaError::internal)?;
-        let mut best = Frame::new().map_err(MediaError::internal)?;
-        let mut best_ts: Option<i64> = None;
-        let mut key_ts: Option<i64> = None;
+        let mut pick = Pick {
+            target,
+            from_start,
+            key_ts: None,
+            step: self.frame_step(),
+            last_ts: None,
+            best: Frame::new().map_err(MediaError::internal)?,
+            best_ts: None,
+        };
         // Largest packet pts seen that is <= target: a frame with a smaller
         // pts cannot be the answer, so it may be skipped if nothing
         // references it.
         let mut latest_before: Option<i64> = None;
+        // Skipping relies on packet timestamps; containers that leave some
+        // out (AVI) guess the others, so nothing is skipped for them.
+        let mut all_pts = true;
         let mut sent_any = false;
         let mut done = false;
-
-        // Frames come out in presentation order. Returns true when the
-        // answer is known.
-        let on_frame = |f: &mut Frame,
-                        ts: Option<i64>,
-                        best: &mut Frame,
-                        best_ts: &mut Option<i64>,
-                        key_ts: Option<i64>| {
-            let Some(ts) = ts else {
-                // No timestamp at all: the best we can do is "latest".
-                best.take_from(f);
-                return false;
-            };
-            // Leading pictures of an open GOP precede the keyframe we started
-            // from and may reference frames we never decoded.
-            if key_ts.is_some_and(|k| ts < k) {
-                return false;
-            }
-            if ts <= target {
-                best.take_from(f);
-                *best_ts = Some(ts);
-                false
-            } else if best.is_empty() && from_start {
-                // The time is before the first frame: show the first frame.
-                best.take_from(f);
-                *best_ts = Some(ts);
-                true
-            } else {
-                true
-            }
-        };
-
         while !done && self.next_packet(&mut packet)? {
-            if key_ts.is_none() {
+            let pts = packet.pts();
+            if !sent_any {
+                // Start at a keyframe: anything before it cannot decode.
                 if !packet.is_key() {
                     continue;
                 }
                 let ts = packet.pts().or(packet.dts());
-                if let Some(ts) = ts {
-                    if ts > target && !from_start {
-                        return Ok(Attempt::TooLate(ts));
-                    }
+                if ts.is_some_and(|ts| ts > target) && !from_start {
+                    return Ok(Attempt::TooLate(ts.unwrap_or(target)));
                 }
-                key_ts = Some(ts.unwrap_or(i64::MIN));
+                pick.key_ts = ts;
             }
-            if sent_any && packet.dts().is_some_and(|d| d > target) {
+            all_pts &= pts.is_some();
+            if sent_any && all_pts && packet.dts().is_some_and(|d| d > target) {
+                // This and later packets have pts >= dts > target. (Without
+                // real pts, FFmpeg dates frames by later packets' dts, so
+                // then decoding goes on until a later frame comes out.)
                 break;
             }
-            let pts = packet.pts();
             let skippable = pts.is_some_and(|p| p > target || latest_before.is_some_and(|l| l > p));
-            self.decoder.set_discard(if skippable && sent_any {
-                Discard::NonReference
-            } else {
-                Discard::Nothing
-            });
+            self.decoder
+                .set_discard(if skippable && sent_any && all_pts {
+                    Discard::NonReference
+                } else {
+                    Discard::Nothing
+                });
             if let Some(p) = pts.filter(|&p| p <= target) {
                 latest_before = Some(latest_before.map_or(p, |l| l.max(p)));
             }
-            let k = key_ts;
-            let mut cb =
-                |f: &mut Frame, ts: Option<i64>| on_frame(f, ts, &mut best, &mut best_ts, k);
+            let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts);
             done = self.send(&packet, &mut frame, &mut cb)? || self.drain(&mut frame, &mut cb)?;
             sent_any = true;
         }
         if !done {
             let _ = self.decoder.send_eof();
-            let k = key_ts;
-            let mut cb =
-                |f: &mut Frame, ts: Option<i64>| on_frame(f, ts, &mut best, &mut best_ts, k);
-            self.drain(&mut frame, &mut cb)?;
+            self.drain(&mut frame, &mut |f: &mut Frame, ts: Option<i64>| {
+                pick.offer(f, ts)
+            })?;
         }
-        if best.is_empty() {
-            return match key_ts {
-                _ if from_start => Err(MediaError::Corrupt),
-                Some(k) if k != i64::MIN => Ok(Attempt::TooLate(k)),
-                _ => Ok(Attempt::TooLate(target)),
-            };
+        match pick.best_ts {
+            Some(ts) => Ok(Attempt::Found(pick.best, ts)),
+            None if from_start => Err(MediaError::Corrupt),
+            None => Ok(Attempt::TooLate(pick.key_ts.unwrap_or(target))),
         }
-        let ts = best_ts
-            .or(key_ts.filter(|&k| k != i64::MIN))
-            .unwrap_or(target);
-        Ok(Attempt::Found(best, ts))
+    }
+
+    /// One frame interval in stream time-base units (1 when unknown).
+    fn frame_step(&self) -> i64 {
+        let (tb, fps) = (self.stream.time_base, self.stream.frame_rate);
+        let step =
+            f64::from(tb.den) * f64::from(fps.den) / (f64::from(tb.num) * f64::from(fps.num));
+        if step.is_finite() && step >= 1.0 {
+            step.round() as i64
+        } else {
+            1
+        }
+    }
+}
+
+/// Chooses the frame on screen at `target` among decoded frames, which come
+/// out in presentation order.
+struct Pick {
+    target: i64,
+    from_start: bool,
+    /// Timestamp of the keyframe decoding started from.
+    key_ts: Option<i64>,
+    /// One frame interval, for frames without a timestamp.
+    step: i64,
+    last_ts: Option<i64>,
+    best: Frame,
+    best_ts: Option<i64>,
+}
+
+impl Pick {
+    /// Considers a decoded frame (moving it into `best` if it is the best
+    /// so far). Returns true when the answer is known.
+    fn offer(&mut self, frame: &mut Frame, ts: Option<i64>) -> bool {
+        // A frame without a timestamp (the last one of an AVI with B-frames)
+        // follows the previous frame by one interval.
+        let Some(ts) = ts
+            .or_else(|| self.last_ts.map(|l| l + self.step))
+            .or(self.key_ts)
+        else {
+            return false;
+        };
+        self.last_ts = Some(ts);
+        // Leading pictures of an open GOP precede the keyframe we started
+        // from and may reference frames we never decoded.
+        if self.key_ts.is_some_and(|k| ts < k) {
+            return false;
+        }
+        if ts <= self.target {
+            self.best.take_from(frame);
+            self.best_ts = Some(ts);
+            false
+        } else if self.best_ts.is_none() && self.from_start {
+            // The time is before the first frame: show the first frame.
+            self.best.take_from(frame);
+            self.best_ts = Some(ts);
+            true
+        } else {
+            true
+        }
     }
 }
 
