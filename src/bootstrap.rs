@@ -33,6 +33,7 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
         return Ok(CredentialConfig {
             secret_id: stored.secret_id,
             secret_key: stored.secret_key,
+            security_token: None,
             allow: Vec::new(),
         });
     }
@@ -46,6 +47,7 @@ pub fn root_credential(data_dir: &Path) -> std::io::Result<CredentialConfig> {
     Ok(CredentialConfig {
         secret_id: stored.secret_id,
         secret_key: stored.secret_key,
+        security_token: None,
         allow: Vec::new(),
     })
 }

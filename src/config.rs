@@ -84,6 +84,10 @@ pub struct CredentialConfig {
     pub secret_id: String,
     /// The secret half. Never logged.
     pub secret_key: String,
+    /// The session token of a temporary credential: requests must carry it
+    /// (`x-cos-security-token`, `X-Amz-Security-Token`, `X-TC-Token`).
+    #[serde(default)]
+    pub security_token: Option<String>,
     /// What the credential may do; empty means everything (a root key).
     #[serde(default)]
     pub allow: Vec<PolicyStatement>,
@@ -106,6 +110,10 @@ impl std::fmt::Debug for CredentialConfig {
         f.debug_struct("CredentialConfig")
             .field("secret_id", &self.secret_id)
             .field("secret_key", &"<redacted>")
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("allow", &self.allow)
             .finish()
     }
@@ -127,6 +135,8 @@ pub struct LimitsConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Seconds of clock difference tolerated when checking signature times.
+    pub clock_skew_secs: u64,
 }
 
 impl Default for LimitsConfig {
@@ -138,6 +148,7 @@ impl Default for LimitsConfig {
             header_read_timeout_secs: 15,
             idle_timeout_secs: 75,
             shutdown_grace_secs: 30,
+            clock_skew_secs: 300,
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use http::StatusCode;
 
+use crate::proto::sign::SignError;
 use crate::proto::ProtoError;
 use crate::storage::StorageError;
 
@@ -23,10 +24,12 @@ pub enum ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    IncompleteBody,
     InvalidPart,
     InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
+    InvalidToken,
     InternalError,
     KeyTooLong,
     MalformedXML,
@@ -39,9 +42,11 @@ pub enum ErrorCode {
     PreconditionFailed,
     RequestHeaderFieldsTooLarge,
     RequestTimeout,
+    RequestTimeTooSkewed,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     SlowDown,
+    XAmzContentSHA256Mismatch,
 }
 
 impl ErrorCode {
@@ -57,10 +62,12 @@ impl ErrorCode {
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
+            IncompleteBody => "IncompleteBody",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
+            InvalidToken => "InvalidToken",
             InternalError => "InternalError",
             KeyTooLong => "KeyTooLong",
             MalformedXML => "MalformedXML",
@@ -73,9 +80,11 @@ impl ErrorCode {
             PreconditionFailed => "PreconditionFailed",
             RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
             RequestTimeout => "RequestTimeout",
+            RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             SlowDown => "SlowDown",
+            XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
 
@@ -83,7 +92,9 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch => StatusCode::FORBIDDEN,
+            AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch | RequestTimeTooSkewed => {
+                StatusCode::FORBIDDEN
+            }
             NoSuchBucket | NoSuchKey | NoSuchUpload => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -194,6 +205,9 @@ impl From<StorageError> for ApiError {
                 format!("Part {part} is smaller than the minimum allowed part size."),
             ),
             StorageError::Client(err) => {
+                if let Some(sign) = err.downcast_ref::<SignError>() {
+                    return sign.clone().into();
+                }
                 tracing::info!(error = %err, "request body failed");
                 Self::new(
                     ErrorCode::RequestTimeout,
@@ -203,5 +217,29 @@ impl From<StorageError> for ApiError {
             StorageError::Backend(err) => Self::internal(err),
             StorageError::Corrupt(detail) => Self::internal(detail),
         }
+    }
+}
+
+impl From<SignError> for ApiError {
+    fn from(err: SignError) -> Self {
+        let code = match &err {
+            SignError::Malformed(_)
+            | SignError::Expired
+            | SignError::NotYetValid
+            | SignError::MissingSecurityToken => ErrorCode::AccessDenied,
+            SignError::UnsupportedAlgorithm(_) | SignError::AmbiguousAuth => {
+                ErrorCode::InvalidArgument
+            }
+            SignError::MissingSignedField(_) | SignError::SignatureDoesNotMatch => {
+                ErrorCode::SignatureDoesNotMatch
+            }
+            SignError::RequestTimeTooSkewed => ErrorCode::RequestTimeTooSkewed,
+            SignError::InvalidSecurityToken => ErrorCode::InvalidToken,
+            SignError::InvalidAccessKeyId => ErrorCode::InvalidAccessKeyId,
+            SignError::ContentSha256Mismatch => ErrorCode::XAmzContentSHA256Mismatch,
+            SignError::InvalidChunk(_) => ErrorCode::InvalidRequest,
+            SignError::IncompleteBody => ErrorCode::IncompleteBody,
+        };
+        Self::new(code, err.to_string())
     }
 }

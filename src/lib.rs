@@ -22,6 +22,7 @@ pub mod error;
 pub mod media;
 pub mod ops;
 pub mod pool;
+pub mod presign;
 pub mod proto;
 pub mod server;
 pub mod storage;

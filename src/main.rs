@@ -1,13 +1,14 @@
 //! The `framegate` command: thin glue over the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand};
 use framegate::config::{Config, CredentialConfig, Overrides};
 use framegate::ops::AppState;
-use framegate::{bootstrap, server};
+use framegate::{bootstrap, presign, server};
 
 /// A Tencent COS / S3 compatible gateway that turns videos into pictures on
 /// the fly.
@@ -40,6 +41,40 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         demo: Option<PathBuf>,
     },
+    /// Print a pre-signed URL (what a web page embeds).
+    ///
+    /// Example: framegate presign demo.mp4 --param ci-process=snapshot --param time=3
+    Presign {
+        /// The object key.
+        key: String,
+        /// The HTTP method the URL is for.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Seconds the URL stays valid.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+        expires: u64,
+        /// Extra query parameters to sign, NAME=VALUE (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// The bucket (path-style URL); default: the default bucket by bare host.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Sign in the S3 style (AWS Signature V4) instead of COS q-sign.
+        #[arg(long)]
+        sigv4: bool,
+        /// The gateway's base URL; default: http://<listen address>.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// Which configured credential signs (default: the root credential).
+        #[arg(long, value_name = "ID")]
+        secret_id: Option<String>,
+    },
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
 
 fn main() -> ExitCode {
@@ -65,6 +100,53 @@ fn main() -> ExitCode {
             },
             demo,
         )),
+        Command::Presign {
+            key,
+            method,
+            expires,
+            params,
+            bucket,
+            sigv4,
+            endpoint,
+            secret_id,
+        } => load_config(
+            cli.config.as_deref(),
+            Overrides {
+                data_dir: cli.data_dir,
+                root_credential: env_credential(),
+                ..Overrides::default()
+            },
+        )
+        .and_then(|config| {
+            let credential = match &secret_id {
+                Some(id) => config.credentials.iter().find(|c| c.secret_id == *id),
+                None => config.credentials.first(),
+            }
+            .ok_or_else(|| {
+                format!(
+                    "no credential {:?} in the configuration",
+                    secret_id.unwrap_or_default()
+                )
+            })?;
+            let endpoint = endpoint.unwrap_or_else(|| format!("http://{}", config.listen));
+            let request = presign::PresignRequest {
+                endpoint: &endpoint,
+                method: &method.to_ascii_uppercase(),
+                bucket: bucket.as_deref(),
+                key: &key,
+                params: &params,
+                expires_in: Duration::from_secs(expires),
+                region: &config.region,
+            };
+            let style = if sigv4 {
+                presign::Style::SigV4
+            } else {
+                presign::Style::Cos
+            };
+            let url = presign::presign(credential, &request, style, SystemTime::now())?;
+            println!("{url}");
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,23 +175,30 @@ fn env_credential() -> Option<CredentialConfig> {
     Some(CredentialConfig {
         secret_id,
         secret_key,
+        security_token: None,
         allow: Vec::new(),
     })
 }
 
+/// Loads the configuration; without any credential, adds the root
+/// credential kept in (or generated into) the data directory.
+fn load_config(path: Option<&Path>, mut overrides: Overrides) -> Result<Config, String> {
+    let config = Config::load(path, overrides.clone()).map_err(|e| e.to_string())?;
+    if !config.credentials.is_empty() {
+        return Ok(config);
+    }
+    let root = bootstrap::root_credential(&config.data_dir)
+        .map_err(|e| format!("root credential: {e}"))?;
+    overrides.root_credential = Some(root);
+    Config::load(path, overrides).map_err(|e| e.to_string())
+}
+
 async fn serve(
     config_path: Option<PathBuf>,
-    mut overrides: Overrides,
+    overrides: Overrides,
     demo: Option<PathBuf>,
 ) -> Result<(), String> {
-    let mut config =
-        Config::load(config_path.as_deref(), overrides.clone()).map_err(|e| e.to_string())?;
-    if config.credentials.is_empty() {
-        let root = bootstrap::root_credential(&config.data_dir)
-            .map_err(|e| format!("root credential: {e}"))?;
-        overrides.root_credential = Some(root);
-        config = Config::load(config_path.as_deref(), overrides).map_err(|e| e.to_string())?;
-    }
+    let config = load_config(config_path.as_deref(), overrides)?;
     let state = Arc::new(AppState::new(config)?);
     let config = &state.config;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -153,10 +242,28 @@ fn print_banner(state: &AppState, address: std::net::SocketAddr, demo: bool) {
         println!("  SecretId   {}", root.secret_id);
         println!("  SecretKey  {}", root.secret_key);
     }
+    let Some(root) = config.credentials.first() else {
+        return;
+    };
     if demo {
-        println!(
-            "  try        curl -o demo.mp4 'http://{address}/demo.mp4'   (needs a signature unless the bucket is public)"
-        );
+        let endpoint = format!("http://{address}");
+        let params = [
+            ("ci-process".to_owned(), "snapshot".to_owned()),
+            ("time".to_owned(), "1.5".to_owned()),
+            ("width".to_owned(), "320".to_owned()),
+        ];
+        let request = presign::PresignRequest {
+            endpoint: &endpoint,
+            method: "GET",
+            bucket: None,
+            key: "demo.mp4",
+            params: &params,
+            expires_in: Duration::from_secs(24 * 3600),
+            region: &config.region,
+        };
+        if let Ok(url) = presign::presign(root, &request, presign::Style::Cos, SystemTime::now()) {
+            println!("  try (valid 24 h):\n    curl -o frame.jpg '{url}'");
+        }
     }
 }
 

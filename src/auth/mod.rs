@@ -1,12 +1,107 @@
-//! Access control: who may do what, decided before any storage or decoding
-//! work starts.
+//! Authentication and access control, decided before any storage or
+//! decoding work starts.
+//!
+//! [`authenticate`] finds the request's one signature (COS q-sign, SigV4 or
+//! TC3; header or pre-signed query), looks up the credential and verifies
+//! the signature; [`authorize`] then checks the credential's policy (or, for
+//! anonymous requests, the bucket ACL). What the signature says about the
+//! body (a signed SHA-256, an `aws-chunked` framing) is enforced while the
+//! body streams, by [`checked_body`].
 
+mod body;
 pub mod policy;
 
-use crate::config::BucketAcl;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+pub use body::checked_body;
+
+use crate::config::{BucketAcl, Config, CredentialConfig};
 use crate::error::{ApiError, ErrorCode};
 use crate::proto::route::{Endpoint, Route};
+use crate::proto::sign::{self, BodyCheck, RequestParts, SignError};
 use crate::storage::Bucket;
+
+/// The configured credentials by secret id.
+#[derive(Debug, Default)]
+pub struct Credentials {
+    by_id: HashMap<String, CredentialConfig>,
+    max_skew: Duration,
+}
+
+impl Credentials {
+    /// The credentials of `config`.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            by_id: config
+                .credentials
+                .iter()
+                .map(|c| (c.secret_id.clone(), c.clone()))
+                .collect(),
+            max_skew: Duration::from_secs(config.limits.clock_skew_secs),
+        }
+    }
+
+    /// The credential with this secret id.
+    pub fn get(&self, secret_id: &str) -> Option<&CredentialConfig> {
+        self.by_id.get(secret_id)
+    }
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No signature.
+    Anonymous,
+    /// A verified credential, by secret id.
+    Key(String),
+}
+
+/// The outcome of authentication.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who signed.
+    pub principal: Principal,
+    /// What remains to be verified about the body.
+    pub body: BodyCheck,
+}
+
+/// Verifies the request's signature, if it carries one. `body` is the
+/// request document for TC3 (whose signature covers it), `None` otherwise.
+pub fn authenticate(
+    credentials: &Credentials,
+    request: &RequestParts<'_>,
+    body: Option<&[u8]>,
+) -> Result<Authenticated, SignError> {
+    let Some(authorization) = sign::parse_authorization(request)? else {
+        return Ok(Authenticated {
+            principal: Principal::Anonymous,
+            body: BodyCheck::None,
+        });
+    };
+    let id = authorization.access_key_id();
+    let credential = credentials.get(id).ok_or_else(|| {
+        tracing::info!(credential = %id, "unknown access key");
+        SignError::InvalidAccessKeyId
+    })?;
+    let verified = authorization
+        .verify(
+            request,
+            body,
+            &credential.secret_key,
+            SystemTime::now(),
+            credentials.max_skew,
+        )
+        .and_then(|verified| {
+            authorization.check_security_token(credential.security_token.as_deref())?;
+            Ok(verified)
+        })
+        .inspect_err(|err| tracing::info!(credential = %id, error = %err, "signature refused"))?;
+    Ok(Authenticated {
+        principal: Principal::Key(verified.access_key_id),
+        body: verified.body,
+    })
+}
 
 /// Whether anonymous clients of a public-read bucket may call `endpoint`.
 fn public_read_allows(bucket: &Bucket, endpoint: &Endpoint) -> bool {
@@ -17,17 +112,48 @@ fn public_read_allows(bucket: &Bucket, endpoint: &Endpoint) -> bool {
     }
 }
 
-/// Decides whether an anonymous request may proceed, from the bucket ACL.
-pub fn authorize(bucket: &Bucket, route: &Route) -> Result<(), ApiError> {
-    let allowed = match bucket.acl {
-        BucketAcl::PublicReadWrite => true,
-        BucketAcl::PublicRead => public_read_allows(bucket, &route.endpoint),
-        BucketAcl::Private => false,
+/// Whether `principal` may take `action` on the object `key` of `bucket`
+/// (for operations that name several keys, checked key by key).
+pub fn may(
+    credentials: &Credentials,
+    principal: &Principal,
+    bucket: &Bucket,
+    action: &str,
+    key: &str,
+) -> bool {
+    match principal {
+        Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
+            policy::allows(&credential.allow, action, &format!("{}/{key}", bucket.name))
+        }),
+        Principal::Anonymous => bucket.acl == BucketAcl::PublicReadWrite,
+    }
+}
+
+/// Decides whether `principal` may call the routed endpoint on `bucket`.
+pub fn authorize(
+    credentials: &Credentials,
+    principal: &Principal,
+    bucket: &Bucket,
+    route: &Route,
+) -> Result<(), ApiError> {
+    let action = policy::action(&route.endpoint);
+    let allowed = match principal {
+        Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
+            policy::allows(&credential.allow, action, &policy::resource(route))
+        }),
+        Principal::Anonymous => match bucket.acl {
+            BucketAcl::PublicReadWrite => true,
+            BucketAcl::PublicRead => public_read_allows(bucket, &route.endpoint),
+            BucketAcl::Private => false,
+        },
     };
     if allowed {
-        Ok(())
-    } else {
-        tracing::info!(action = policy::action(&route.endpoint), bucket = %bucket.name, "access denied");
-        Err(ApiError::new(ErrorCode::AccessDenied, "Access Denied."))
+        return Ok(());
     }
+    let credential = match principal {
+        Principal::Key(id) => id.as_str(),
+        Principal::Anonymous => "anonymous",
+    };
+    tracing::info!(action, bucket = %bucket.name, credential, "access denied");
+    Err(ApiError::new(ErrorCode::AccessDenied, "Access Denied."))
 }

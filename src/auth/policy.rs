@@ -18,7 +18,7 @@ pub fn action(endpoint: &Endpoint) -> &'static str {
         Endpoint::GetObject => "cos:GetObject",
         Endpoint::HeadObject => "cos:HeadObject",
         Endpoint::PutObject | Endpoint::CopyObject { .. } => "cos:PutObject",
-        Endpoint::DeleteObject => "cos:DeleteObject",
+        Endpoint::DeleteObject | Endpoint::DeleteObjects => "cos:DeleteObject",
         Endpoint::CreateMultipartUpload => "cos:InitiateMultipartUpload",
         Endpoint::UploadPart { .. } => "cos:UploadPart",
         Endpoint::CompleteMultipartUpload { .. } => "cos:CompleteMultipartUpload",

@@ -5,6 +5,7 @@
 //! handler of the endpoint. Handlers return [`ApiError`]s; the server renders
 //! them.
 
+pub mod api3;
 pub mod object;
 
 use std::sync::Arc;
@@ -12,10 +13,11 @@ use std::sync::Arc;
 use http::{HeaderMap, Request};
 use hyper::body::Incoming;
 
-use crate::auth;
+use crate::auth::{self, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::proto::route::{self, Addressing, Endpoint, Route};
+use crate::proto::sign::RequestParts;
 use crate::proto::ProtoError;
 use crate::server::body::{self, Response};
 use crate::storage::{Bucket, Buckets};
@@ -27,13 +29,20 @@ pub struct AppState {
     pub config: Config,
     /// Opened buckets.
     pub buckets: Buckets,
+    /// Credentials by secret id.
+    pub credentials: Credentials,
 }
 
 impl AppState {
     /// Opens the buckets of `config`.
     pub fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
-        Ok(Self { config, buckets })
+        let credentials = Credentials::new(&config);
+        Ok(Self {
+            config,
+            buckets,
+            credentials,
+        })
     }
 }
 
@@ -50,11 +59,20 @@ pub struct Ctx<'a> {
     pub headers: &'a HeaderMap,
     /// Answer in the S3 dialect (`x-amz-meta-*`).
     pub s3_dialect: bool,
+    /// Who is asking (verified).
+    pub principal: &'a auth::Principal,
 }
 
-/// Routes, authorizes and serves one request.
-pub async fn handle(state: &AppState, request: Request<Incoming>) -> Result<Response, ApiError> {
+/// Routes, authenticates, authorizes and serves one request.
+pub async fn handle(
+    state: &AppState,
+    request: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response, ApiError> {
     let (parts, incoming) = request.into_parts();
+    if api3::is_api3(&parts) {
+        return Ok(api3::handle(state, &parts, incoming, request_id).await);
+    }
     let host = parts
         .headers
         .get(http::header::HOST)
@@ -77,35 +95,41 @@ pub async fn handle(state: &AppState, request: Request<Incoming>) -> Result<Resp
         .buckets
         .get(&route.bucket)
         .ok_or_else(|| ProtoError::NoSuchBucket(route.bucket.clone()))?;
-    auth::authorize(bucket, &route)?;
+    let signed = RequestParts {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+    };
+    let authenticated = auth::authenticate(&state.credentials, &signed, None)?;
+    auth::authorize(&state.credentials, &authenticated.principal, bucket, &route)?;
+    let body = || auth::checked_body(body::incoming_stream(incoming), authenticated.body.clone());
     let ctx = Ctx {
         state,
         bucket,
         route: &route,
         headers: &parts.headers,
         s3_dialect: route.s3_dialect,
+        principal: &authenticated.principal,
     };
     match &route.endpoint {
         Endpoint::ListObjects => object::list(&ctx, false).await,
         Endpoint::ListObjectsV2 => object::list(&ctx, true).await,
         Endpoint::ListMultipartUploads => object::list_uploads(&ctx).await,
         Endpoint::HeadBucket => Ok(object::head_bucket(&ctx)),
+        Endpoint::DeleteObjects => object::delete_many(&ctx, body()).await,
         Endpoint::GetBucketLocation => Ok(object::location(&ctx)),
         Endpoint::GetObject => object::get(&ctx, false).await,
         Endpoint::HeadObject => object::get(&ctx, true).await,
-        Endpoint::PutObject => object::put(&ctx, body::incoming_stream(incoming)).await,
+        Endpoint::PutObject => object::put(&ctx, body()).await,
         Endpoint::CopyObject { source } => object::copy(&ctx, source).await,
         Endpoint::DeleteObject => object::delete(&ctx).await,
         Endpoint::CreateMultipartUpload => object::create_upload(&ctx).await,
         Endpoint::UploadPart {
             upload_id,
             part_number,
-        } => {
-            let body = body::incoming_stream(incoming);
-            object::upload_part(&ctx, upload_id, *part_number, body).await
-        }
+        } => object::upload_part(&ctx, upload_id, *part_number, body()).await,
         Endpoint::CompleteMultipartUpload { upload_id } => {
-            object::complete_upload(&ctx, upload_id, incoming).await
+            object::complete_upload(&ctx, upload_id, body()).await
         }
         Endpoint::AbortMultipartUpload { upload_id } => object::abort_upload(&ctx, upload_id).await,
         Endpoint::ListParts { upload_id } => object::list_parts(&ctx, upload_id).await,

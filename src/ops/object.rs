@@ -4,7 +4,6 @@ use std::time::SystemTime;
 
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
-use hyper::body::Incoming;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::Ctx;
@@ -12,7 +11,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::proto::conditional::{self, Precondition};
 use crate::proto::range::{self, RangeRequest};
 use crate::proto::route::validate_key;
-use crate::proto::xml::{parse_complete_multipart, XmlWriter};
+use crate::proto::xml::{parse_complete_multipart, parse_delete, XmlWriter};
 use crate::proto::ProtoError;
 use crate::server::body::{self, Response};
 use crate::storage::{self, BodyStream, ListRequest, ObjectInfo, PutRequest};
@@ -376,6 +375,45 @@ fn decode_token(token: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid_argument("The continuation token provided is incorrect."))
 }
 
+/// `POST Bucket?delete`: deletes up to 1000 keys, each checked against the
+/// caller's policy.
+pub async fn delete_many(ctx: &Ctx<'_>, body: BodyStream) -> Result<Response, ApiError> {
+    let document = body::read_document(body, ctx.state.config.limits.max_document_bytes).await?;
+    let request = parse_delete(&document)?;
+    let mut doc = XmlWriter::new("DeleteResult");
+    for key in &request.keys {
+        let outcome = match validate_key(key) {
+            Err(err) => Err(ApiError::from(err)),
+            Ok(())
+                if !crate::auth::may(
+                    &ctx.state.credentials,
+                    ctx.principal,
+                    ctx.bucket,
+                    "cos:DeleteObject",
+                    key,
+                ) =>
+            {
+                Err(ApiError::new(ErrorCode::AccessDenied, "Access Denied."))
+            }
+            Ok(()) => ctx.bucket.delete(key).await.map_err(ApiError::from),
+        };
+        match outcome {
+            Ok(()) if request.quiet => {}
+            Ok(()) => {
+                doc.open("Deleted").text("Key", key).close();
+            }
+            Err(err) => {
+                doc.open("Error")
+                    .text("Key", key)
+                    .text("Code", err.code.as_str())
+                    .text("Message", &err.message)
+                    .close();
+            }
+        }
+    }
+    Ok(xml(StatusCode::OK, doc.finish()))
+}
+
 /// `HEAD Bucket`.
 pub fn head_bucket(ctx: &Ctx<'_>) -> Response {
     http::Response::builder()
@@ -429,7 +467,7 @@ pub async fn upload_part(
 pub async fn complete_upload(
     ctx: &Ctx<'_>,
     upload_id: &str,
-    body: Incoming,
+    body: BodyStream,
 ) -> Result<Response, ApiError> {
     let document = body::read_document(body, ctx.state.config.limits.max_document_bytes).await?;
     let parts = parse_complete_multipart(&document)?;

@@ -7,6 +7,7 @@ pub mod conditional;
 pub mod query;
 pub mod range;
 pub mod route;
+pub mod sign;
 pub mod snapshot;
 pub mod xml;
 

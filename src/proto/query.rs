@@ -1,9 +1,6 @@
 //! Query strings: percent-decoded name/value pairs in wire order.
 
-use std::borrow::Cow;
-
-use percent_encoding::percent_decode_str;
-
+use super::sign::{percent_decode, Plus};
 use super::ProtoError;
 
 /// A parsed query string. Names are kept as sent; lookups are exact.
@@ -13,13 +10,14 @@ pub struct Query {
 }
 
 impl Query {
-    /// Parses a raw query (`a=1&b&c=x%20y`). `+` is a literal plus, as in
-    /// S3 and COS; only `%XX` escapes are decoded.
+    /// Parses a raw query (`a=1&b&c=x%20y`). `+` means a space (the COS
+    /// SDK form-encodes queries; S3 SDKs send a literal plus as `%2B`),
+    /// exactly as the signature layer reads it.
     pub fn parse(raw: Option<&str>) -> Result<Self, ProtoError> {
         let mut pairs = Vec::new();
         for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            pairs.push((decode(name)?.into_owned(), decode(value)?.into_owned()));
+            pairs.push((decode(name)?, decode(value)?));
         }
         Ok(Self { pairs })
     }
@@ -56,8 +54,8 @@ impl Query {
     }
 }
 
-fn decode(text: &str) -> Result<Cow<'_, str>, ProtoError> {
-    percent_decode_str(text).decode_utf8().map_err(|_| {
+fn decode(text: &str) -> Result<String, ProtoError> {
+    String::from_utf8(percent_decode(text.as_bytes(), Plus::Space)).map_err(|_| {
         ProtoError::InvalidArgument("The query string is not valid percent-encoded UTF-8.".into())
     })
 }
@@ -67,9 +65,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_percent_escapes_but_keeps_plus() {
-        let q = Query::parse(Some("prefix=a%20b+c&uploads&max-keys=5")).unwrap();
-        assert_eq!(q.get("prefix"), Some("a b+c"));
+    fn decodes_percent_escapes_and_plus_as_space() {
+        let q = Query::parse(Some("prefix=a%20b+c%2Bd&uploads&max-keys=5")).unwrap();
+        assert_eq!(q.get("prefix"), Some("a b c+d"));
         assert!(q.has("uploads"));
         assert_eq!(q.get("uploads"), Some(""));
         assert_eq!(q.int_in("max-keys", 0, 1000).unwrap(), Some(5));

@@ -36,6 +36,8 @@ pub enum Endpoint {
     ListMultipartUploads,
     /// `HEAD /` on a bucket.
     HeadBucket,
+    /// `POST /?delete`: multi-object delete.
+    DeleteObjects,
     /// `GET /?location`.
     GetBucketLocation,
     /// `GET /<key>`.
@@ -88,6 +90,7 @@ impl Endpoint {
             Endpoint::ListObjects | Endpoint::ListObjectsV2 => "GetBucket",
             Endpoint::ListMultipartUploads => "ListMultipartUploads",
             Endpoint::HeadBucket => "HeadBucket",
+            Endpoint::DeleteObjects => "DeleteMultipleObjects",
             Endpoint::GetBucketLocation => "GetBucketLocation",
             Endpoint::GetObject => "GetObject",
             Endpoint::HeadObject => "HeadObject",
@@ -280,9 +283,7 @@ fn bucket_endpoint(method: &Method, query: &Query) -> Result<Endpoint, ProtoErro
         Method::HEAD => Endpoint::HeadBucket,
         Method::PUT => return Err(ProtoError::NotImplemented("Creating buckets over the API")),
         Method::DELETE => return Err(ProtoError::NotImplemented("Deleting buckets over the API")),
-        Method::POST if query.has("delete") => {
-            return Err(ProtoError::NotImplemented("Multi-object delete"))
-        }
+        Method::POST if query.has("delete") => Endpoint::DeleteObjects,
         _ => return Err(ProtoError::MethodNotAllowed),
     })
 }

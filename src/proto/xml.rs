@@ -64,6 +64,81 @@ impl XmlWriter {
     }
 }
 
+/// Renders a JSON value as XML under `root`, COS style: object fields become
+/// elements in order, arrays repeat their element name, `null`s are left out.
+pub fn json_to_xml(root: &str, value: &serde_json::Value) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    write_json_element(&mut out, root, value);
+    out
+}
+
+fn write_json_element(out: &mut String, name: &str, value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Null => {}
+        Value::Array(items) => {
+            for item in items {
+                write_json_element(out, name, item);
+            }
+        }
+        Value::Object(fields) => {
+            out.push_str(&format!("<{name}>"));
+            for (field, value) in fields {
+                write_json_element(out, field, value);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        Value::String(text) => {
+            out.push_str(&format!(
+                "<{name}>{}</{name}>",
+                partial_escape(text.as_str())
+            ));
+        }
+        Value::Bool(_) | Value::Number(_) => out.push_str(&format!("<{name}>{value}</{name}>")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename = "Delete")]
+struct DeleteDoc {
+    #[serde(rename = "Quiet", default)]
+    quiet: bool,
+    #[serde(rename = "Object", default)]
+    objects: Vec<DeleteObjectDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteObjectDoc {
+    #[serde(rename = "Key")]
+    key: String,
+}
+
+/// A multi-object delete request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// Report only failures.
+    pub quiet: bool,
+    /// The keys, 1..=1000.
+    pub keys: Vec<String>,
+}
+
+/// Parses a `Delete` document (`POST /?delete`).
+pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, ProtoError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ProtoError::MalformedXml("the body is not UTF-8".into()))?;
+    let doc: DeleteDoc =
+        quick_xml::de::from_str(text).map_err(|e| ProtoError::MalformedXml(e.to_string()))?;
+    if doc.objects.is_empty() || doc.objects.len() > 1000 {
+        return Err(ProtoError::MalformedXml(
+            "a Delete request names 1 to 1000 objects".into(),
+        ));
+    }
+    Ok(DeleteRequest {
+        quiet: doc.quiet,
+        keys: doc.objects.into_iter().map(|o| o.key).collect(),
+    })
+}
+
 /// The body of `CompleteMultipartUpload`.
 #[derive(Debug, Deserialize)]
 #[serde(rename = "CompleteMultipartUpload")]
@@ -121,6 +196,32 @@ mod tests {
         assert!(doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>"));
         assert!(doc.contains("<Key>a&lt;b&gt;&amp;\"c\"</Key>"), "{doc}");
         assert!(doc.ends_with("<Inner><X>1</X></Inner></Error>"), "{doc}");
+    }
+
+    #[test]
+    fn json_values_render_as_cos_xml() {
+        let value = serde_json::json!({
+            "Format": {"Duration": 1.5, "Name": "a<b"},
+            "Stream": [{"Codec": "h264"}, {"Codec": "aac"}],
+            "Missing": null,
+        });
+        let xml = json_to_xml("Response", &value);
+        assert!(
+            xml.ends_with(
+                "<Response><Format><Duration>1.5</Duration><Name>a&lt;b</Name></Format>\
+             <Stream><Codec>h264</Codec></Stream><Stream><Codec>aac</Codec></Stream></Response>"
+            ),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn delete_documents() {
+        let body = b"<Delete><Quiet>true</Quiet><Object><Key>a</Key></Object><Object><Key>b/c</Key><VersionId>x</VersionId></Object></Delete>";
+        let request = parse_delete(body).unwrap();
+        assert!(request.quiet);
+        assert_eq!(request.keys, ["a", "b/c"]);
+        assert!(parse_delete(b"<Delete></Delete>").is_err());
     }
 
     #[test]

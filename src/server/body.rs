@@ -42,22 +42,22 @@ pub fn incoming_stream(body: Incoming) -> BodyStream {
 }
 
 /// Reads a small request document, refusing more than `limit` bytes.
-pub async fn read_document(body: Incoming, limit: usize) -> Result<Bytes, crate::error::ApiError> {
-    http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map(|collected| collected.to_bytes())
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                crate::error::ApiError::new(
-                    crate::error::ErrorCode::EntityTooLarge,
-                    format!("The request document exceeds {limit} bytes."),
-                )
-            } else {
-                crate::error::ApiError::new(
-                    crate::error::ErrorCode::RequestTimeout,
-                    "The request body could not be read from the client.",
-                )
-            }
-        })
+pub async fn read_document(
+    mut body: BodyStream,
+    limit: usize,
+) -> Result<Bytes, crate::error::ApiError> {
+    use crate::error::{ApiError, ErrorCode};
+    let mut document = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|err| ApiError::from(crate::storage::StorageError::Client(err)))?;
+        if document.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::EntityTooLarge,
+                format!("The request document exceeds {limit} bytes."),
+            ));
+        }
+        document.extend_from_slice(&chunk);
+    }
+    Ok(document.into())
 }

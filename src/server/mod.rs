@@ -7,6 +7,7 @@
 //! request names it.
 
 pub mod body;
+mod header_case;
 mod idle;
 
 use std::convert::Infallible;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http::header::{HeaderValue, SERVER};
-use http::Request;
+use http::{Extensions, Request};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -51,6 +52,7 @@ pub async fn run(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(state.config.limits.max_header_bytes as u32);
+    let header_case = Arc::new(header_case::canonical_case_extensions().await);
     let graceful = GracefulShutdown::new();
     let idle_timeout = state.config.idle_timeout();
     tokio::pin!(shutdown);
@@ -70,11 +72,16 @@ pub async fn run(
                 let (stream, activity) = idle::Tracked::new(stream);
                 let state = state.clone();
                 let requests = activity.clone();
-                let service = service_fn(move |request| {
+                let header_case = header_case.clone();
+                let service = service_fn(move |request: Request<Incoming>| {
                     let state = state.clone();
                     let in_flight = requests.begin();
+                    let case = (request.version() < http::Version::HTTP_2).then(|| header_case.clone());
                     async move {
-                        let response = serve_request(&state, request).await;
+                        let mut response = serve_request(&state, request).await;
+                        if let Some(case) = case {
+                            *response.extensions_mut() = Extensions::clone(&case);
+                        }
                         drop(in_flight);
                         Ok::<_, Infallible>(response)
                     }
@@ -126,7 +133,7 @@ async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response
     async move {
         let started = Instant::now();
         let resource = request.uri().path().to_owned();
-        let mut response = match ops::handle(state, request).await {
+        let mut response = match ops::handle(state, request, &request_id).await {
             Ok(response) => response,
             Err(err) => error_response(&err, &resource, &request_id),
         };

@@ -57,16 +57,8 @@ def pytest_generate_tests(metafunc):
 # line. Key: test function name -> (backends it applies to or None for all,
 # reason).
 KNOWN_GAPS = {
-    "test_cos_sdk_sees_headers_spelled_as_cos_spells_them":
-        (None, "hyper writes header names in lower case; COS sends ETag, Content-Length, ..."),
-    "test_cos_upload_file_from_buffer":
-        (None, "SDK reads upload_part's rt['ETag']: lower-case header names break it"),
-    "test_cos_download_file_in_ranged_parts":
-        (None, "SDK reads head_object's ['Content-Length']: lower-case header names break it"),
     "test_key_can_be_both_an_object_and_a_prefix":
         (("file",), "LocalFileSystem: 'a' (file) and 'a/b' (needs a dir) collide: 500 InternalError"),
-    "test_boto3_delete_objects_batch": (None, "POST /?delete is NotImplemented"),
-    "test_cos_delete_objects_batch": (None, "POST /?delete is NotImplemented"),
 }
 
 
