@@ -21,11 +21,13 @@ for arg in "$@"; do
     esac
 done
 
-# Debian packages. Build: pkg-config, clang/libclang (bindgen for ffmpeg-sys),
-# cmake + nasm (the libjpeg-turbo that turbojpeg builds), FFmpeg's -dev
-# libraries. Runtime/tests: ffmpeg (fixtures), python3-venv (test virtualenv),
-# curl (the example line `run.sh` prints).
+# Debian packages. Build: a C toolchain (rustc links with cc; -sys crates
+# compile C), pkg-config, clang/libclang (bindgen for ffmpeg-sys), cmake +
+# nasm (the libjpeg-turbo that turbojpeg builds), FFmpeg's -dev libraries.
+# Runtime/tests: ffmpeg (fixtures), python3-venv (test virtualenv), curl (the
+# example line `run.sh` prints).
 DEB_PACKAGES=(
+    gcc g++ make libc6-dev
     pkg-config clang libclang-dev cmake nasm
     ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
     libswresample-dev libavfilter-dev libavdevice-dev

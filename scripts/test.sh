@@ -51,6 +51,7 @@ skip_rest=0
 total_passed=0
 total_failed=0
 total_skipped=0
+total_xfailed=0
 
 # Add up the test counts a stage's runner printed (cargo's "test result:"
 # lines, pytest's closing line).
@@ -63,14 +64,15 @@ count_tests() {
     n=$(grep -E '^test result: ' "$log" | grep -oE '[0-9]+ ignored' | awk '{s+=$1} END {print s+0}')
     local s=$n
     # pytest -q closing line, e.g. "3 failed, 120 passed, 4 skipped in 81.2s"
-    local last
+    local last x=0
     last=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|error|errors|deselected)' "$log" | tail -n 1 || true)
     if [ -n "$last" ]; then
         p=$((p + $(echo "$last" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')))
         f=$((f + $(echo "$last" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}')))
         s=$((s + $(echo "$last" | grep -oE '[0-9]+ skipped' | awk '{s+=$1} END {print s+0}')))
+        x=$(echo "$last" | grep -oE '[0-9]+ xfailed' | awk '{s+=$1} END {print s+0}')
     fi
-    echo "$p $f $s"
+    echo "$p $f $s ${x:-0}"
 }
 
 start_all=$(date +%s)
@@ -89,12 +91,17 @@ for entry in "${STAGES[@]}"; do
     bash -c "$cmd" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     dt=$(( $(date +%s) - t0 ))
-    read -r p f s <<<"$(count_tests "$log")"
+    read -r p f s x <<<"$(count_tests "$log")"
     total_passed=$((total_passed + p))
     total_failed=$((total_failed + f))
     total_skipped=$((total_skipped + s))
+    total_xfailed=$((total_xfailed + x))
     counts=""
-    if [ $((p + f + s)) -gt 0 ]; then counts="  [$p passed, $f failed, $s skipped]"; fi
+    if [ $((p + f + s + x)) -gt 0 ]; then
+        counts="  [$p passed, $f failed, $s skipped"
+        [ "$x" -gt 0 ] && counts="$counts, $x known gaps (xfail)"
+        counts="$counts]"
+    fi
     if [ "$rc" -eq 0 ]; then
         summary+=("$(printf '%-5s %-50s %5ss%s' PASS "$name" "$dt" "$counts")")
     else
@@ -114,5 +121,6 @@ if [ "$failed" -eq 0 ]; then
 else
     echo "RESULT: FAILED"
 fi
+[ "$total_xfailed" -gt 0 ] && echo "known server gaps (strict xfail, see tests/sdk/conftest.py KNOWN_GAPS): $total_xfailed"
 echo "tests: $total_passed passed, $total_failed failed, $total_skipped skipped"
 exit "$failed"

@@ -57,6 +57,14 @@ def pytest_generate_tests(metafunc):
 # line. Key: test function name -> (backends it applies to or None for all,
 # reason).
 KNOWN_GAPS = {
+    "test_expired_cos_presigned_url_is_access_denied":
+        (None, "clock_skew_secs (300) is also added to the END of q-sign-time: "
+               "expired URLs work 5 more minutes"),
+    "test_expired_boto3_sigv4_presigned_url_is_access_denied":
+        (None, "clock_skew_secs (300) is also added to X-Amz-Date + X-Amz-Expires"),
+    "test_boto3_default_presigned_url_on_private_bucket":
+        (None, "botocore's default presign (legacy AWSAccessKeyId/Signature/Expires query) "
+               "is not accepted: 403"),
     "test_key_can_be_both_an_object_and_a_prefix":
         (("file",), "LocalFileSystem: 'a' (file) and 'a/b' (needs a dir) collide: 500 InternalError"),
 }
@@ -100,7 +108,8 @@ class GatewayFactory:
         self.request = request
         self.started: list[Gateway] = []
 
-    def config_for(self, backend: str, name: str, data_dir: Path | None = None) -> Path:
+    def config_for(self, backend: str, name: str, data_dir: Path | None = None,
+                   extra_buckets=()) -> Path:
         workdir = self.root / name
         workdir.mkdir(parents=True, exist_ok=True)
         data_dir = data_dir or (workdir / "data")
@@ -109,11 +118,13 @@ class GatewayFactory:
         if backend == "s3":
             endpoint = self.request.getfixturevalue("s3_server").endpoint
         return support.write_config(
-            workdir / "framegate.toml", data_dir, support.store_url(backend), endpoint
+            workdir / "framegate.toml", data_dir, support.store_url(backend), endpoint,
+            extra_buckets=extra_buckets,
         )
 
-    def start(self, backend: str, name: str, data_dir: Path | None = None) -> Gateway:
-        config = self.config_for(backend, name, data_dir)
+    def start(self, backend: str, name: str, data_dir: Path | None = None,
+              extra_buckets=()) -> Gateway:
+        config = self.config_for(backend, name, data_dir, extra_buckets)
         gw = Gateway(config, config.parent, name)
         self.started.append(gw)
         return gw.start()

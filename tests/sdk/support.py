@@ -389,8 +389,10 @@ def toml_str(value: str) -> str:
 
 
 def write_config(path: Path, data_dir: Path, store: str, s3_endpoint: str | None = None,
-                 acl: str = "public-read-write") -> Path:
-    """The gateway's TOML config for one bucket on one backing store."""
+                 acl: str = "public-read-write",
+                 extra_buckets: list[tuple[str, str, str]] = ()) -> Path:
+    """The gateway's TOML config: BUCKET on one backing store, plus optional
+    (name, store, acl) buckets on local stores (file:// or memory://)."""
     lines = [
         'listen = "127.0.0.1:0"',
         f"data_dir = {toml_str(str(data_dir))}",
@@ -412,6 +414,14 @@ def write_config(path: Path, data_dir: Path, store: str, s3_endpoint: str | None
             f"access_key_id = {toml_str(S3_ACCESS_KEY)}",
             f"secret_access_key = {toml_str(S3_SECRET_KEY)}",
             'allow_http = "true"',
+        ]
+    for name, extra_store, extra_acl in extra_buckets:
+        lines += [
+            "",
+            "[[buckets]]",
+            f"name = {toml_str(name)}",
+            f"store = {toml_str(extra_store)}",
+            f"acl = {toml_str(extra_acl)}",
         ]
     lines += [
         "",
