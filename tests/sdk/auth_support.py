@@ -216,7 +216,8 @@ def capture_cos(client) -> list[Sent]:
             body = body.encode()
         elif body is not None and not isinstance(body, (bytes, bytearray)):
             body = None   # a stream: not replayable
-        sent.append(Sent(p.method, p.url, dict(p.headers), body))
+        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in p.headers.items()}
+        sent.append(Sent(p.method, p.url, headers, body))
         return resp
 
     client._session.hooks["response"].append(hook)

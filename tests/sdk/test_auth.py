@@ -506,3 +506,355 @@ def test_security_token_is_ignored_for_a_permanent_credential_or_refused(gw):
     """Sanity: a permanent credential sending some token still works (COS
     ignores it) — documents the current behaviour."""
     assert Actor(gw, "boto", READONLY, token="irrelevant").get(PRIVATE, "secret.txt") == OK
+
+
+# --------------------------------------------------------------------------
+# 2. A table of SDK-signed requests (>= 200 per SDK), then byte flips
+# --------------------------------------------------------------------------
+
+TABLE_KEYS = [
+    "plain.txt", "with space.txt", "two  spaces.txt", "plus+sign.txt", "plus + space.txt",
+    "tilde~x.txt", "100%.txt", "percent%20literal.txt", "percent%2Fslash.txt", "hash#frag.txt",
+    "q?mark.txt", "amp&and.txt", "eq=sign.txt", "semi;colon,comma.txt", "quote'apos(paren).txt",
+    "dollar$at@bang!.txt", "star*caret^pipe|.txt", "brackets[x]{y}.txt", "colon:x.txt",
+    "视频/封面 图.jpg", "中文+文件=名&.txt", "emoji 😀🎬.mp4", "accent-é-ü-ß.txt",
+    "deep/a/b/c/d/e/f/g/h/i/j.txt", "dots.a..b.txt", "unicode ＋ fullwidth.txt",
+    "mixed/路径 with+all&the=odd?chars#.bin", "UPPER/Case/Key.TXT", "x", "trailing-dot.",
+]
+META_VALUES = [
+    "plain", "a b+c=d&e%20f~g/h;i,j", "quote\"x'y", "colon: x", "=?UTF-8?B?5Lit5paH?=",
+    "star*and(paren)", "#hash?q", "tab-free  double  spaces",
+]
+CONTENT_TYPES = ["text/plain; charset=utf-8", "application/x-odd+type", "video/mp4",
+                 "image/jpeg", "application/octet-stream"]
+CACHE_CONTROLS = ["max-age=60, private", "no-cache", "public, max-age=3600, s-maxage=7"]
+DISPOSITIONS = ['attachment; filename="a b+c.txt"', "inline", "attachment; filename=x y z.bin",
+                "attachment; filename*=UTF-8''%E4%B8%AD.txt"]
+
+
+def _table_body(i: int, key: str) -> bytes:
+    return f"body {i} of {key} ".encode() * (1 + i % 5)
+
+
+def _run_cos_table(gw, prefix: str, client, failures: list) -> None:
+    from support import hget
+
+    def check(what, cond, detail=""):
+        if not cond:
+            failures.append(f"cos {what}: {detail}")
+
+    def safely(what, fn):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001
+            failures.append(f"cos {what}: {e!r}"[:400])
+            return None
+
+    for i, name in enumerate(TABLE_KEYS):
+        key = prefix + name
+        body = _table_body(i, key)
+        meta = META_VALUES[i % len(META_VALUES)]
+        ctype = CONTENT_TYPES[i % len(CONTENT_TYPES)]
+        cache = CACHE_CONTROLS[i % len(CACHE_CONTROLS)]
+        disp = DISPOSITIONS[i % len(DISPOSITIONS)]
+        safely(f"put {key!r}", lambda: client.put_object(
+            Bucket=PRIVATE, Key=key, Body=body, ContentType=ctype, CacheControl=cache,
+            Metadata={"x-cos-meta-odd": meta, "x-cos-meta-Index": str(i)}))
+        r = safely(f"get+params {key!r}", lambda: client.get_object(
+            Bucket=PRIVATE, Key=key, ResponseContentType="text/x-odd; a=b c",
+            ResponseContentDisposition=disp, ResponseCacheControl="no-store"))
+        if r is not None:
+            got = r["Body"].get_raw_stream().read()
+            check(f"get body {key!r}", got == body, got[:40])
+            check(f"get content-type {key!r}", hget(r, "Content-Type") == "text/x-odd; a=b c",
+                  hget(r, "Content-Type"))
+            check(f"get disposition {key!r}", hget(r, "Content-Disposition") == disp,
+                  hget(r, "Content-Disposition"))
+        r = safely(f"get range {key!r}", lambda: client.get_object(Bucket=PRIVATE, Key=key, Range="bytes=0-3"))
+        if r is not None:
+            check(f"range body {key!r}", r["Body"].get_raw_stream().read() == body[:4])
+        h = safely(f"head {key!r}", lambda: client.head_object(Bucket=PRIVATE, Key=key))
+        if h is not None:
+            check(f"head meta {key!r}", hget(h, "x-cos-meta-odd") == meta, hget(h, "x-cos-meta-odd"))
+            check(f"head content-type {key!r}", hget(h, "Content-Type") == ctype, hget(h, "Content-Type"))
+            check(f"head cache-control {key!r}", hget(h, "Cache-Control") == cache, hget(h, "Cache-Control"))
+        listed = safely(f"list {key!r}", lambda: client.list_objects(Bucket=PRIVATE, Prefix=key, MaxKeys=5))
+        if listed is not None:
+            keys = [c["Key"] for c in listed.get("Contents", [])]
+            check(f"list {key!r}", key in keys, keys)
+        if i % 3 == 0:   # multipart on a third of the keys
+            mkey = key + ".mp"
+
+            def mp():
+                up = client.create_multipart_upload(Bucket=PRIVATE, Key=mkey, ContentType=ctype)["UploadId"]
+                e1 = client.upload_part(Bucket=PRIVATE, Key=mkey, Body=body, PartNumber=1, UploadId=up)["ETag"]
+                client.list_parts(Bucket=PRIVATE, Key=mkey, UploadId=up)
+                client.complete_multipart_upload(Bucket=PRIVATE, Key=mkey, UploadId=up,
+                                                 MultipartUpload={"Part": [{"ETag": e1, "PartNumber": 1}]})
+                got = client.get_object(Bucket=PRIVATE, Key=mkey)["Body"].get_raw_stream().read()
+                check(f"multipart body {mkey!r}", got == body)
+                client.delete_object(Bucket=PRIVATE, Key=mkey)
+            safely(f"multipart {mkey!r}", mp)
+        safely(f"delete {key!r}", lambda: client.delete_object(Bucket=PRIVATE, Key=key))
+        gone = outcome(client.head_object, Bucket=PRIVATE, Key=key)
+        check(f"head after delete {key!r}", gone[0] == 404, gone)
+    # Listing parameters: prefix / delimiter / max-keys / marker over a tree.
+    tree = [prefix + f"tree/{d}/{n}" for d in ("a b", "c+d", "中") for n in ("1.txt", "2 x.txt", "3+y.txt")]
+    for k in tree:
+        safely(f"tree put {k!r}", lambda: client.put_object(Bucket=PRIVATE, Key=k, Body=b"t"))
+    base = prefix + "tree/"
+    r = safely("list delimiter", lambda: client.list_objects(Bucket=PRIVATE, Prefix=base, Delimiter="/"))
+    if r is not None:
+        cps = sorted(p["Prefix"] for p in r.get("CommonPrefixes", []))
+        check("list delimiter", cps == sorted({base + d + "/" for d in ("a b", "c+d", "中")}), cps)
+    seen, marker = [], ""
+    for _ in range(12):
+        r = safely("list marker page", lambda: client.list_objects(
+            Bucket=PRIVATE, Prefix=base, MaxKeys=2, Marker=marker))
+        if r is None:
+            break
+        page = [c["Key"] for c in r.get("Contents", [])]
+        seen += page
+        if r.get("IsTruncated") != "true":
+            break
+        marker = r.get("NextMarker") or page[-1]
+    check("list marker pages", seen == sorted(tree), seen)
+    for d in ("a b", "c+d", "中"):
+        r = safely(f"list prefix {d!r}", lambda: client.list_objects(
+            Bucket=PRIVATE, Prefix=f"{base}{d}/", Delimiter="/", MaxKeys=10))
+        if r is not None:
+            got = [c["Key"] for c in r.get("Contents", [])]
+            check(f"list prefix {d!r}", got == sorted(k for k in tree if k.startswith(f"{base}{d}/")), got)
+    for k in tree:
+        safely(f"tree delete {k!r}", lambda: client.delete_object(Bucket=PRIVATE, Key=k))
+
+
+def _run_boto_table(gw, prefix: str, client, failures: list) -> None:
+    def check(what, cond, detail=""):
+        if not cond:
+            failures.append(f"boto {what}: {detail}")
+
+    def safely(what, fn):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001
+            failures.append(f"boto {what}: {e!r}"[:400])
+            return None
+
+    for i, name in enumerate(TABLE_KEYS):
+        key = prefix + name
+        body = _table_body(i, key)
+        meta = META_VALUES[i % len(META_VALUES)]
+        ctype = CONTENT_TYPES[i % len(CONTENT_TYPES)]
+        cache = CACHE_CONTROLS[i % len(CACHE_CONTROLS)]
+        disp = DISPOSITIONS[i % len(DISPOSITIONS)]
+        safely(f"put {key!r}", lambda: client.put_object(
+            Bucket=PRIVATE, Key=key, Body=body, ContentType=ctype, CacheControl=cache,
+            Metadata={"odd": meta, "index": str(i)}))
+        r = safely(f"get+params {key!r}", lambda: client.get_object(
+            Bucket=PRIVATE, Key=key, ResponseContentType="text/x-odd; a=b c",
+            ResponseContentDisposition=disp, ResponseCacheControl="no-store"))
+        if r is not None:
+            got = r["Body"].read()
+            check(f"get body {key!r}", got == body, got[:40])
+            check(f"get content-type {key!r}", r.get("ContentType") == "text/x-odd; a=b c", r.get("ContentType"))
+            check(f"get disposition {key!r}", r.get("ContentDisposition") == disp, r.get("ContentDisposition"))
+        r = safely(f"get range {key!r}", lambda: client.get_object(Bucket=PRIVATE, Key=key, Range="bytes=0-3"))
+        if r is not None:
+            check(f"range body {key!r}", r["Body"].read() == body[:4])
+        h = safely(f"head {key!r}", lambda: client.head_object(Bucket=PRIVATE, Key=key))
+        if h is not None:
+            check(f"head meta {key!r}", h.get("Metadata", {}).get("odd") == meta, h.get("Metadata"))
+            check(f"head content-type {key!r}", h.get("ContentType") == ctype, h.get("ContentType"))
+            check(f"head cache-control {key!r}", h.get("CacheControl") == cache, h.get("CacheControl"))
+        lister = client.list_objects if i % 2 else client.list_objects_v2
+        listed = safely(f"list {key!r}", lambda: lister(Bucket=PRIVATE, Prefix=key, MaxKeys=5))
+        if listed is not None:
+            keys = [c["Key"] for c in listed.get("Contents", [])]
+            check(f"list {key!r}", key in keys, keys)
+        if i % 3 == 0:
+            mkey = key + ".mp"
+
+            def mp():
+                up = client.create_multipart_upload(Bucket=PRIVATE, Key=mkey, ContentType=ctype)["UploadId"]
+                e1 = client.upload_part(Bucket=PRIVATE, Key=mkey, Body=body, PartNumber=1, UploadId=up)["ETag"]
+                client.list_parts(Bucket=PRIVATE, Key=mkey, UploadId=up)
+                client.complete_multipart_upload(Bucket=PRIVATE, Key=mkey, UploadId=up,
+                                                 MultipartUpload={"Parts": [{"ETag": e1, "PartNumber": 1}]})
+                check(f"multipart body {mkey!r}", client.get_object(Bucket=PRIVATE, Key=mkey)["Body"].read() == body)
+                client.delete_object(Bucket=PRIVATE, Key=mkey)
+            safely(f"multipart {mkey!r}", mp)
+        safely(f"delete {key!r}", lambda: client.delete_object(Bucket=PRIVATE, Key=key))
+        gone = outcome(client.head_object, Bucket=PRIVATE, Key=key)
+        check(f"head after delete {key!r}", gone[0] == 404, gone)
+    tree = [prefix + f"tree/{d}/{n}" for d in ("a b", "c+d", "中") for n in ("1.txt", "2 x.txt", "3+y.txt")]
+    for k in tree:
+        safely(f"tree put {k!r}", lambda: client.put_object(Bucket=PRIVATE, Key=k, Body=b"t"))
+    base = prefix + "tree/"
+    r = safely("list delimiter", lambda: client.list_objects(Bucket=PRIVATE, Prefix=base, Delimiter="/"))
+    if r is not None:
+        cps = sorted(p["Prefix"] for p in r.get("CommonPrefixes", []))
+        check("list delimiter", cps == sorted({base + d + "/" for d in ("a b", "c+d", "中")}), cps)
+    seen, marker = [], ""
+    for _ in range(12):
+        r = safely("list marker page", lambda: client.list_objects(Bucket=PRIVATE, Prefix=base, MaxKeys=2,
+                                                                  Marker=marker))
+        if r is None:
+            break
+        page = [c["Key"] for c in r.get("Contents", [])]
+        seen += page
+        if not r.get("IsTruncated"):
+            break
+        marker = r.get("NextMarker") or page[-1]
+    check("list marker pages", seen == sorted(tree), seen)
+    seen, token = [], None
+    for _ in range(12):
+        kw = {"ContinuationToken": token} if token else {}
+        r = safely("list v2 page", lambda: client.list_objects_v2(Bucket=PRIVATE, Prefix=base, MaxKeys=4, **kw))
+        if r is None:
+            break
+        seen += [c["Key"] for c in r.get("Contents", [])]
+        token = r.get("NextContinuationToken")
+        if not token:
+            break
+    check("list v2 pages", seen == sorted(tree), seen)
+    for k in tree:
+        safely(f"tree delete {k!r}", lambda: client.delete_object(Bucket=PRIVATE, Key=k))
+
+
+@pytest.mark.parametrize("sdk", ["cos", "boto"])
+def test_sdk_signed_request_table_is_accepted_with_right_content(gw, sdk):
+    """>= 200 requests signed by the SDK over methods, odd keys, query
+    parameters and headers: every one accepted, every answer right."""
+    failures: list[str] = []
+    prefix = f"table-{sdk}-{uid()}/"
+    if sdk == "cos":
+        client = cos_for(gw.port, ROOT)
+        sent = capture_cos(client)
+        _run_cos_table(gw, prefix, client, failures)
+        signed = [s for s in sent if s.headers.get("Authorization", "").startswith("q-sign-algorithm=sha1")]
+    else:
+        client = boto_for(gw.port, ROOT)
+        sent = capture_boto(client)
+        _run_boto_table(gw, prefix, client, failures)
+        signed = [s for s in sent if s.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256")]
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
+    assert len(signed) >= 200, f"only {len(signed)} signed requests"
+    assert len(signed) == len(sent)
+
+
+def _alnum_outside_escapes(path: str, start: int) -> int:
+    """Index of the first ASCII alphanumeric of path[start:] that is not part
+    of a %XX escape."""
+    i = start
+    while i < len(path):
+        if path[i] == "%":
+            i += 3
+            continue
+        if path[i].isascii() and path[i].isalnum():
+            return i
+        i += 1
+    raise ValueError(path)
+
+
+def _flip_path(url: str, prefix: str) -> str:
+    """Flips a character of the key part (after the prefix) of a URL's path."""
+    parts = urlsplit(url)
+    path = parts.path
+    at = path.find(quote(prefix.rstrip("/"), safe="/-_.~"))
+    assert at >= 0, (path, prefix)
+    i = _alnum_outside_escapes(path, at + len(quote(prefix, safe="/-_.~")))
+    return urlunsplit(parts._replace(path=flip_char(path, i)))
+
+
+def _flip_query_value(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    q = parts.query
+    at = q.find(name + "=")
+    assert at >= 0, (q, name)
+    i = _alnum_outside_escapes(q, at + len(name) + 1)
+    return urlunsplit(parts._replace(query=flip_char(q, i)))
+
+
+def _flip_signature(auth: str, marker: str) -> str:
+    at = auth.index(marker) + len(marker)
+    return flip_char(auth, at + 5)
+
+
+def _flip_header(headers: dict, name: str) -> dict:
+    out = dict(headers)
+    real = next(k for k in out if k.lower() == name.lower())
+    out[real] = flip_in(out[real], 0)
+    return out
+
+
+FLIP_KEYS = ["with space.txt", "plus+sign.txt", "q?mark.txt", "amp&and.txt", "视频/封面 图.jpg",
+             "emoji 😀🎬.mp4", "deep/a/b/c/d/e/f/g/h/i/j.txt", "100%.txt", "hash#frag.txt", "eq=sign.txt"]
+
+
+def _no_expect(headers: dict) -> dict:
+    return {k: v for k, v in headers.items() if k.lower() != "expect"}
+
+
+@pytest.mark.parametrize("sdk", ["cos", "boto"])
+@pytest.mark.parametrize("name", FLIP_KEYS)
+def test_flipping_one_byte_of_a_signed_request_is_refused(gw, sdk, name):
+    """Replays what the SDK sent: unchanged it works; one byte flipped in the
+    signature, the key, a signed header or a signed parameter: 403
+    SignatureDoesNotMatch, and a flipped PUT stores nothing."""
+    prefix = f"flip-{sdk}-{uid()}/"
+    key = prefix + name
+    body = b"flip body " + name.encode()
+    if sdk == "cos":
+        client = cos_for(gw.port, ROOT, style="domain")
+        sent = capture_cos(client)
+        client.put_object(Bucket=PRIVATE, Key=key, Body=body, ContentType="text/plain",
+                          Metadata={"x-cos-meta-flip": "value-one"})
+        client.get_object(Bucket=PRIVATE, Key=key, ResponseContentType="text/odd",
+                          ResponseContentDisposition="attachment; filename=x y.txt", Range="bytes=0-3")
+        sig_marker, meta_header = "q-signature=", "x-cos-meta-flip"
+    else:
+        client = boto_for(gw.port, ROOT)
+        sent = capture_boto(client)
+        client.put_object(Bucket=PRIVATE, Key=key, Body=body, ContentType="text/plain",
+                          Metadata={"flip": "value-one"})
+        client.get_object(Bucket=PRIVATE, Key=key, ResponseContentType="text/odd",
+                          ResponseContentDisposition="attachment; filename=x y.txt", Range="bytes=0-3")
+        sig_marker, meta_header = "Signature=", "x-amz-meta-flip"
+    put, get = sent[0], sent[1]
+    assert put.method == "PUT" and get.method == "GET" and put.body == body
+    put_headers = _no_expect(put.headers)
+    session = requests.Session()
+
+    def refused(r, what):
+        assert (r.status_code, xml_code(r.text)) == (403, "SignatureDoesNotMatch"), (
+            what, r.status_code, r.text[:300])
+
+    # GET: control, then flips.
+    r = get.replay(session)
+    assert (r.status_code, r.content) == (206, body[:4]), r.text[:300]
+    assert r.headers["Content-Type"] == "text/odd"
+    refused(get.replay(session, headers=dict(get.headers, Authorization=_flip_signature(
+        get.headers["Authorization"], sig_marker))), "GET signature")
+    refused(get.replay(session, url=_flip_path(get.url, prefix)), "GET key")
+    refused(get.replay(session, headers=_flip_header(get.headers, "Range")), "GET signed Range header")
+    refused(get.replay(session, url=_flip_query_value(get.url, "response-content-type")),
+            "GET signed response-content-type")
+    refused(get.replay(session, url=_flip_query_value(get.url, "response-content-disposition")),
+            "GET signed response-content-disposition")
+
+    # PUT: remove the object, replay flipped (nothing may appear), then the control.
+    root_delete = boto_for(gw.port, ROOT)
+    root_delete.delete_object(Bucket=PRIVATE, Key=key)
+    flipped_url = _flip_path(put.url, prefix)
+    refused(put.replay(session, headers=dict(put_headers, Authorization=_flip_signature(
+        put.headers["Authorization"], sig_marker))), "PUT signature")
+    refused(put.replay(session, url=flipped_url), "PUT key")
+    refused(put.replay(session, headers=_flip_header(put_headers, meta_header)), "PUT signed meta header")
+    refused(put.replay(session, headers=_flip_header(put_headers, "Content-Type")), "PUT signed Content-Type")
+    assert root_head(gw, PRIVATE, key) == 404
+    flipped_key = urlsplit(flipped_url).path
+    assert session.get(gw.url + flipped_key).status_code == 403   # (anonymous: just no crash)
+    r = put.replay(session, headers=put_headers)
+    assert r.status_code == 200, r.text[:300]
+    assert root_get(gw, PRIVATE, key) == body
