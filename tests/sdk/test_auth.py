@@ -858,3 +858,271 @@ def test_flipping_one_byte_of_a_signed_request_is_refused(gw, sdk, name):
     r = put.replay(session, headers=put_headers)
     assert r.status_code == 200, r.text[:300]
     assert root_get(gw, PRIVATE, key) == body
+
+
+# --------------------------------------------------------------------------
+# 3. Pre-signed URLs with curl
+# --------------------------------------------------------------------------
+
+def curl(url: str, method: str = "GET", upload: bytes | None = None, tmp=None) -> tuple[int, bytes]:
+    """(status, body) of curl fetching url, as a browser-like client would."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        out = f"{d}/out"
+        cmd = ["curl", "-sS", "--globoff", "-o", out, "-w", "%{http_code}", "--max-time", "30"]
+        if upload is not None:
+            src = f"{d}/upload"
+            with open(src, "wb") as f:
+                f.write(upload)
+            cmd += ["-T", src, "-H", "Expect:"]
+        elif method == "HEAD":
+            cmd += ["-I"]
+        elif method != "GET":
+            cmd += ["-X", method]
+        cmd.append(url)
+        p = subprocess.run(cmd, capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        with open(out, "rb") as f:
+            return int(p.stdout.decode()), f.read()
+
+
+def presign_cli(gw, key: str, *args: str) -> str:
+    """`framegate presign KEY ...` against the test gateway's config."""
+    p = subprocess.run(
+        [str(gateway_binary()), "presign", "--config", str(gw.config), "--endpoint", gw.url, key, *args],
+        capture_output=True, timeout=60, cwd=gw.workdir,
+    )
+    assert p.returncode == 0, p.stderr.decode()
+    url = p.stdout.decode().strip()
+    assert url.startswith(gw.url + "/"), url
+    return url
+
+
+PRESIGN_KEYS = ["presign/plain.txt", "presign/a b+c~d.txt", "presign/视频 封面+图.jpg",
+                "presign/q?mark&amp=eq#hash%25.txt", "presign/emoji 🎬.mp4"]
+
+
+@pytest.mark.parametrize("key", PRESIGN_KEYS)
+@pytest.mark.parametrize("style", ["cos-default-bucket", "cos-path", "sigv4"])
+def test_framegate_presign_get_and_put_urls_work_with_curl(gw, style, key):
+    key = key.replace("presign/", f"presign-{uid()}/")
+    extra = {"cos-default-bucket": [], "cos-path": ["--bucket", PRIVATE],
+             "sigv4": ["--sigv4", "--bucket", PRIVATE]}[style]
+    body = b"uploaded by curl to " + key.encode()
+    put_url = presign_cli(gw, key, "--method", "PUT", "--expires", "120", *extra)
+    assert curl(put_url, upload=body)[0] == 200
+    assert root_get(gw, PRIVATE, key) == body
+    get_url = presign_cli(gw, key, "--expires", "120", *extra)
+    assert curl(get_url) == (200, body)
+    # The GET URL is for GET only; anything else about it is not signed for PUT.
+    status, text = curl(get_url, upload=b"overwrite")
+    assert (status, xml_code(text.decode())) == (403, "SignatureDoesNotMatch")
+    assert root_get(gw, PRIVATE, key) == body
+
+
+def test_framegate_presign_with_extra_params_signs_them(gw):
+    url = presign_cli(gw, "secret.txt", "--param", "response-content-type=text/x-odd",
+                      "--param", "response-content-disposition=attachment; filename=a b.txt")
+    p = subprocess.run(["curl", "-sS", "--globoff", "-D", "-", "-o", "/dev/null", url],
+                       capture_output=True, timeout=30)
+    head = p.stdout.decode().lower()
+    assert head.startswith("http/1.1 200"), head
+    assert "content-type: text/x-odd" in head
+    assert 'content-disposition: attachment; filename=a b.txt' in head
+    # Changing the signed parameter's value breaks the signature.
+    assert curl(url.replace("text%2Fx-odd", "text%2Fx-oddx"))[0] == 403
+
+
+@pytest.mark.parametrize("cred,key,allowed", [
+    (SNAPSHOTTER, "videos/clip.mp4", True),
+    (SNAPSHOTTER, "other/clip.mp4", False),
+    (READONLY, "videos/clip.mp4", False),   # read is not enough
+    (ROOT, "videos/clip.mp4", True),
+], ids=["snapshotter-videos", "snapshotter-other", "readonly-videos", "root-videos"])
+@pytest.mark.parametrize("style", ["cos", "sigv4"])
+def test_framegate_presigned_snapshot_url_passes_auth_for_snapshot_credential(gw, cred, key, allowed, style):
+    extra = ["--sigv4", "--bucket", PRIVATE] if style == "sigv4" else []
+    url = presign_cli(gw, key, "--secret-id", cred.id, "--param", "ci-process=snapshot",
+                      "--param", "time=3", *extra)
+    assert "ci-process=snapshot" in url
+    status, body = curl(url)
+    # Snapshots are 501 NotImplemented after auth for now: allowed == not 403.
+    # Tighten to 200 + a JPEG when snapshots land.
+    if allowed:
+        assert status != 403, body[:300]
+    else:
+        assert (status, xml_code(body.decode())) == DENIED
+    # The snapshot credential's URL without the snapshot parameters is a plain
+    # GET, which it may not do: the signed parameters cannot be dropped either.
+    if cred is SNAPSHOTTER:
+        stripped = url.replace("ci-process=snapshot&", "").replace("&ci-process=snapshot", "")
+        assert curl(stripped)[0] == 403
+
+
+def test_framegate_presign_for_temporary_credential_carries_the_token(gw):
+    url = presign_cli(gw, "secret.txt", "--secret-id", TEMP.id)
+    assert "x-cos-security-token=" in url
+    assert curl(url) == (200, b"top secret")
+    no_token = "&".join(p for p in url.split("?", 1)[1].split("&") if not p.startswith("x-cos-security-token"))
+    assert curl(url.split("?", 1)[0] + "?" + no_token)[0] == 403
+    sig = presign_cli(gw, "secret.txt", "--secret-id", TEMP.id, "--sigv4", "--bucket", PRIVATE)
+    assert "X-Amz-Security-Token=" in sig
+    assert curl(sig) == (200, b"top secret")
+
+
+@pytest.mark.parametrize("key", PRESIGN_KEYS)
+def test_cos_sdk_presigned_urls_work_with_curl(gw, key):
+    key = key.replace("presign/", f"cos-presign-{uid()}/")
+    client = cos_for(gw.port, ROOT, style="domain")
+    body = b"cos presigned put " + key.encode()
+    put_url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="PUT", Expired=120)
+    assert curl(put_url, upload=body)[0] == 200
+    assert root_get(gw, PRIVATE, key) == body
+    assert curl(client.get_presigned_download_url(Bucket=PRIVATE, Key=key, Expired=120)) == (200, body)
+    url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="GET", Expired=120,
+                                   Params={"response-content-disposition": "attachment; filename=a b.txt"})
+    assert curl(url) == (200, body)
+    head_url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="HEAD", Expired=120)
+    assert curl(head_url, method="HEAD")[0] == 200
+    del_url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="DELETE", Expired=120)
+    # A GET URL does not authorize a DELETE.
+    assert curl(url, method="DELETE")[0] == 403
+    assert root_head(gw, PRIVATE, key) == 200
+    assert curl(del_url, method="DELETE")[0] == 204
+    assert root_head(gw, PRIVATE, key) == 404
+
+
+@pytest.mark.parametrize("cred,key,allowed", [
+    (SNAPSHOTTER, "videos/clip.mp4", True),
+    (SNAPSHOTTER, "other/clip.mp4", False),
+    (READONLY, "videos/clip.mp4", False),
+], ids=["snapshotter-videos", "snapshotter-other", "readonly-videos"])
+def test_cos_sdk_presigned_snapshot_url_passes_auth_for_snapshot_credential(gw, cred, key, allowed):
+    client = cos_for(gw.port, cred, style="domain")
+    url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="GET", Expired=120,
+                                   Params={"ci-process": "snapshot", "time": "3"})
+    status, body = curl(url)
+    # Not 403 == authorization passed (501 until snapshots land; then 200 + JPEG).
+    if allowed:
+        assert status != 403, body[:300]
+    else:
+        assert (status, xml_code(body.decode())) == DENIED
+
+
+def test_cos_sdk_presigned_url_for_temporary_credential_with_token_param(gw):
+    client = cos_for(gw.port, TEMP, style="domain")
+    url = client.get_presigned_url(Bucket=PRIVATE, Key="secret.txt", Method="GET", Expired=120,
+                                   Params={"x-cos-security-token": TOKEN})
+    assert curl(url) == (200, b"top secret")
+    bare = client.get_presigned_url(Bucket=PRIVATE, Key="secret.txt", Method="GET", Expired=120)
+    assert curl(bare)[0] == 403
+
+
+@pytest.mark.parametrize("key", PRESIGN_KEYS)
+def test_boto3_presigned_urls_work_with_curl(gw, key):
+    key = key.replace("presign/", f"boto-presign-{uid()}/")
+    s3 = boto_for(gw.port, ROOT, signature_version="s3v4")
+    body = b"boto presigned put " + key.encode()
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": PRIVATE, "Key": key}, ExpiresIn=120)
+    assert curl(put_url, upload=body)[0] == 200
+    assert root_get(gw, PRIVATE, key) == body
+    get_url = s3.generate_presigned_url("get_object", ExpiresIn=120, Params={
+        "Bucket": PRIVATE, "Key": key, "ResponseContentType": "text/x-odd",
+        "ResponseContentDisposition": "attachment; filename=a b.txt"})
+    assert curl(get_url) == (200, body)
+    assert curl(_flip_query_value(get_url, "response-content-type"))[0] == 403
+    assert curl(_flip_query_value(get_url, "X-Amz-Signature")) [0] == 403
+    del_url = s3.generate_presigned_url("delete_object", Params={"Bucket": PRIVATE, "Key": key}, ExpiresIn=120)
+    assert curl(del_url, method="DELETE")[0] == 204
+    assert root_head(gw, PRIVATE, key) == 404
+
+
+def test_boto3_default_sigv2_presigned_url_is_refused_as_unsupported_not_as_anonymous(gw):
+    """boto3's generate_presigned_url defaults to SigV2 query auth
+    (AWSAccessKeyId/Signature/Expires). The gateway speaks SigV4 only; like
+    S3 in a V4-only region it must say so (400 InvalidRequest "Please use
+    AWS4-HMAC-SHA256"; the gateway's own code for an unsupported algorithm is
+    InvalidArgument) instead of serving the request as anonymous: on a
+    public-read bucket an anonymous treatment silently ignores a bad
+    signature, on a private one the user gets a misleading AccessDenied."""
+    s3 = boto_for(gw.port, ROOT)
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": PRIVATE, "Key": "secret.txt"}, ExpiresIn=120)
+    assert "AWSAccessKeyId=" in url and "X-Amz-Signature" not in url
+    status, body = curl(url)
+    assert status == 400 and xml_code(body.decode()) in ("InvalidRequest", "InvalidArgument"), (status, body[:300])
+    bogus = s3.generate_presigned_url("get_object", Params={"Bucket": PUBLIC, "Key": "hello.txt"}, ExpiresIn=120)
+    status, body = curl(bogus.replace("Signature=", "Signature=AAAA"))
+    assert status == 400, (status, body[:300])
+
+
+def test_presigned_urls_of_a_credential_obey_its_policy(gw):
+    """A valid pre-signed URL grants no more than its credential."""
+    ro = boto_for(gw.port, READONLY, signature_version="s3v4")
+    key = f"other/ro-presign-{uid()}.txt"
+    put = ro.generate_presigned_url("put_object", Params={"Bucket": PRIVATE, "Key": key}, ExpiresIn=120)
+    status, body = curl(put, upload=b"nope")
+    assert (status, xml_code(body.decode())) == DENIED
+    assert root_head(gw, PRIVATE, key) == 404
+    cos_ro = cos_for(gw.port, READONLY, style="domain")
+    put = cos_ro.get_presigned_url(Bucket=PRIVATE, Key=key, Method="PUT", Expired=120)
+    status, body = curl(put, upload=b"nope")
+    assert (status, xml_code(body.decode())) == DENIED
+    assert root_head(gw, PRIVATE, key) == 404
+    assert curl(cos_ro.get_presigned_download_url(Bucket=PRIVATE, Key="secret.txt"))[0] == 200
+
+
+def test_expired_presigned_urls_are_refused(strict_gw):
+    """clock_skew_secs = 1: URLs valid for 1 s work at once and are refused
+    (403 AccessDenied) once expiry + skew has passed."""
+    gw = strict_gw
+    urls = {
+        "framegate-cos": presign_cli(gw, "expiry.txt", "--expires", "1"),
+        "framegate-sigv4": presign_cli(gw, "expiry.txt", "--expires", "1", "--sigv4", "--bucket", PRIVATE),
+        "cos-sdk": cos_for(gw.port, ROOT, style="domain").get_presigned_download_url(
+            Bucket=PRIVATE, Key="expiry.txt", Expired=1),
+        "boto3": boto_for(gw.port, ROOT, signature_version="s3v4").generate_presigned_url(
+            "get_object", Params={"Bucket": PRIVATE, "Key": "expiry.txt"}, ExpiresIn=1),
+    }
+    t0 = time.time()
+    for name, url in urls.items():
+        assert curl(url) == (200, b"expiry body"), name
+    # Valid until (signing second + 1) + 1 s skew; whole seconds on both sides.
+    time.sleep(max(0.0, t0 + 1 + 1 + 2.2 - time.time()))
+    for name, url in urls.items():
+        status, body = curl(url)
+        assert (status, xml_code(body.decode())) == DENIED, (name, status, body[:300])
+
+
+def test_not_yet_valid_presigned_urls_are_refused(strict_gw):
+    """URLs signed validly by the SDKs' own signers for a window that starts
+    10 minutes from now: 403 AccessDenied; the same signers now: 200."""
+    import datetime
+
+    import botocore.auth
+    from qcloud_cos import cos_auth
+
+    gw = strict_gw
+    future = time.time() + 600
+    client = cos_for(gw.port, ROOT, style="domain")
+    with mock.patch.object(cos_auth, "time", SimpleNamespace(time=lambda: future)):
+        cos_url = client.get_presigned_download_url(Bucket=PRIVATE, Key="expiry.txt", Expired=300)
+    s3 = boto_for(gw.port, ROOT, signature_version="s3v4")
+    later = datetime.datetime.fromtimestamp(future, datetime.timezone.utc).replace(tzinfo=None)
+    with mock.patch.object(botocore.auth, "get_current_datetime", lambda: later):
+        boto_url = s3.generate_presigned_url("get_object", Params={"Bucket": PRIVATE, "Key": "expiry.txt"},
+                                             ExpiresIn=300)
+    # By hand, with the documented algorithm (API.md section 2).
+    now = int(time.time())
+    host = f"127.0.0.1:{gw.port}"
+
+    def hand(start, end):
+        q = cos_sign("get", "/expiry.txt", {}, {"host": host}, ROOT, start, end)
+        return f"{gw.url}/expiry.txt?" + urlencode(dict(p.split("=", 1) for p in q.split("&")))
+
+    assert curl(hand(now - 5, now + 300)) == (200, b"expiry body")   # the hand signer is right
+    for name, url in (("cos-sdk", cos_url), ("boto3", boto_url), ("hand", hand(now + 600, now + 900))):
+        status, body = curl(url)
+        assert (status, xml_code(body.decode())) == DENIED, (name, status, body[:300])
+    # Just inside the skew (start = now + 1 - with skew 1 - is accepted).
+    assert curl(hand(now, now + 300))[0] == 200
