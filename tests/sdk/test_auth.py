@@ -1126,3 +1126,115 @@ def test_not_yet_valid_presigned_urls_are_refused(strict_gw):
         assert (status, xml_code(body.decode())) == DENIED, (name, status, body[:300])
     # Just inside the skew (start = now + 1 - with skew 1 - is accepted).
     assert curl(hand(now, now + 300))[0] == 200
+
+
+# --------------------------------------------------------------------------
+# 4. API 3.0 (TC3-HMAC-SHA256) through tencentcloud-sdk-python-vod
+# --------------------------------------------------------------------------
+
+def vod_client(gw, secret_id: str, secret_key: str, token: str | None = None):
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.vod.v20180717 import vod_client as vc
+
+    profile = ClientProfile(httpProfile=HttpProfile(endpoint=f"127.0.0.1:{gw.port}", protocol="http",
+                                                    reqTimeout=30))
+    return vc.VodClient(credential.Credential(secret_id, secret_key, token), REGION, profile)
+
+
+def vod_call(client, action: str = "DescribeSnapshotByTimeOffsetTemplates"):
+    """(response, error code): the SDK's parsed response, or the API 3.0
+    error code it raised."""
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+    from tencentcloud.vod.v20180717 import models
+
+    request = getattr(models, action + "Request")()
+    try:
+        return getattr(client, action)(request), None
+    except TencentCloudSDKException as e:
+        return None, e.get_code()
+
+
+@pytest.mark.parametrize("action,field", [
+    ("DescribeSnapshotByTimeOffsetTemplates", "SnapshotByTimeOffsetTemplateSet"),
+    ("DescribeSampleSnapshotTemplates", "SampleSnapshotTemplateSet"),
+    ("DescribeImageSpriteTemplates", "ImageSpriteTemplateSet"),
+])
+def test_vod_sdk_lists_templates_with_a_valid_tc3_signature(gw, action, field):
+    resp, err = vod_call(vod_client(gw, ROOT.id, ROOT.key), action)
+    assert err is None, err
+    # Empty for now; the template issue fills these (then: the presets).
+    assert resp.TotalCount == 0
+    assert getattr(resp, field) == []
+    assert resp.RequestId
+
+
+def test_vod_sdk_wrong_secret_key_is_signature_failure(gw):
+    assert vod_call(vod_client(gw, ROOT.id, ROOT.key + "x")) == (None, "AuthFailure.SignatureFailure")
+
+
+def test_vod_sdk_unknown_secret_id_is_secret_id_not_found(gw):
+    assert vod_call(vod_client(gw, UNKNOWN.id, UNKNOWN.key)) == (None, "AuthFailure.SecretIdNotFound")
+
+
+@pytest.mark.parametrize("cred", [READONLY, UPLOADER, SNAPSHOTTER], ids=lambda c: c.name)
+def test_vod_sdk_credential_without_vod_grant_is_unauthorized(gw, cred):
+    assert vod_call(vod_client(gw, cred.id, cred.key)) == (None, "UnauthorizedOperation")
+
+
+def test_vod_sdk_temporary_credential_needs_its_token(gw):
+    assert vod_call(vod_client(gw, TEMP.id, TEMP.key, TOKEN))[1] is None
+    assert vod_call(vod_client(gw, TEMP.id, TEMP.key)) == (None, "AuthFailure.TokenFailure")
+    assert vod_call(vod_client(gw, TEMP.id, TEMP.key, TOKEN + "x")) == (None, "AuthFailure.TokenFailure")
+
+
+def _tc3_capture(gw):
+    """What the VOD SDK sends for DescribeSnapshotByTimeOffsetTemplates."""
+    from tencentcloud.common.http import request as tc_request
+
+    sent = {}
+    real = tc_request.ApiRequest.send_request
+
+    def spy(self, req_inter):
+        sent["headers"] = dict(req_inter.header)
+        sent["body"] = req_inter.data
+        return real(self, req_inter)
+
+    with mock.patch.object(tc_request.ApiRequest, "send_request", spy):
+        resp, err = vod_call(vod_client(gw, ROOT.id, ROOT.key))
+    assert err is None
+    return sent
+
+
+def test_tc3_flipped_body_header_or_signature_is_signature_failure(gw):
+    """Replays the VOD SDK's request: unchanged it works; one byte changed in
+    the body, the signed Content-Type, or the signature: SignatureFailure."""
+    sent = _tc3_capture(gw)
+    headers = {k: v for k, v in sent["headers"].items()}
+    body = sent["body"].encode() if isinstance(sent["body"], str) else sent["body"]
+
+    def call(h, b):
+        r = requests.post(gw.url + "/", headers=h, data=b, timeout=30)
+        assert r.status_code == 200
+        resp = r.json()["Response"]
+        return resp.get("Error", {}).get("Code")
+
+    assert call(headers, body) is None
+    assert call(headers, body.replace(b"{", b"{ ", 1) if body else b" ") == "AuthFailure.SignatureFailure"
+    auth = headers["Authorization"]
+    assert call(dict(headers, Authorization=_flip_signature(auth, "Signature=")), body) == \
+        "AuthFailure.SignatureFailure"
+    ct = next(k for k in headers if k.lower() == "content-type")
+    assert call(dict(headers, **{ct: headers[ct] + "x"}), body) == "AuthFailure.SignatureFailure"
+
+
+@pytest.mark.parametrize("offset", [-3600, 3600], ids=["an-hour-ago", "an-hour-ahead"])
+def test_vod_sdk_request_with_stale_timestamp_is_signature_expire(gw, offset):
+    """X-TC-Timestamp an hour off (the SDK signing with a skewed clock):
+    AuthFailure.SignatureExpire."""
+    from tencentcloud.common import abstract_client
+
+    skewed = time.time() + offset
+    with mock.patch.object(abstract_client, "time", SimpleNamespace(time=lambda: skewed)):
+        assert vod_call(vod_client(gw, ROOT.id, ROOT.key)) == (None, "AuthFailure.SignatureExpire")
