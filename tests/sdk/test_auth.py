@@ -1379,3 +1379,160 @@ def test_unsigned_trailer_streaming_upload_checks_the_trailer_checksum(gw):
     r = _unsigned_trailer_put(gw, bad, data, data + b"x")
     assert r.status_code == 400, r.text[:300]
     assert root_head(gw, PRIVATE, bad) == 404
+
+
+# --------------------------------------------------------------------------
+# 6. Denials leave nothing behind, and happen before any storage work
+# --------------------------------------------------------------------------
+
+def _denied_writers(gw):
+    """(name, put(key, body) -> status) for every way a PUT can be refused."""
+    s3v4 = dict(signature_version="s3v4")
+    return [
+        ("policy-cos", lambda k, b: outcome(cos_for(gw.port, READONLY).put_object, Bucket=PRIVATE, Key=k, Body=b)[0]),
+        ("policy-boto", lambda k, b: outcome(boto_for(gw.port, READONLY).put_object, Bucket=PRIVATE, Key=k, Body=b)[0]),
+        ("anonymous", lambda k, b: requests.put(f"{gw.url}/{PRIVATE}/{quote(k)}", data=b, timeout=30).status_code),
+        ("unknown-key", lambda k, b: outcome(boto_for(gw.port, UNKNOWN).put_object, Bucket=PRIVATE, Key=k, Body=b)[0]),
+        ("wrong-secret", lambda k, b: outcome(cos_for(gw.port, ROOT.with_key("nope")).put_object,
+                                              Bucket=PRIVATE, Key=k, Body=b)[0]),
+        ("missing-token", lambda k, b: outcome(boto_for(gw.port, Cred("t", TEMP.id, TEMP.key)).put_object,
+                                               Bucket=PRIVATE, Key=k, Body=b)[0]),
+        ("presigned-get-used-for-put", lambda k, b: curl(boto_for(gw.port, ROOT, **s3v4).generate_presigned_url(
+            "get_object", Params={"Bucket": PRIVATE, "Key": k}, ExpiresIn=60), upload=b)[0]),
+    ]
+
+
+def test_denied_puts_create_nothing_and_overwrite_nothing(gw):
+    for name, put in _denied_writers(gw):
+        key = f"other/denied-{name}-{uid()}.txt"
+        assert put(key, b"intruder") in (400, 403), name
+        assert root_head(gw, PRIVATE, key) == 404, name
+        root_put(gw, PRIVATE, key, b"original")
+        assert put(key, b"intruder") in (400, 403), name
+        assert root_get(gw, PRIVATE, key) == b"original", name
+
+
+def test_denied_deletes_remove_nothing(gw):
+    key = f"other/keep-{uid()}.txt"
+    root_put(gw, PRIVATE, key, b"keep me")
+    attempts = {
+        "policy-cos": lambda: outcome(cos_for(gw.port, READONLY).delete_object, Bucket=PRIVATE, Key=key),
+        "policy-boto": lambda: outcome(boto_for(gw.port, UPLOADER).delete_object, Bucket=PRIVATE, Key=key),
+        "anonymous": lambda: (requests.delete(f"{gw.url}/{PRIVATE}/{key}", timeout=30).status_code, None),
+        "wrong-secret": lambda: outcome(boto_for(gw.port, ROOT.with_key("nope")).delete_object,
+                                        Bucket=PRIVATE, Key=key),
+        "unknown-key": lambda: outcome(cos_for(gw.port, UNKNOWN).delete_object, Bucket=PRIVATE, Key=key),
+        "snapshot-cred": lambda: outcome(cos_for(gw.port, SNAPSHOTTER).delete_object, Bucket=PRIVATE,
+                                         Key="videos/clip.mp4"),
+    }
+    for name, attempt in attempts.items():
+        assert attempt()[0] == 403, name
+    assert root_get(gw, PRIVATE, key) == b"keep me"
+    assert root_get(gw, PRIVATE, "videos/clip.mp4") == SEED_BODY[(PRIVATE, "videos/clip.mp4")]
+
+
+def test_body_not_matching_signed_sha256_is_refused_and_stores_nothing(gw):
+    key = f"other/sha-{uid()}.bin"
+    url = f"{gw.url}/{PRIVATE}/{key}"
+    import hashlib
+
+    headers = sigv4_sign("PUT", url, ROOT, payload_hash=hashlib.sha256(b"signed body").hexdigest())
+    r = requests.put(url, data=b"other body!", headers=headers, timeout=30)
+    assert (r.status_code, xml_code(r.text)) == (400, "XAmzContentSHA256Mismatch"), r.text[:300]
+    assert root_head(gw, PRIVATE, key) == 404
+    headers = sigv4_sign("PUT", url, ROOT, payload_hash=hashlib.sha256(b"signed body").hexdigest())
+    assert requests.put(url, data=b"signed body", headers=headers, timeout=30).status_code == 200
+    assert root_get(gw, PRIVATE, key) == b"signed body"
+
+
+@pytest.mark.parametrize("who", ["anonymous", "readonly", "unknown", "wrong-secret"])
+def test_denied_put_with_expect_100_continue_is_answered_before_the_body(gw, who):
+    """Auth happens before the body is read: a refused PUT announcing 1 GiB
+    with Expect: 100-continue gets its final 403 without a 100 Continue and
+    without sending a byte of the body."""
+    import socket
+
+    path = f"/{PRIVATE}/other/expect-{uid()}.bin"
+    headers = {"Host": f"127.0.0.1:{gw.port}", "Content-Length": str(1 << 30), "Expect": "100-continue"}
+    if who != "anonymous":
+        cred = {"readonly": READONLY, "unknown": UNKNOWN, "wrong-secret": ROOT.with_key("x")}[who]
+        headers.update(sigv4_sign("PUT", gw.url + path, cred, payload_hash="UNSIGNED-PAYLOAD",
+                                  headers={"Content-Length": str(1 << 30), "Expect": "100-continue"}))
+    head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(head.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    status_line = data.split(b"\r\n", 1)[0].decode()
+    assert status_line.startswith("HTTP/1.1 403"), status_line
+
+
+@pytest.mark.parametrize("cred", [None, PUBLISHER, UPLOADER, SNAPSHOTTER], ids=lambda c: c.name if c else "anonymous")
+def test_denied_requests_do_not_reveal_whether_a_key_exists(gw, cred):
+    """A caller without read access gets the same 403 for an existing and a
+    missing key (no existence oracle; COS/S3 answer 403 without
+    s3:ListBucket)."""
+    for sdk in ("cos", "boto"):
+        actor = Actor(gw, sdk, cred)
+        existing = actor.get(PRIVATE, "secret.txt")
+        missing = actor.get(PRIVATE, f"no-such-{uid()}.txt")
+        assert existing == missing == DENIED, (sdk, existing, missing)
+        assert actor.head(PRIVATE, "secret.txt")[0] == actor.head(PRIVATE, f"nope-{uid()}")[0] == 403
+
+
+# --------------------------------------------------------------------------
+# Unsigned additions to signed requests
+# --------------------------------------------------------------------------
+
+def test_sigv4_presigned_put_refuses_unsigned_amz_headers(gw):
+    """S3 refuses a pre-signed request carrying x-amz-* headers that are not
+    in X-Amz-SignedHeaders (403 AccessDenied, "There were headers present in
+    the request which were not signed"). Otherwise a pre-signed upload URL
+    handed to a browser becomes, with x-amz-copy-source, a copy of any object
+    the signer can read."""
+    s3 = boto_for(gw.port, ROOT, signature_version="s3v4")
+    key = f"uploads/avatar-{uid()}.jpg"
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": PRIVATE, "Key": key}, ExpiresIn=120)
+    r = requests.put(url, data=b"", headers={"x-amz-copy-source": f"{PRIVATE}/secret.txt"}, timeout=30)
+    copied = root_get(gw, PRIVATE, key) if root_head(gw, PRIVATE, key) == 200 else None
+    assert (r.status_code, copied) == (403, None), (r.status_code, r.text[:200], copied)
+    meta_key = f"uploads/meta-{uid()}.jpg"
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": PRIVATE, "Key": meta_key}, ExpiresIn=120)
+    r = requests.put(url, data=b"x", headers={"x-amz-meta-injected": "1"}, timeout=30)
+    assert r.status_code == 403, r.text[:200]
+    assert root_head(gw, PRIVATE, meta_key) == 404
+
+
+def test_cos_presigned_put_is_not_turned_into_a_copy_by_an_unsigned_copy_source(gw):
+    """A COS pre-signed PUT URL signs method, key and host only. Honouring an
+    unsigned x-cos-copy-source header turns "upload to uploads/x" into "copy
+    any object the signer can read to uploads/x": the operation changes
+    without the signer's consent. Expected: refused (403), nothing copied."""
+    client = cos_for(gw.port, ROOT, style="domain")
+    key = f"uploads/avatar-{uid()}.jpg"
+    url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="PUT", Expired=120)
+    r = requests.put(url, data=b"", timeout=30, headers={
+        "x-cos-copy-source": f"{PRIVATE}.cos.{REGION}.myqcloud.com/secret.txt"})
+    copied = root_get(gw, PRIVATE, key) if root_head(gw, PRIVATE, key) == 200 else None
+    assert (r.status_code, copied) == (403, None), (r.status_code, r.text[:200], copied)
+    # Control: the URL is fine for what it was made for.
+    assert requests.put(url, data=b"avatar", timeout=30).status_code == 200
+    assert root_get(gw, PRIVATE, key) == b"avatar"
+
+
+def test_sigv4_header_signed_request_refuses_unsigned_amz_headers(gw):
+    """Header form: boto3's PUT replayed with one extra x-amz-meta-* header
+    that is not in SignedHeaders: 403, nothing stored."""
+    s3 = boto_for(gw.port, ROOT)
+    sent = capture_boto(s3)
+    key = f"other/unsigned-hdr-{uid()}.txt"
+    s3.put_object(Bucket=PRIVATE, Key=key, Body=b"signed")
+    s3.delete_object(Bucket=PRIVATE, Key=key)
+    put = sent[0]
+    r = put.replay(headers=dict(_no_expect(put.headers), **{"x-amz-meta-injected": "1"}))
+    assert r.status_code == 403, r.text[:200]
+    assert root_head(gw, PRIVATE, key) == 404
