@@ -126,8 +126,17 @@ class Actor:
 
     def __init__(self, gw, sdk: str, cred: Cred | None, token: str | None = None):
         self.gw, self.sdk, self.cred = gw, sdk, cred
-        self.c = cos_for(gw.port, cred, token=token) if sdk == "cos" else boto_for(gw.port, cred, token=token)
         self.token = token
+
+    @property
+    def c(self):
+        # A fresh client (and connection pool) per call: after a refused PUT
+        # the gateway may drop the connection without `Connection: close`
+        # (see test_refused_upload_response_announces_connection_close...),
+        # which would fail the next call on a reused connection.
+        if self.sdk == "cos":
+            return cos_for(self.gw.port, self.cred, token=self.token)
+        return boto_for(self.gw.port, self.cred, token=self.token)
 
     def get(self, bucket, key):
         got = {}
@@ -157,22 +166,24 @@ class Actor:
         return outcome(self.c.list_objects, Bucket=bucket, Prefix=prefix)
 
     def multipart(self, bucket, key):
+        c = self.c
+
         def run():
             part = b"p" * 1024
             if self.sdk == "cos":
-                up = self.c.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-                etag = self.c.upload_part(Bucket=bucket, Key=key, Body=part, PartNumber=1,
+                up = c.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+                etag = c.upload_part(Bucket=bucket, Key=key, Body=part, PartNumber=1,
                                           UploadId=up)["ETag"]
-                self.c.list_parts(Bucket=bucket, Key=key, UploadId=up)
-                self.c.complete_multipart_upload(
+                c.list_parts(Bucket=bucket, Key=key, UploadId=up)
+                c.complete_multipart_upload(
                     Bucket=bucket, Key=key, UploadId=up,
                     MultipartUpload={"Part": [{"ETag": etag, "PartNumber": 1}]})
             else:
-                up = self.c.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-                etag = self.c.upload_part(Bucket=bucket, Key=key, Body=part, PartNumber=1,
+                up = c.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+                etag = c.upload_part(Bucket=bucket, Key=key, Body=part, PartNumber=1,
                                           UploadId=up)["ETag"]
-                self.c.list_parts(Bucket=bucket, Key=key, UploadId=up)
-                self.c.complete_multipart_upload(
+                c.list_parts(Bucket=bucket, Key=key, UploadId=up)
+                c.complete_multipart_upload(
                     Bucket=bucket, Key=key, UploadId=up,
                     MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": 1}]})
         return outcome(run)
@@ -844,18 +855,20 @@ def test_flipping_one_byte_of_a_signed_request_is_refused(gw, sdk, name):
             "GET signed response-content-disposition")
 
     # PUT: remove the object, replay flipped (nothing may appear), then the control.
+    # Each on a fresh connection: after a refused PUT the gateway may close the
+    # connection without saying so (see test_refused_upload_...connection_close).
     root_delete = boto_for(gw.port, ROOT)
     root_delete.delete_object(Bucket=PRIVATE, Key=key)
     flipped_url = _flip_path(put.url, prefix)
-    refused(put.replay(session, headers=dict(put_headers, Authorization=_flip_signature(
+    refused(put.replay(None, headers=dict(put_headers, Authorization=_flip_signature(
         put.headers["Authorization"], sig_marker))), "PUT signature")
-    refused(put.replay(session, url=flipped_url), "PUT key")
-    refused(put.replay(session, headers=_flip_header(put_headers, meta_header)), "PUT signed meta header")
-    refused(put.replay(session, headers=_flip_header(put_headers, "Content-Type")), "PUT signed Content-Type")
+    refused(put.replay(None, url=flipped_url), "PUT key")
+    refused(put.replay(None, headers=_flip_header(put_headers, meta_header)), "PUT signed meta header")
+    refused(put.replay(None, headers=_flip_header(put_headers, "Content-Type")), "PUT signed Content-Type")
     assert root_head(gw, PRIVATE, key) == 404
     flipped_key = urlsplit(flipped_url).path
-    assert session.get(gw.url + flipped_key).status_code == 403   # (anonymous: just no crash)
-    r = put.replay(session, headers=put_headers)
+    assert requests.get(gw.url + flipped_key, timeout=30).status_code == 403   # (anonymous: just no crash)
+    r = put.replay(None, headers=put_headers)
     assert r.status_code == 200, r.text[:300]
     assert root_get(gw, PRIVATE, key) == body
 
@@ -1536,3 +1549,44 @@ def test_sigv4_header_signed_request_refuses_unsigned_amz_headers(gw):
     r = put.replay(headers=dict(_no_expect(put.headers), **{"x-amz-meta-injected": "1"}))
     assert r.status_code == 403, r.text[:200]
     assert root_head(gw, PRIVATE, key) == 404
+
+
+def test_refused_upload_response_announces_connection_close_when_the_body_is_left_unread(gw):
+    """A PUT refused before its body is read (here: anonymous, 256 KiB): the
+    gateway may close the connection rather than drain the body, but then
+    the 403 must say `Connection: close`. Otherwise keep-alive clients
+    (urllib3 under boto3, the COS SDK, requests) reuse the dead connection
+    and the *next* request fails with RemoteDisconnected / BrokenPipe."""
+    import socket
+
+    body = b"x" * (256 * 1024)
+    head = (f"PUT /{PRIVATE}/other/conn-{uid()}.bin HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(head)
+        try:
+            s.sendall(body)
+        except OSError:
+            pass
+        data = b""
+        while b"</Error>" not in data:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        response_head = data.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert response_head.startswith("http/1.1 403"), response_head
+        announced_close = "\r\nconnection: close" in response_head
+        # Is the connection still usable for a second request?
+        try:
+            time.sleep(0.2)
+            s.sendall(f"GET /{PUBLIC}/hello.txt HTTP/1.1\r\nHost: 127.0.0.1:{gw.port}\r\n\r\n".encode())
+            second = s.recv(65536)
+        except OSError:
+            second = b""
+    usable = second.startswith(b"HTTP/1.1 200")
+    assert usable or announced_close, (
+        f"connection closed after the 403 without `Connection: close`:\n{response_head}")
