@@ -1590,3 +1590,107 @@ def test_refused_upload_response_announces_connection_close_when_the_body_is_lef
     usable = second.startswith(b"HTTP/1.1 200")
     assert usable or announced_close, (
         f"connection closed after the 403 without `Connection: close`:\n{response_head}")
+
+
+def test_api3_accepts_only_tc3_signatures(gw):
+    """API 3.0 is TC3-HMAC-SHA256 only (API.md 2.3). A COS q-sign or a SigV4
+    signature covers neither X-TC-Action nor the JSON body (q-sign signs no
+    body; UNSIGNED-PAYLOAD neither), so accepting them lets any COS signature
+    over `post /` (e.g. a pre-signed POST URL) call every API 3.0 action with
+    any parameters for its whole validity window."""
+    now = int(time.time())
+    url = gw.url + "/"
+    tc = {"X-TC-Action": "DescribeSnapshotByTimeOffsetTemplates", "X-TC-Version": "2018-07-17",
+          "Content-Type": "application/json"}
+    cos_auth = cos_sign("post", "/", {}, {}, ROOT, now - 10, now + 3600)
+    attempts = {
+        "cos-header": dict(headers=dict(tc, Authorization=cos_auth)),
+        "cos-presigned-url": dict(headers=tc, params=dict(p.split("=", 1) for p in cos_auth.split("&"))),
+        "sigv4-unsigned-payload": dict(headers=dict(
+            sigv4_sign("POST", url, ROOT, payload_hash="UNSIGNED-PAYLOAD"), **tc)),
+    }
+    outcomes = {}
+    for name, kw in attempts.items():
+        r = requests.post(url, data=b'{"Limit": 1}', timeout=30, **kw)
+        outcomes[name] = r.json()["Response"].get("Error", {}).get("Code")
+    assert all(code and code.startswith("AuthFailure") for code in outcomes.values()), outcomes
+
+
+@pytest.mark.parametrize("client", ["cos", "boto"])
+def test_media_info_needs_get_media_info_or_anonymous_media(gw, client):
+    """ci-process=videoinfo: anonymous on the anonymous_media bucket passes
+    auth (not 403; 501 until implemented); anonymous on a plain public-read
+    bucket, and the snapshot-only credential, are denied."""
+    def videoinfo(cred, bucket, key):
+        url = f"{gw.url}/{bucket}/{quote(key)}?ci-process=videoinfo"
+        if cred is None:
+            r = requests.get(url, timeout=30)
+        elif client == "boto":
+            r = requests.get(url, headers=sigv4_sign("GET", url, cred), timeout=30)
+        else:
+            c = cos_for(gw.port, cred, style="domain") if bucket == PRIVATE else None
+            signed = c.get_presigned_url(Bucket=bucket, Key=key, Method="GET", Params={"ci-process": "videoinfo"})
+            r = requests.get(signed, timeout=30)
+        return r.status_code, xml_code(r.text)
+
+    assert videoinfo(None, MEDIA, "clip.mp4")[0] != 403
+    assert videoinfo(None, PUBLIC, "clip.mp4") == DENIED
+    assert videoinfo(SNAPSHOTTER, PRIVATE, "videos/clip.mp4") == DENIED
+    assert videoinfo(ROOT, PRIVATE, "videos/clip.mp4")[0] != 403
+
+
+@pytest.mark.parametrize("request_line", ["HEAD /", "GET /?location", "GET /?uploads", "GET /?list-type=2"])
+def test_anonymous_bucket_level_requests_to_private_bucket_are_denied(gw, request_line):
+    method, target = request_line.split(" ")
+    r = requests.request(method, f"{gw.url}/{PRIVATE}{target}", timeout=30)
+    assert r.status_code == 403
+    if method != "HEAD":
+        assert xml_code(r.text) == "AccessDenied"
+
+
+@pytest.mark.parametrize("key", ["uploads/../secret.txt", "uploads/./../secret.txt", "uploads/%2e%2e/secret.txt",
+                                 "uploads/..%2Fsecret.txt", "uploads//../secret.txt"])
+def test_dot_segments_cannot_carry_a_prefix_grant_outside_its_prefix(gw, key):
+    """The uploader (uploads/*) signs a PUT whose key starts with uploads/
+    but walks out of it: refused, and secret.txt is untouched."""
+    import http.client
+    from urllib.parse import unquote
+
+    now = int(time.time())
+    auth = cos_sign("put", "/" + unquote(key), {}, {"host": "127.0.0.1"}, UPLOADER, now - 10, now + 100)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    conn.request("PUT", "/" + key, body=b"evil", headers={"Authorization": auth})
+    status = conn.getresponse().status
+    conn.close()
+    assert status in (400, 403)
+    assert root_get(gw, PRIVATE, "secret.txt") == b"top secret"
+
+
+@pytest.mark.parametrize("case,mutate,expected", [
+    ("unsupported-algorithm", lambda a: a.replace("q-sign-algorithm=sha1", "q-sign-algorithm=sha256"),
+     (400, "InvalidArgument")),
+    ("unparsable-sign-time", lambda a: a.replace("q-sign-time=", "q-sign-time=x"), (403, "AccessDenied")),
+    ("missing-signature", lambda a: a.split("&q-signature=")[0], (403, "AccessDenied")),
+    ("short-signature", lambda a: a[:-4], (403, "AccessDenied")),
+    ("empty-ak", lambda a: a.replace("q-ak=AKIDauthroot", "q-ak="), (403, "AccessDenied")),
+    ("unknown-ak", lambda a: a.replace("q-ak=AKIDauthroot", "q-ak=AKIDnobody"), (403, "InvalidAccessKeyId")),
+    ("end-before-start", lambda a: a.replace("q-sign-time=", "q-sign-time=9999999999;1&x="), (403, "AccessDenied")),
+    ("unsigned-listed-header", lambda a: a.replace("q-header-list=host", "q-header-list=host;x-cos-meta-absent"),
+     (403, "SignatureDoesNotMatch")),
+])
+def test_malformed_cos_authorization_gets_its_own_cos_error(gw, case, mutate, expected):
+    now = int(time.time())
+    auth = cos_sign("get", "/secret.txt", {}, {"host": "127.0.0.1"}, ROOT, now - 10, now + 100)
+    r = requests.get(f"{gw.url}/secret.txt", headers={"Authorization": mutate(auth)}, timeout=30)
+    assert (r.status_code, xml_code(r.text)) == expected, r.text[:300]
+    # Control: the unmutated signature works.
+    r = requests.get(f"{gw.url}/secret.txt", headers={"Authorization": auth}, timeout=30)
+    assert (r.status_code, r.content) == (200, b"top secret")
+
+
+def test_two_signatures_in_one_request_are_refused(gw):
+    now = int(time.time())
+    auth = cos_sign("get", "/secret.txt", {}, {"host": "127.0.0.1"}, ROOT, now - 10, now + 100)
+    url = cos_for(gw.port, ROOT, style="domain").get_presigned_download_url(Bucket=PRIVATE, Key="secret.txt")
+    r = requests.get(url, headers={"Authorization": auth}, timeout=30)
+    assert (r.status_code, xml_code(r.text)) == (400, "InvalidArgument")
