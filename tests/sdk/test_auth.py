@@ -513,9 +513,9 @@ def test_temporary_credential_needs_its_security_token(gw, sdk):
     assert root_head(gw, PRIVATE, key) == 200
 
 
-def test_security_token_is_ignored_for_a_permanent_credential_or_refused(gw):
-    """Sanity: a permanent credential sending some token still works (COS
-    ignores it) — documents the current behaviour."""
+def test_permanent_credential_ignores_a_stray_security_token(gw):
+    """Documents the current choice (sign/mod.rs check_security_token): a
+    permanent credential's requests are not refused for carrying a token."""
     assert Actor(gw, "boto", READONLY, token="irrelevant").get(PRIVATE, "secret.txt") == OK
 
 
@@ -1694,3 +1694,37 @@ def test_two_signatures_in_one_request_are_refused(gw):
     url = cos_for(gw.port, ROOT, style="domain").get_presigned_download_url(Bucket=PRIVATE, Key="secret.txt")
     r = requests.get(url, headers={"Authorization": auth}, timeout=30)
     assert (r.status_code, xml_code(r.text)) == (400, "InvalidArgument")
+
+
+def test_header_signed_requests_outside_the_time_window_are_refused(gw):
+    """Header form, not only pre-signed URLs: boto3 signing with a clock an
+    hour behind gets 403 RequestTimeTooSkewed; a COS Authorization whose
+    q-sign-time ended an hour ago gets 403 AccessDenied."""
+    import datetime
+
+    import botocore.auth
+
+    past = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(hours=1)
+    s3 = boto_for(gw.port, ROOT)
+    with mock.patch.object(botocore.auth, "get_current_datetime", lambda: past):
+        assert outcome(s3.get_object, Bucket=PRIVATE, Key="secret.txt") == (403, "RequestTimeTooSkewed")
+    from qcloud_cos import cos_auth
+
+    hour_ago = time.time() - 3600
+    client = cos_for(gw.port, ROOT, style="domain")
+    with mock.patch.object(cos_auth, "time", SimpleNamespace(time=lambda: hour_ago)):
+        auth = client.get_auth(Method="GET", Bucket=PRIVATE, Key="secret.txt", Expired=600)
+    r = requests.get(f"{gw.url}/secret.txt", headers={"Authorization": auth}, timeout=30)
+    assert (r.status_code, xml_code(r.text)) == DENIED, r.text[:300]
+
+
+def test_boto3_presigned_url_for_temporary_credential_carries_the_token(gw):
+    s3 = boto_for(gw.port, TEMP, signature_version="s3v4")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": PRIVATE, "Key": "secret.txt"}, ExpiresIn=120)
+    assert "X-Amz-Security-Token=" in url
+    assert curl(url) == (200, b"top secret")
+    parts = urlsplit(url)
+    stripped = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "X-Amz-Security-Token"])
+    # The token is a signed parameter: removing it breaks the signature, and
+    # without it the temporary credential is refused either way.
+    assert curl(urlunsplit(parts._replace(query=stripped)))[0] == 403
