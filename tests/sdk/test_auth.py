@@ -161,9 +161,17 @@ class Actor:
         return outcome(self.c.delete_object, Bucket=bucket, Key=key)
 
     def list(self, bucket, prefix):
-        if self.sdk == "cos":
-            return outcome(self.c.list_objects, Bucket=bucket, Prefix=prefix)
-        return outcome(self.c.list_objects, Bucket=bucket, Prefix=prefix)
+        """Lists prefix; on success checks that the seeded keys under it are listed."""
+        got = {}
+
+        def run():
+            got["r"] = self.c.list_objects(Bucket=bucket, Prefix=prefix)
+        res = outcome(run)
+        if res == OK:
+            keys = {c["Key"] for c in got["r"].get("Contents", [])}
+            want = {k for b, k, _ in SEED if b == bucket and k.startswith(prefix)}
+            assert want <= keys, (want, keys)
+        return res
 
     def multipart(self, bucket, key):
         c = self.c
