@@ -1736,3 +1736,47 @@ def test_boto3_presigned_url_for_temporary_credential_carries_the_token(gw):
     # The token is a signed parameter: removing it breaks the signature, and
     # without it the temporary credential is refused either way.
     assert curl(urlunsplit(parts._replace(query=stripped)))[0] == 403
+
+
+# --------------------------------------------------------------------------
+# Logging of denials (issue 3: "logged with the request id and credential id,
+# never the secret")
+# --------------------------------------------------------------------------
+
+def _wait_for_log(gw, needle: str, timeout: float = 5.0) -> list[str]:
+    deadline = time.time() + timeout
+    while True:
+        lines = [l for l in gw.stderr_log.read_text(errors="replace").splitlines() if needle in l]
+        if lines or time.time() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sdk", ["cos", "boto"])
+def test_denials_are_logged_with_request_id_and_credential_id(gw, sdk):
+    key = f"other/logged-{uid()}.txt"
+    url = f"{gw.url}/{PRIVATE}/{key}"
+    if sdk == "boto":
+        headers = sigv4_sign("PUT", url, READONLY, payload_hash="UNSIGNED-PAYLOAD")
+    else:
+        now = int(time.time())
+        headers = {"Authorization": cos_sign("put", f"/{PRIVATE}/{key}", {}, {}, READONLY, now - 10, now + 100)}
+    r = requests.put(url, data=b"x", headers=headers, timeout=30)
+    assert (r.status_code, xml_code(r.text)) == DENIED
+    request_id = r.headers["x-cos-request-id"]
+    lines = _wait_for_log(gw, request_id)
+    assert any(READONLY.id in l and "denied" in l.lower() for l in lines), lines
+
+
+def test_logs_never_contain_secrets_or_tokens(gw):
+    """Runs last in the module's use of gw: everything logged so far (all the
+    signed, refused and wrong-key requests above) holds no secret key and no
+    session token."""
+    # A few more refusals that carry secrets' neighbours in them.
+    Actor(gw, "boto", TEMP, token=TOKEN + "x").get(PRIVATE, "secret.txt")
+    Actor(gw, "cos", ROOT.with_key(ROOT.key + "x")).get(PRIVATE, "secret.txt")
+    time.sleep(0.2)
+    text = gw.stderr_log.read_text(errors="replace")
+    for cred in (ROOT, READONLY, UPLOADER, SNAPSHOTTER, TEMP, PUBLISHER, JANITOR):
+        assert cred.key not in text, f"{cred.name}'s secret key is in the log"
+    assert TOKEN not in text, "the session token is in the log"
