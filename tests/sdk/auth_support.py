@@ -347,3 +347,31 @@ def cos_sign(method: str, path: str, params: dict, headers: dict, cred: Cred,
     sig = hmac.new(sign_key.encode(), sts.encode(), hashlib.sha1).hexdigest()
     return (f"q-sign-algorithm=sha1&q-ak={cred.id}&q-sign-time={key_time}&q-key-time={key_time}"
             f"&q-header-list={hlist}&q-url-param-list={plist}&q-signature={sig}")
+
+
+def aws_chunked_signed_trailer(chunks: list[bytes], headers: dict, secret: str,
+                               trailer: tuple[str, str]) -> bytes:
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: signed chunks, then the
+    trailer line and its x-amz-trailer-signature chained after the final
+    chunk's signature."""
+    auth = headers["Authorization"]
+    seed = auth.rsplit("Signature=", 1)[1].strip()
+    scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/", 1)[1]
+    amz_date = headers["X-Amz-Date"]
+    key = signing_key(secret, amz_date[:8])
+    prev = seed
+    out = bytearray()
+    for chunk in list(chunks) + [b""]:
+        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev, EMPTY_SHA256,
+                         hashlib.sha256(chunk).hexdigest()])
+        sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        out += f"{len(chunk):x};chunk-signature={sig}\r\n".encode() + chunk
+        if chunk:
+            out += b"\r\n"
+        prev = sig
+    canonical = f"{trailer[0]}:{trailer[1]}\n"
+    sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", amz_date, scope, prev,
+                     hashlib.sha256(canonical.encode()).hexdigest()])
+    tsig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    out += f"{trailer[0]}:{trailer[1]}\r\nx-amz-trailer-signature:{tsig}\r\n\r\n".encode()
+    return bytes(out)

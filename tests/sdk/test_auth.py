@@ -1780,3 +1780,53 @@ def test_logs_never_contain_secrets_or_tokens(gw):
     for cred in (ROOT, READONLY, UPLOADER, SNAPSHOTTER, TEMP, PUBLISHER, JANITOR):
         assert cred.key not in text, f"{cred.name}'s secret key is in the log"
     assert TOKEN not in text, "the session token is in the log"
+
+
+def _crc32_b64(data: bytes) -> str:
+    import base64
+    import zlib
+
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def _signed_trailer_put(gw, key: str, chunks: list[bytes], crc: str, tamper=None):
+    from auth_support import aws_chunked_signed_trailer
+
+    url = f"{gw.url}/{PRIVATE}/{quote(key)}"
+    headers = sigv4_sign("PUT", url, ROOT, payload_hash="STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", headers={
+        "Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(sum(map(len, chunks))),
+        "x-amz-trailer": "x-amz-checksum-crc32"})
+    body = aws_chunked_signed_trailer(chunks, headers, ROOT.key, ("x-amz-checksum-crc32", crc))
+    if tamper:
+        body = tamper(body)
+    headers["Content-Length"] = str(len(body))
+    return requests.put(url, data=body, headers=headers, timeout=60)
+
+
+def test_signed_trailer_streaming_upload_verifies_the_trailer_signature(gw):
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the right trailer stores
+    the data; a trailer value changed after signing is refused (403) and
+    stores nothing."""
+    data = b"".join(CHUNKS)
+    key = f"other/signed-trailer-{uid()}.bin"
+    r = _signed_trailer_put(gw, key, CHUNKS, _crc32_b64(data))
+    assert r.status_code == 200, r.text[:300]
+    assert root_get(gw, PRIVATE, key) == data
+
+    def swap_crc(body: bytes) -> bytes:
+        return body.replace(_crc32_b64(data).encode(), _crc32_b64(data + b"x").encode())
+    tampered = f"other/signed-trailer-tampered-{uid()}.bin"
+    r = _signed_trailer_put(gw, tampered, CHUNKS, _crc32_b64(data), tamper=swap_crc)
+    assert r.status_code == 403, r.text[:300]
+    assert root_head(gw, PRIVATE, tampered) == 404
+
+
+def test_signed_trailer_with_a_wrong_checksum_is_bad_digest(gw):
+    """A signed trailer whose CRC32 does not match the data: 400 BadDigest
+    (S3: "The CRC32 you specified did not match the calculated checksum"),
+    nothing stored."""
+    data = b"".join(CHUNKS)
+    wrong = f"other/signed-trailer-wrong-{uid()}.bin"
+    r = _signed_trailer_put(gw, wrong, CHUNKS, _crc32_b64(data + b"x"))
+    assert r.status_code == 400, r.text[:300]
+    assert root_head(gw, PRIVATE, wrong) == 404
