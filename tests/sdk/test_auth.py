@@ -1834,3 +1834,41 @@ def test_signed_trailer_with_a_wrong_checksum_is_bad_digest(gw):
     r = _signed_trailer_put(gw, wrong, CHUNKS, _crc32_b64(data + b"x"))
     assert r.status_code == 400, r.text[:300]
     assert root_head(gw, PRIVATE, wrong) == 404
+
+
+# --------------------------------------------------------------------------
+# The root pair from the environment
+# --------------------------------------------------------------------------
+
+def test_root_credential_from_environment(workroot):
+    """FRAMEGATE_SECRET_ID/KEY add an unrestricted root credential next to
+    the configured ones; `framegate presign` signs with it by default."""
+    env_root = Cred("envroot", "AKIDfromenvironment", "env-secret-key-0009")
+    workdir = workroot / f"envroot-{uid()}"
+    (workdir / "data").mkdir(parents=True)
+    config = write_auth_config(workdir / "framegate.toml", workdir / "data", 60)
+    env = {"FRAMEGATE_SECRET_ID": env_root.id, "FRAMEGATE_SECRET_KEY": env_root.key}
+    g = Gateway(config, workdir, "envroot", extra_env=env).start()
+    try:
+        for bucket, k, body in SEED:
+            boto_for(g.port, env_root).put_object(Bucket=bucket, Key=k, Body=body)
+        key = f"other/env-{uid()}.txt"
+        for sdk in ("cos", "boto"):
+            actor = Actor(g, sdk, env_root)
+            assert actor.put(PRIVATE, key) == OK
+            assert actor.list(PRIVATE, "other/") == OK
+            assert actor.delete(PRIVATE, key) == OK
+        assert Actor(g, "boto", READONLY).get(PRIVATE, "other/nothing") == (404, "NoSuchKey")
+        assert Actor(g, "boto", env_root.with_key("nope")).get(PRIVATE, "x") == (403, "SignatureDoesNotMatch")
+        root_put(g, PRIVATE, "env.txt", b"env body")
+        p = subprocess.run([str(gateway_binary()), "presign", "--config", str(config), "--endpoint", g.url,
+                            "env.txt"], capture_output=True, timeout=60, env=dict(
+                                {k: v for k, v in __import__("os").environ.items()
+                                 if not k.startswith("FRAMEGATE_")}, **env))
+        assert p.returncode == 0, p.stderr
+        url = p.stdout.decode().strip()
+        assert f"q-ak={env_root.id}" in url
+        assert curl(url) == (200, b"env body")
+        assert env_root.key not in g.stderr_log.read_text()
+    finally:
+        _stop(g)
