@@ -757,6 +757,7 @@ def test_sdk_signed_request_table_is_accepted_with_right_content(gw, sdk):
         sent = capture_boto(client)
         _run_boto_table(gw, prefix, client, failures)
         signed = [s for s in sent if s.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256")]
+    support.REPORT_LINES.append(f"auth table: {len(signed)} requests signed by {sdk}, {len(failures)} failures")
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
     assert len(signed) >= 200, f"only {len(signed)} signed requests"
     assert len(signed) == len(sent)
@@ -857,6 +858,8 @@ def test_flipping_one_byte_of_a_signed_request_is_refused(gw, sdk, name):
         get.headers["Authorization"], sig_marker))), "GET signature")
     refused(get.replay(session, url=_flip_path(get.url, prefix)), "GET key")
     refused(get.replay(session, headers=_flip_header(get.headers, "Range")), "GET signed Range header")
+    other_host = dict(get.headers, Host=f"localhost:{gw.port}")
+    refused(get.replay(session, headers=other_host), "GET signed Host header")
     refused(get.replay(session, url=_flip_query_value(get.url, "response-content-type")),
             "GET signed response-content-type")
     refused(get.replay(session, url=_flip_query_value(get.url, "response-content-disposition")),
