@@ -5,7 +5,7 @@ use framegate::proto::conditional;
 use framegate::proto::query::Query;
 use framegate::proto::range::{self, RangeRequest};
 use framegate::proto::route::{route, validate_key, Addressing};
-use framegate::proto::snapshot::SnapshotQuery;
+use framegate::proto::snapshot;
 use framegate::proto::xml::{parse_complete_multipart, parse_delete};
 use framegate::storage::{key_to_path, path_to_key};
 use http::{HeaderMap, Method};
@@ -36,7 +36,7 @@ proptest! {
     #[test]
     fn queries_and_snapshot_parameters_never_panic(raw in "[a-z=&%+0-9.\\-]{0,60}") {
         if let Ok(query) = Query::parse(Some(&raw)) {
-            let _ = SnapshotQuery::parse(&query);
+            let _ = snapshot::parse(&query);
         }
     }
 
