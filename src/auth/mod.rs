@@ -68,6 +68,24 @@ pub struct Authenticated {
     pub body: BodyCheck,
 }
 
+/// Query parameters that choose the operation or what a response claims to
+/// be. A signature must cover them, or a shared download link could be
+/// turned into `text/html`, a snapshot or a multipart call.
+const OPERATION_PARAMS: [&str; 12] = [
+    "ci-process",
+    "uploadId",
+    "partNumber",
+    "uploads",
+    "delete",
+    "response-content-type",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-cache-control",
+    "response-expires",
+    "x-cos-copy-source",
+];
+
 /// Headers that turn a request into another operation. A signature must
 /// cover them, or whoever holds a pre-signed PUT URL could make it copy an
 /// object they cannot read.
@@ -115,6 +133,20 @@ pub fn authenticate(
             }) {
                 Some(name) => Err(SignError::Malformed(format!(
                     "the header {name} changes the operation but is not covered by the signature"
+                ))),
+                None => Ok(verified),
+            }
+        })
+        .and_then(|verified| {
+            let query = sign::query_pairs(request.uri.query());
+            let unsigned = query.iter().find_map(|(name, _)| {
+                let name = std::str::from_utf8(name).ok()?;
+                (OPERATION_PARAMS.contains(&name) && !authorization.covers_param(name))
+                    .then_some(name)
+            });
+            match unsigned {
+                Some(name) => Err(SignError::Malformed(format!(
+                    "the parameter {name} changes the operation but is not covered by the signature"
                 ))),
                 None => Ok(verified),
             }

@@ -121,6 +121,12 @@ impl CosAuth {
         &self.access_key_id
     }
 
+    /// The names in `q-url-param-list`, as listed (lowercase,
+    /// percent-encoded where the name needed it).
+    pub fn param_list(&self) -> &[String] {
+        &self.param_list
+    }
+
     /// The names in `q-header-list`, as listed (lowercase, percent-encoded
     /// where the name needed it).
     pub fn header_list(&self) -> &[String] {

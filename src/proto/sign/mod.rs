@@ -211,6 +211,17 @@ impl Authorization {
         }
     }
 
+    /// Whether the signature covers query parameter `name`. SigV4 covers the
+    /// whole query; COS only the names in `q-url-param-list`; SigV2 only its
+    /// sub-resources.
+    pub fn covers_param(&self, name: &str) -> bool {
+        match self {
+            Self::Cos(auth) => auth.param_list().iter().any(|p| p.eq_ignore_ascii_case(name)),
+            Self::SigV2(_) => sigv2::is_sub_resource(name),
+            Self::SigV4(_) | Self::Tc3(_) => true,
+        }
+    }
+
     /// Checks the request's session token against the one the credential
     /// requires (`None` for a permanent credential: any token is ignored).
     pub fn check_security_token(&self, required: Option<&str>) -> Result<(), SignError> {

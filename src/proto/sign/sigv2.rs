@@ -44,6 +44,11 @@ const SUB_RESOURCES: &[&str] = &[
     "website",
 ];
 
+/// Whether `name` is one of the sub-resources a SigV2 signature covers.
+pub(crate) fn is_sub_resource(name: &str) -> bool {
+    SUB_RESOURCES.contains(&name)
+}
+
 /// A parsed SigV2 pre-signed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigV2Auth {
@@ -124,7 +129,7 @@ impl SigV2Auth {
             .into_iter()
             .filter_map(|(name, value)| {
                 let name = String::from_utf8(name).ok()?;
-                SUB_RESOURCES.contains(&name.as_str()).then(|| {
+                is_sub_resource(&name).then(|| {
                     let value = String::from_utf8_lossy(&value).into_owned();
                     (name, (!value.is_empty()).then_some(value))
                 })
