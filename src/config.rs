@@ -153,6 +153,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Snapshot and media-info work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Decodes running at once; 0 means one per core.
+    pub workers: usize,
+    /// Decodes waiting for a worker before new ones get 503 `SlowDown`.
+    pub queue: usize,
+    /// Seconds one snapshot or probe may take before 504 `DecodeTimeout`.
+    pub timeout_secs: u64,
+    /// Source videos with more pixels per frame are refused before decoding.
+    pub max_source_pixels: u64,
+    /// JPEG quality, 1 to 100.
+    pub jpeg_quality: u8,
+    /// `Cache-Control` of snapshot responses.
+    pub cache_control: String,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            queue: 32,
+            timeout_secs: 20,
+            max_source_pixels: 7680 * 4320,
+            jpeg_quality: 85,
+            cache_control: "public, max-age=86400".to_owned(),
+        }
+    }
+}
+
 /// The file's shape; every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,6 +195,8 @@ struct FileConfig {
     default_bucket: Option<String>,
     #[serde(default)]
     limits: LimitsConfig,
+    #[serde(default)]
+    media: MediaConfig,
     #[serde(default)]
     buckets: Vec<BucketConfig>,
     #[serde(default)]
@@ -197,6 +230,8 @@ pub struct Config {
     pub default_bucket: String,
     /// Server limits.
     pub limits: LimitsConfig,
+    /// Snapshot and media-info work.
+    pub media: MediaConfig,
     /// Buckets, at least one.
     pub buckets: Vec<BucketConfig>,
     /// Credentials from the file, plus the root credential if given.
@@ -273,6 +308,7 @@ impl Config {
             domain: file.domain.unwrap_or_else(|| "myqcloud.com".to_owned()),
             default_bucket,
             limits: file.limits,
+            media: file.media,
             buckets,
             credentials,
         };
@@ -318,6 +354,17 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "limits.header_read_timeout_secs and limits.idle_timeout_secs must be positive"
                     .to_owned(),
+            ));
+        }
+        let media = &self.media;
+        if !(1..=100).contains(&media.jpeg_quality) {
+            return Err(ConfigError::Invalid(
+                "media.jpeg_quality must be from 1 to 100".to_owned(),
+            ));
+        }
+        if media.timeout_secs == 0 || media.max_source_pixels == 0 {
+            return Err(ConfigError::Invalid(
+                "media.timeout_secs and media.max_source_pixels must be positive".to_owned(),
             ));
         }
         for cred in &self.credentials {

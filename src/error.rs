@@ -8,6 +8,8 @@
 
 use http::StatusCode;
 
+use crate::media::MediaError;
+use crate::pool::PoolError;
 use crate::proto::sign::SignError;
 use crate::proto::ProtoError;
 use crate::storage::StorageError;
@@ -18,12 +20,15 @@ use crate::storage::StorageError;
 pub enum ErrorCode {
     AccessDenied,
     BadDigest,
+    CorruptMedia,
+    DecodeTimeout,
     EntityTooLarge,
     EntityTooSmall,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidMediaFile,
     IncompleteBody,
     InvalidPart,
     InvalidPartOrder,
@@ -33,11 +38,13 @@ pub enum ErrorCode {
     InternalError,
     KeyTooLong,
     MalformedXML,
+    MediaTooLarge,
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    NoVideoStream,
     NotImplemented,
     PreconditionFailed,
     RequestHeaderFieldsTooLarge,
@@ -46,6 +53,7 @@ pub enum ErrorCode {
     ServiceUnavailable,
     SignatureDoesNotMatch,
     SlowDown,
+    UnsupportedCodec,
     XAmzContentSHA256Mismatch,
 }
 
@@ -56,12 +64,15 @@ impl ErrorCode {
         match self {
             AccessDenied => "AccessDenied",
             BadDigest => "BadDigest",
+            CorruptMedia => "CorruptMedia",
+            DecodeTimeout => "DecodeTimeout",
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
+            InvalidMediaFile => "InvalidMediaFile",
             IncompleteBody => "IncompleteBody",
             InvalidPart => "InvalidPart",
             InvalidPartOrder => "InvalidPartOrder",
@@ -71,11 +82,13 @@ impl ErrorCode {
             InternalError => "InternalError",
             KeyTooLong => "KeyTooLong",
             MalformedXML => "MalformedXML",
+            MediaTooLarge => "MediaTooLarge",
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
             NoSuchKey => "NoSuchKey",
             NoSuchUpload => "NoSuchUpload",
+            NoVideoStream => "NoVideoStream",
             NotImplemented => "NotImplemented",
             PreconditionFailed => "PreconditionFailed",
             RequestHeaderFieldsTooLarge => "RequestHeaderFieldsTooLarge",
@@ -84,6 +97,7 @@ impl ErrorCode {
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             SlowDown => "SlowDown",
+            UnsupportedCodec => "UnsupportedCodec",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
@@ -104,6 +118,7 @@ impl ErrorCode {
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            DecodeTimeout => StatusCode::GATEWAY_TIMEOUT,
             SlowDown | ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -241,5 +256,44 @@ impl From<SignError> for ApiError {
             SignError::IncompleteBody => ErrorCode::IncompleteBody,
         };
         Self::new(code, err.to_string())
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(err: MediaError) -> Self {
+        let code = match &err {
+            MediaError::NotMedia => ErrorCode::InvalidMediaFile,
+            MediaError::NoVideoStream => ErrorCode::NoVideoStream,
+            MediaError::Corrupt => ErrorCode::CorruptMedia,
+            MediaError::UnsupportedCodec { .. } => ErrorCode::UnsupportedCodec,
+            MediaError::SourceTooLarge { .. } => ErrorCode::MediaTooLarge,
+            MediaError::OutputSizeOutOfRange { .. } | MediaError::InvalidParameter { .. } => {
+                ErrorCode::InvalidArgument
+            }
+            MediaError::Timeout => ErrorCode::DecodeTimeout,
+            MediaError::Cancelled => ErrorCode::RequestTimeout,
+            MediaError::Io(_) | MediaError::Internal { .. } => {
+                return Self::internal(format!("{err:?}"))
+            }
+        };
+        let message = err.to_string();
+        let mut chars = message.chars();
+        let message = match chars.next() {
+            Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+            None => message,
+        };
+        Self::new(code, message)
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Busy => Self::new(
+                ErrorCode::SlowDown,
+                "Too many snapshot requests are in progress; please retry shortly.",
+            ),
+            PoolError::Panicked => Self::internal("a decode job panicked"),
+        }
     }
 }

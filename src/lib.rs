@@ -10,12 +10,14 @@
 //!   conditionals, XML, signatures). No I/O.
 //! - [`storage`]: buckets over `object_store`, metadata sidecars, multipart
 //!   staging, the blocking ranged reader the media layer decodes from.
+//! - [`av`]: the only `unsafe` code: RAII wrappers over FFmpeg.
 //! - [`media`]: the safe media pipeline.
 //! - [`pool`]: the bounded pool decode work runs on.
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
 
 pub mod auth;
+pub mod av;
 pub mod bootstrap;
 pub mod config;
 pub mod error;

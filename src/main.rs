@@ -41,6 +41,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         demo: Option<PathBuf>,
     },
+    /// Take a picture from a video file or object URL, as `?ci-process=snapshot` does.
+    Snapshot(SnapshotArgs),
     /// Print a pre-signed URL (what a web page embeds).
     ///
     /// Example: framegate presign demo.mp4 --param ci-process=snapshot --param time=3
@@ -71,6 +73,92 @@ enum Command {
     },
 }
 
+/// The `framegate snapshot` arguments.
+#[derive(Debug, clap::Args)]
+struct SnapshotArgs {
+    /// A local video file, or an object URL (s3://bucket/key, gs://...,
+    /// az://..., http(s)://...; credentials from AWS_*/GOOGLE_*/AZURE_*).
+    input: String,
+    /// Seconds from the start.
+    #[arg(long)]
+    time: f64,
+    /// Output width (0: follow the aspect ratio).
+    #[arg(long, default_value_t = 0)]
+    width: u32,
+    /// Output height (0: follow the aspect ratio).
+    #[arg(long, default_value_t = 0)]
+    height: u32,
+    /// jpg or png (default: from the output file's extension, else jpg).
+    #[arg(long)]
+    format: Option<String>,
+    /// auto (apply rotation metadata) or off.
+    #[arg(long, default_value = "auto")]
+    rotate: String,
+    /// exactframe or keyframe.
+    #[arg(long, default_value = "exactframe")]
+    mode: String,
+    /// JPEG quality, 1 to 100.
+    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: u8,
+    /// Seconds before giving up.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Where to write the picture ("-" for standard output).
+    #[arg(short, long, default_value = "snapshot.jpg")]
+    output: PathBuf,
+}
+
+/// Runs the snapshot pipeline on a file or object URL, as the gateway does.
+fn snapshot_command(args: SnapshotArgs) -> Result<(), String> {
+    use framegate::media::source::{ByteSource, FileSource};
+    use framegate::media::{self, Limits};
+    use framegate::proto::{query::Query, snapshot};
+    let format = args.format.clone().unwrap_or_else(|| {
+        match args.output.extension().and_then(|e| e.to_str()) {
+            Some("png") => "png".to_owned(),
+            _ => "jpg".to_owned(),
+        }
+    });
+    let query = format!(
+        "time={}&width={}&height={}&format={format}&rotate={}&mode={}",
+        args.time, args.width, args.height, args.rotate, args.mode
+    );
+    let query = Query::parse(Some(&query)).map_err(|e| e.to_string())?;
+    let params = snapshot::parse(&query).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let source: Box<dyn ByteSource> = if args.input.contains("://") {
+        let reader =
+            framegate::storage::ObjectReader::open_url(&args.input, runtime.handle().clone())
+                .map_err(|e| format!("{}: {e}", args.input))?;
+        Box::new(reader)
+    } else {
+        Box::new(
+            FileSource::open(Path::new(&args.input)).map_err(|e| format!("{}: {e}", args.input))?,
+        )
+    };
+    let mut limits = Limits::with_timeout(Duration::from_secs(args.timeout));
+    limits.jpeg_quality = args.quality;
+    let image = media::snapshot(source, &params, &limits).map_err(|e| e.to_string())?;
+    if args.output.as_os_str() == "-" {
+        use std::io::Write as _;
+        std::io::stdout()
+            .write_all(&image.bytes)
+            .map_err(|e| e.to_string())?;
+    } else {
+        std::fs::write(&args.output, &image.bytes)
+            .map_err(|e| format!("{}: {e}", args.output.display()))?;
+        eprintln!(
+            "{}: {}x{} {} from the frame at {:.3}s",
+            args.output.display(),
+            image.width,
+            image.height,
+            image.content_type,
+            image.pts_seconds
+        );
+    }
+    Ok(())
+}
+
 fn parse_param(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -80,26 +168,23 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("framegate: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = match cli.command {
-        Command::Serve { listen, demo } => runtime.block_on(serve(
-            cli.config,
-            Overrides {
-                listen,
-                data_dir: cli.data_dir,
-                root_credential: env_credential(),
-            },
-            demo,
-        )),
+        Command::Serve { listen, demo } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))
+            .and_then(|runtime| {
+                runtime.block_on(serve(
+                    cli.config,
+                    Overrides {
+                        listen,
+                        data_dir: cli.data_dir,
+                        root_credential: env_credential(),
+                    },
+                    demo,
+                ))
+            }),
+        Command::Snapshot(args) => snapshot_command(args),
         Command::Presign {
             key,
             method,

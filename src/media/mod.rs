@@ -1,3 +1,101 @@
 //! The safe media pipeline: probe, seek, decode, rotate, scale, encode.
+//!
+//! Everything here reads through a [`source::ByteSource`] and calls FFmpeg
+//! only through [`crate::av`]. The entry points are [`snapshot`] and
+//! [`probe`]; the stages behind them ([`Video::open`], [`Video::frame_at`],
+//! [`render`], [`encode`]) are public for benchmarks and batch jobs.
+//!
+//! Time: `time` is in seconds from the start of the media, where the start
+//! is the container's first timestamp (an MPEG-TS that starts at 100 s has
+//! its first frame at `time = 0`). Sizes: see [`geometry::output_size`];
+//! each output side is bounded by [`Limits::max_output_side`] (4096 by
+//! default).
 
+mod encode;
+mod error;
+pub mod geometry;
+mod params;
+mod probe;
 pub mod source;
+mod video;
+
+pub use encode::{encode, picture_format_for};
+pub use error::MediaError;
+pub use geometry::Orientation;
+pub use params::{
+    EncodedImage, ImageFormat, Limits, Rotate, SeekMode, SnapshotParams, DEFAULT_JPEG_QUALITY,
+    DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
+};
+pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
+pub use video::{DecodedFrame, Video};
+
+use crate::av::{Picture, Scaler};
+
+/// Takes one picture from a video.
+///
+/// Opens `source`, decodes the frame `params.time` and `params.mode` select
+/// (see [`Video::frame_at`]; a time past the end gives the last frame),
+/// applies the rotation and the size rules, and encodes JPEG or PNG. Reads
+/// only what it needs from `source`, and stops with `Timeout`/`Cancelled`
+/// when `limits` say so.
+pub fn snapshot(
+    source: Box<dyn source::ByteSource>,
+    params: &SnapshotParams,
+    limits: &Limits,
+) -> Result<EncodedImage, MediaError> {
+    check_request(params, limits)?;
+    let mut video = Video::open(source, limits)?;
+    let frame = video.frame_at(params.time, params.mode)?;
+    let picture = render(&frame, params, limits.max_output_side)?;
+    let bytes = encode(&picture, params.format, limits.jpeg_quality)?;
+    Ok(EncodedImage {
+        bytes,
+        content_type: params.format.content_type(),
+        width: picture.width,
+        height: picture.height,
+        pts_seconds: frame.pts_seconds,
+    })
+}
+
+/// Rejects parameters the pipeline cannot honour before any I/O.
+fn check_request(params: &SnapshotParams, limits: &Limits) -> Result<(), MediaError> {
+    if !params.time.is_finite() || params.time < 0.0 {
+        return Err(MediaError::InvalidParameter { name: "time" });
+    }
+    let max = limits.max_output_side;
+    if params.width > max || params.height > max {
+        return Err(MediaError::OutputSizeOutOfRange {
+            width: u64::from(params.width),
+            height: u64::from(params.height),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Turns a decoded frame into the output picture: applies the size rules to
+/// the displayed picture (sample aspect ratio, then rotation unless
+/// `Rotate::Off`), scales with swscale into the encoder's layout, then turns
+/// the (smaller) scaled picture.
+pub fn render(
+    frame: &DecodedFrame,
+    params: &SnapshotParams,
+    max_output_side: u32,
+) -> Result<Picture, MediaError> {
+    let orientation = match params.rotate {
+        Rotate::Auto => frame.orientation,
+        Rotate::Off => Orientation::IDENTITY,
+    };
+    let displayed =
+        geometry::displayed_size(frame.coded_size(), frame.sample_aspect_ratio, orientation);
+    let (w, h) = geometry::output_size(displayed, (params.width, params.height), max_output_side)?;
+    let (sw, sh) = if orientation.swaps_axes() {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    let layout = picture_format_for(params.format);
+    let mut scaler = Scaler::new(frame.frame(), sw, sh, layout).map_err(MediaError::internal)?;
+    let picture = scaler.scale(frame.frame()).map_err(MediaError::internal)?;
+    Ok(orientation.apply(picture))
+}

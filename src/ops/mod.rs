@@ -6,6 +6,7 @@
 //! them.
 
 pub mod api3;
+pub mod media;
 pub mod object;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use hyper::body::Incoming;
 use crate::auth::{self, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::pool::DecodePool;
 use crate::proto::route::{self, Addressing, Endpoint, Route};
 use crate::proto::sign::RequestParts;
 use crate::proto::ProtoError;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub buckets: Buckets,
     /// Credentials by secret id.
     pub credentials: Credentials,
+    /// Where snapshots and probes run.
+    pub pool: DecodePool,
 }
 
 impl AppState {
@@ -38,10 +42,12 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
         let credentials = Credentials::new(&config);
+        let pool = DecodePool::new(config.media.workers, config.media.queue);
         Ok(Self {
             config,
             buckets,
             credentials,
+            pool,
         })
     }
 }
@@ -133,8 +139,7 @@ pub async fn handle(
         }
         Endpoint::AbortMultipartUpload { upload_id } => object::abort_upload(&ctx, upload_id).await,
         Endpoint::ListParts { upload_id } => object::list_parts(&ctx, upload_id).await,
-        Endpoint::Snapshot | Endpoint::VideoInfo => {
-            Err(ProtoError::NotImplemented("ci-process").into())
-        }
+        Endpoint::Snapshot => media::snapshot(&ctx, parts.method == http::Method::HEAD).await,
+        Endpoint::VideoInfo => media::video_info(&ctx).await,
     }
 }

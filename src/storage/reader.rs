@@ -68,9 +68,16 @@ impl Bucket {
     /// A reader over `key`, whose size the caller already knows (from
     /// [`Bucket::head`]).
     pub fn reader(&self, key: &str, len: u64, handle: Handle) -> ObjectReader {
-        ObjectReader {
-            store: self.data.clone(),
-            path: key_to_path(key),
+        ObjectReader::new(self.data.clone(), key_to_path(key), len, handle)
+    }
+}
+
+impl ObjectReader {
+    /// A reader over `path` of `store`, `len` bytes long.
+    pub fn new(store: Arc<dyn ObjectStore>, path: Path, len: u64, handle: Handle) -> Self {
+        Self {
+            store,
+            path,
             len,
             handle,
             window_start: 0,
@@ -79,9 +86,34 @@ impl Bucket {
             stats: Arc::default(),
         }
     }
-}
 
-impl ObjectReader {
+    /// A reader over an object named by URL (`s3://bucket/key`, `gs://...`,
+    /// `az://...`, `http(s)://host/path`), configured from the usual
+    /// `AWS_*`, `GOOGLE_*`, `AZURE_*` environment variables. Must be called
+    /// outside the runtime; it blocks on `handle` for the size.
+    pub fn open_url(url: &str, handle: Handle) -> std::io::Result<Self> {
+        let parsed =
+            url::Url::parse(url).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let options = std::env::vars().filter(|(k, _)| {
+            ["AWS_", "GOOGLE_", "AZURE_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        });
+        let options: Vec<(String, String)> =
+            options.map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        let (store, path) = object_store::parse_url_opts(&parsed, options)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let store: Arc<dyn ObjectStore> = Arc::from(store);
+        let head = {
+            let store = store.clone();
+            let path = path.clone();
+            handle
+                .block_on(async move { store.head(&path).await })
+                .map_err(io::Error::other)?
+        };
+        Ok(Self::new(store, path, head.size, handle))
+    }
+
     /// Counters shared with the caller, readable while decoding runs.
     pub fn stats(&self) -> Arc<ReadStats> {
         self.stats.clone()

@@ -1,0 +1,66 @@
+//! `AVPacket`: one compressed frame (or a few audio frames).
+
+use super::{ffi, AvError};
+
+/// An owned, reusable `AVPacket`.
+pub struct Packet(*mut ffi::AVPacket);
+
+impl Packet {
+    /// Allocates an empty packet.
+    pub fn new() -> Result<Self, AvError> {
+        // SAFETY: no preconditions; NULL is checked.
+        let p = unsafe { ffi::av_packet_alloc() };
+        if p.is_null() {
+            return Err(AvError::from_code(ffi::AVERROR(ffi::ENOMEM)));
+        }
+        Ok(Self(p))
+    }
+
+    /// Index of the stream the packet belongs to.
+    pub fn stream_index(&self) -> usize {
+        // SAFETY: reading a plain field of a valid packet.
+        usize::try_from(unsafe { (*self.0).stream_index }).unwrap_or(usize::MAX)
+    }
+
+    /// Presentation timestamp in the stream's time base.
+    pub fn pts(&self) -> Option<i64> {
+        // SAFETY: reading a plain field of a valid packet.
+        let v = unsafe { (*self.0).pts };
+        (v != ffi::AV_NOPTS_VALUE).then_some(v)
+    }
+
+    /// Decoding timestamp in the stream's time base.
+    pub fn dts(&self) -> Option<i64> {
+        // SAFETY: reading a plain field of a valid packet.
+        let v = unsafe { (*self.0).dts };
+        (v != ffi::AV_NOPTS_VALUE).then_some(v)
+    }
+
+    /// Whether the container marks the packet as a keyframe (random access
+    /// point).
+    pub fn is_key(&self) -> bool {
+        // SAFETY: reading a plain field of a valid packet.
+        unsafe { (*self.0).flags & ffi::AV_PKT_FLAG_KEY != 0 }
+    }
+
+    /// Releases the payload; the packet can be reused.
+    pub fn unref(&mut self) {
+        // SAFETY: `self.0` is a valid packet; unref on an empty one is a no-op.
+        unsafe { ffi::av_packet_unref(self.0) }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const ffi::AVPacket {
+        self.0
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut ffi::AVPacket {
+        self.0
+    }
+}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` came from av_packet_alloc and is freed once.
+        unsafe { ffi::av_packet_free(&mut self.0) }
+    }
+}

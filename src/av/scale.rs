@@ -1,0 +1,245 @@
+//! swscale: converts a decoded frame to the size and pixel layout the
+//! encoders want.
+
+use super::{ffi, AvError, Frame};
+use std::ffi::c_int;
+use std::ptr;
+
+/// The pixel layout of a [`Picture`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PictureFormat {
+    /// Planar Y, Cb, Cr with 2x2 chroma subsampling, full range, BT.601
+    /// coefficients: what JPEG (JFIF) stores.
+    Yuv420,
+    /// Packed 8-bit R, G, B.
+    Rgb24,
+}
+
+/// One plane of a [`Picture`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plane {
+    /// Rows of `stride` bytes.
+    pub data: Vec<u8>,
+    /// Bytes from one row to the next.
+    pub stride: usize,
+    /// Bytes of picture per row (`<= stride`).
+    pub row_bytes: usize,
+    /// Number of rows.
+    pub rows: usize,
+}
+
+impl Plane {
+    /// A zeroed plane of `rows` rows of `row_bytes` bytes.
+    pub fn new(row_bytes: usize, rows: usize) -> Self {
+        // Rows aligned for swscale's SIMD writes, plus slack: one spare row
+        // (encoders read 4:2:0 pictures padded to even sizes) and a tail.
+        let stride = row_bytes.div_ceil(64) * 64;
+        Self {
+            data: vec![0; stride * (rows + 1) + 64],
+            stride,
+            row_bytes,
+            rows,
+        }
+    }
+
+    /// Row `y` (only the picture bytes).
+    pub fn row(&self, y: usize) -> &[u8] {
+        &self.data[y * self.stride..y * self.stride + self.row_bytes]
+    }
+}
+
+/// An owned picture in safe memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    /// Pixel layout.
+    pub format: PictureFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Y, Cb, Cr planes for [`PictureFormat::Yuv420`]; one plane for RGB.
+    pub planes: Vec<Plane>,
+}
+
+impl Picture {
+    /// A zeroed picture.
+    pub fn new(format: PictureFormat, width: u32, height: u32) -> Self {
+        let (w, h) = (width as usize, height as usize);
+        let planes = match format {
+            PictureFormat::Yuv420 => {
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                vec![Plane::new(w, h), Plane::new(cw, ch), Plane::new(cw, ch)]
+            }
+            PictureFormat::Rgb24 => vec![Plane::new(w * 3, h)],
+        };
+        Self {
+            format,
+            width,
+            height,
+            planes,
+        }
+    }
+}
+
+/// A configured swscale context.
+pub struct Scaler {
+    ctx: *mut ffi::SwsContext,
+    src: (c_int, c_int, c_int),
+    width: u32,
+    height: u32,
+    format: PictureFormat,
+}
+
+impl Scaler {
+    /// A scaler from frames shaped like `src` to `width` x `height` in
+    /// `format`, with a bicubic filter and accurate rounding. The source's
+    /// colour matrix and range are honoured.
+    pub fn new(
+        src: &Frame,
+        width: u32,
+        height: u32,
+        format: PictureFormat,
+    ) -> Result<Self, AvError> {
+        let invalid = || AvError::from_code(ffi::AVERROR(ffi::EINVAL));
+        if src.is_empty() || width == 0 || height == 0 {
+            return Err(invalid());
+        }
+        let f = src.as_ptr();
+        // SAFETY: reading plain fields of a valid frame.
+        let (sw, sh, raw_fmt, range, space) = unsafe {
+            (
+                (*f).width,
+                (*f).height,
+                (*f).format,
+                (*f).color_range,
+                (*f).colorspace,
+            )
+        };
+        let (src_fmt, full_range_fmt) = pixel_format(raw_fmt).ok_or_else(invalid)?;
+        let src_full = full_range_fmt || range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
+        let dst_fmt = match format {
+            // The full-range twin: swscale sets up range conversion for
+            // YUV-to-YUV only from the format at init time.
+            PictureFormat::Yuv420 => ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P,
+            PictureFormat::Rgb24 => ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
+        };
+        let (dw, dh) = (
+            c_int::try_from(width).map_err(|_| invalid())?,
+            c_int::try_from(height).map_err(|_| invalid())?,
+        );
+        let flags = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT;
+        // SAFETY: sizes are positive and formats valid; NULL filters and
+        // params are allowed. NULL result is checked.
+        let ctx = unsafe {
+            ffi::sws_getContext(
+                sw,
+                sh,
+                src_fmt,
+                dw,
+                dh,
+                dst_fmt,
+                flags,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null(),
+            )
+        };
+        if ctx.is_null() {
+            return Err(invalid());
+        }
+        let scaler = Self {
+            ctx,
+            src: (sw, sh, raw_fmt),
+            width,
+            height,
+            format,
+        };
+        let src_space = match space {
+            ffi::AVColorSpace::AVCOL_SPC_BT709 => ffi::SWS_CS_ITU709,
+            ffi::AVColorSpace::AVCOL_SPC_FCC => ffi::SWS_CS_FCC,
+            ffi::AVColorSpace::AVCOL_SPC_SMPTE240M => ffi::SWS_CS_SMPTE240M,
+            ffi::AVColorSpace::AVCOL_SPC_BT2020_NCL | ffi::AVColorSpace::AVCOL_SPC_BT2020_CL => {
+                ffi::SWS_CS_BT2020
+            }
+            _ => ffi::SWS_CS_ITU601,
+        };
+        // SAFETY: `ctx` is valid; sws_getCoefficients returns pointers to
+        // static tables. A failure (-1) only means the details are not
+        // supported for this conversion (e.g. RGB input), which is harmless.
+        unsafe {
+            ffi::sws_setColorspaceDetails(
+                ctx,
+                ffi::sws_getCoefficients(src_space),
+                c_int::from(src_full),
+                ffi::sws_getCoefficients(ffi::SWS_CS_ITU601),
+                1,
+                0,
+                1 << 16,
+                1 << 16,
+            );
+        }
+        Ok(scaler)
+    }
+
+    /// Scales `frame` (shaped like the frame given to [`Scaler::new`]).
+    pub fn scale(&mut self, frame: &Frame) -> Result<Picture, AvError> {
+        let f = frame.as_ptr();
+        // SAFETY: reading plain fields of a valid frame.
+        let shape = unsafe { ((*f).width, (*f).height, (*f).format) };
+        if shape != self.src || frame.is_empty() {
+            return Err(AvError::from_code(ffi::AVERROR(ffi::EINVAL)));
+        }
+        let mut picture = Picture::new(self.format, self.width, self.height);
+        let mut dst = [ptr::null_mut::<u8>(); 4];
+        let mut strides = [0 as c_int; 4];
+        for (i, plane) in picture.planes.iter_mut().enumerate() {
+            dst[i] = plane.data.as_mut_ptr();
+            strides[i] = c_int::try_from(plane.stride).map_err(|_| AvError::InvalidData)?;
+        }
+        // SAFETY: the frame's data/linesize describe a picture of the shape
+        // the context was built for (checked above); each destination plane
+        // holds `rows` rows of `stride` bytes plus slack, as sized for the
+        // destination format by Picture::new.
+        let rc = unsafe {
+            ffi::sws_scale(
+                self.ctx,
+                (*f).data.as_ptr().cast::<*const u8>(),
+                (*f).linesize.as_ptr(),
+                0,
+                self.src.1,
+                dst.as_ptr(),
+                strides.as_ptr(),
+            )
+        };
+        AvError::check(rc)?;
+        Ok(picture)
+    }
+}
+
+impl Drop for Scaler {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` came from sws_getContext and is freed once.
+        unsafe { ffi::sws_freeContext(self.ctx) }
+    }
+}
+
+/// Converts a frame's format number to the enum, mapping the deprecated
+/// full-range `yuvj*` formats to their plain twins (the bool says "full
+/// range"). `None` for numbers outside the enum.
+fn pixel_format(raw: c_int) -> Option<(ffi::AVPixelFormat, bool)> {
+    use ffi::AVPixelFormat as P;
+    if raw < 0 || raw >= P::AV_PIX_FMT_NB as c_int {
+        return None;
+    }
+    // SAFETY: AVPixelFormat is a C-like enum over i32 whose discriminants
+    // cover 0..AV_PIX_FMT_NB without gaps, and `raw` is in that range.
+    let fmt: P = unsafe { std::mem::transmute::<c_int, P>(raw) };
+    Some(match fmt {
+        P::AV_PIX_FMT_YUVJ420P => (P::AV_PIX_FMT_YUV420P, true),
+        P::AV_PIX_FMT_YUVJ422P => (P::AV_PIX_FMT_YUV422P, true),
+        P::AV_PIX_FMT_YUVJ444P => (P::AV_PIX_FMT_YUV444P, true),
+        P::AV_PIX_FMT_YUVJ440P => (P::AV_PIX_FMT_YUV440P, true),
+        P::AV_PIX_FMT_YUVJ411P => (P::AV_PIX_FMT_YUV411P, true),
+        other => (other, false),
+    })
+}

@@ -1,0 +1,72 @@
+//! JPEG (turbojpeg, straight from YUV planes) and PNG (png crate) encoding.
+
+use super::{ImageFormat, MediaError};
+use crate::av::{Picture, PictureFormat};
+
+/// The picture layout `format` is encoded from.
+pub fn picture_format_for(format: ImageFormat) -> PictureFormat {
+    match format {
+        ImageFormat::Jpeg => PictureFormat::Yuv420,
+        ImageFormat::Png => PictureFormat::Rgb24,
+    }
+}
+
+/// Encodes `picture` (in the layout [`picture_format_for`] gives).
+pub fn encode(
+    picture: &Picture,
+    format: ImageFormat,
+    jpeg_quality: u8,
+) -> Result<Vec<u8>, MediaError> {
+    match (format, picture.format) {
+        (ImageFormat::Jpeg, PictureFormat::Yuv420) => encode_jpeg(picture, jpeg_quality),
+        (ImageFormat::Png, PictureFormat::Rgb24) => encode_png(picture),
+        _ => Err(MediaError::internal(
+            "picture layout does not match the image format",
+        )),
+    }
+}
+
+fn encode_jpeg(picture: &Picture, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let [y, u, v] = &picture.planes[..] else {
+        return Err(MediaError::internal("YUV picture without three planes"));
+    };
+    let image = turbojpeg::YuvPlanesImage {
+        y_plane: &y.data[..],
+        u_plane: &u.data[..],
+        v_plane: &v.data[..],
+        width: picture.width as usize,
+        height: picture.height as usize,
+        y_stride: y.stride,
+        u_stride: u.stride,
+        v_stride: v.stride,
+        subsamp: turbojpeg::Subsamp::Sub2x2,
+    };
+    let mut compressor = turbojpeg::Compressor::new().map_err(MediaError::internal)?;
+    compressor
+        .set_quality(i32::from(quality.clamp(1, 100)))
+        .map_err(MediaError::internal)?;
+    compressor
+        .compress_yuv_planes_to_vec(&image)
+        .map_err(MediaError::internal)
+}
+
+fn encode_png(picture: &Picture) -> Result<Vec<u8>, MediaError> {
+    let [rgb] = &picture.planes[..] else {
+        return Err(MediaError::internal("RGB picture without one plane"));
+    };
+    let mut packed = Vec::with_capacity(rgb.row_bytes * rgb.rows);
+    for y in 0..rgb.rows {
+        packed.extend_from_slice(rgb.row(y));
+    }
+    let mut out = Vec::with_capacity(packed.len() / 2);
+    let mut encoder = png::Encoder::new(&mut out, picture.width, picture.height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().map_err(MediaError::internal)?;
+    writer
+        .write_image_data(&packed)
+        .map_err(MediaError::internal)?;
+    writer.finish().map_err(MediaError::internal)?;
+    Ok(out)
+}

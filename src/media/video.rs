@@ -1,0 +1,502 @@
+//! Opening a video and finding the frame a time selects.
+//!
+//! The stages are separate so benchmarks and batch jobs can time or reuse
+//! them: [`Video::open`] (probe + stream info + pixel budget), then
+//! [`Video::frame_at`] (seek + decode) as often as needed, then
+//! [`super::render`] and [`super::encode`].
+
+use super::geometry::Orientation;
+use super::source::ByteSource;
+use super::{Limits, MediaError, SeekMode};
+use crate::av::{
+    self, AvError, Decoder, Discard, Frame, Input, OpenError, Packet, Rational, StreamInfo,
+};
+
+/// An opened video stream ready to decode.
+pub struct Video {
+    // Field order matters for drop order: decoder, then input.
+    decoder: Decoder,
+    input: Input,
+    stream: StreamInfo,
+    /// The stream timestamp of `time = 0`.
+    origin: i64,
+    /// The first timestamp of the stream (or `origin`).
+    first: i64,
+    max_source_pixels: u64,
+    /// Whether packets were read since the last seek or since opening.
+    touched: bool,
+}
+
+/// A decoded frame and where it sits on the timeline.
+pub struct DecodedFrame {
+    frame: Frame,
+    /// Presentation time relative to the media start, in seconds.
+    pub pts_seconds: f64,
+    /// Display orientation from the container's display matrix.
+    pub orientation: Orientation,
+    /// Sample aspect ratio (frame's, else the stream's).
+    pub sample_aspect_ratio: Rational,
+}
+
+impl DecodedFrame {
+    /// Coded width and height of the picture.
+    pub fn coded_size(&self) -> (u32, u32) {
+        (self.frame.width(), self.frame.height())
+    }
+
+    pub(crate) fn frame(&self) -> &Frame {
+        &self.frame
+    }
+}
+
+/// The outcome of one decoding attempt from one seek point.
+enum Attempt {
+    Found(Frame, i64),
+    /// The keyframe reached is after the target: start earlier. Carries the
+    /// timestamp that was too late.
+    TooLate(i64),
+}
+
+/// Opens an input, mapping open failures and stream info errors.
+pub(crate) fn open_input(
+    source: Box<dyn ByteSource>,
+    limits: &Limits,
+) -> Result<Input, MediaError> {
+    let interrupt = av::Interrupt::new(limits.deadline, limits.cancel.clone());
+    let mut input = Input::open(source, interrupt.clone()).map_err(|e| match e {
+        OpenError::NotMedia => MediaError::NotMedia,
+        OpenError::BadHeader(_) => MediaError::Corrupt,
+        OpenError::Io(e) => MediaError::Io(e),
+        OpenError::Interrupted => interrupted(&interrupt),
+        OpenError::Panicked => MediaError::internal("byte source panicked"),
+        OpenError::Other(e) => MediaError::internal(e),
+    })?;
+    if let Err(e) = input.find_stream_info() {
+        return Err(read_failure(&mut input, e).unwrap_or(MediaError::Corrupt));
+    }
+    Ok(input)
+}
+
+/// Timeout or Cancelled, whichever applies (cancel wins).
+fn interrupted(interrupt: &av::Interrupt) -> MediaError {
+    if interrupt.is_cancelled() {
+        MediaError::Cancelled
+    } else {
+        MediaError::Timeout
+    }
+}
+
+/// For a failed read: the I/O, interrupt or panic behind it, if any. `None`
+/// means the data itself is bad (or ended).
+fn read_failure(input: &mut Input, err: AvError) -> Option<MediaError> {
+    if input.source_panicked() {
+        return Some(MediaError::internal("byte source panicked"));
+    }
+    if let Some(io) = input.take_io_error() {
+        return Some(MediaError::Io(io));
+    }
+    if matches!(err, AvError::Interrupted) || input.interrupt().triggered() {
+        return Some(interrupted(input.interrupt()));
+    }
+    None
+}
+
+fn seconds_to_ts(seconds: f64, tb: Rational) -> i64 {
+    let ticks = seconds * f64::from(tb.den) / f64::from(tb.num.max(1));
+    // Far past any real timestamp but safe from overflow in arithmetic.
+    ticks
+        .round()
+        .clamp(-(1i64 << 60) as f64, (1i64 << 60) as f64) as i64
+}
+
+impl Video {
+    /// Opens the source, picks the video stream, checks the pixel budget and
+    /// opens a decoder. Nothing is decoded yet.
+    pub fn open(source: Box<dyn ByteSource>, limits: &Limits) -> Result<Self, MediaError> {
+        let mut input = open_input(source, limits)?;
+        let index = input.best_video_stream().ok_or(MediaError::NoVideoStream)?;
+        let stream = input.stream(index);
+        check_pixels(stream.width, stream.height, limits.max_source_pixels)?;
+        input.discard_all_but(index);
+        let decoder = input
+            .open_decoder(index, limits.decode_threads)
+            .map_err(|e| match e {
+                AvError::DecoderNotFound(codec) => MediaError::UnsupportedCodec { codec },
+                AvError::InvalidData => MediaError::Corrupt,
+                other => MediaError::internal(other),
+            })?;
+        let tb = stream.time_base;
+        if tb.num <= 0 || tb.den <= 0 {
+            return Err(MediaError::Corrupt);
+        }
+        let origin = input
+            .start_seconds()
+            .map(|s| seconds_to_ts(s, tb))
+            .or(stream.start_time)
+            .unwrap_or(0);
+        let first = stream.start_time.unwrap_or(origin);
+        Ok(Self {
+            decoder,
+            input,
+            stream,
+            origin,
+            first,
+            max_source_pixels: limits.max_source_pixels,
+            touched: false,
+        })
+    }
+
+    /// What the container says about the chosen video stream.
+    pub fn stream(&self) -> &StreamInfo {
+        &self.stream
+    }
+
+    /// The orientation the display matrix asks for.
+    pub fn orientation(&self) -> Orientation {
+        self.stream
+            .display_matrix
+            .as_ref()
+            .map_or(Orientation::IDENTITY, Orientation::from_display_matrix)
+    }
+
+    /// Decodes the frame `time` seconds from the start selects:
+    ///
+    /// - [`SeekMode::Keyframe`]: the last keyframe (container random access
+    ///   point) whose presentation time is at or before `time`;
+    /// - [`SeekMode::ExactFrame`]: the last frame whose presentation time is
+    ///   at or before `time`, i.e. the frame on screen at `time`.
+    ///
+    /// A `time` before the first frame selects the first frame; a `time`
+    /// past the end selects the last frame (last keyframe).
+    pub fn frame_at(&mut self, time: f64, mode: SeekMode) -> Result<DecodedFrame, MediaError> {
+        if !time.is_finite() || time < 0.0 {
+            return Err(MediaError::InvalidParameter { name: "time" });
+        }
+        let tb = self.stream.time_base;
+        let target = self.origin.saturating_add(seconds_to_ts(time, tb));
+        let mut seek_ts = target;
+        let mut step = seconds_to_ts(1.0, tb).max(1);
+        loop {
+            let from_start = seek_ts <= self.first;
+            self.seek(seek_ts, from_start)?;
+            let attempt = match mode {
+                SeekMode::Keyframe => self.keyframe_attempt(target, from_start)?,
+                SeekMode::ExactFrame => self.exact_attempt(target, from_start)?,
+            };
+            match attempt {
+                Attempt::Found(frame, ts) => {
+                    let sar = match frame.sample_aspect_ratio() {
+                        r if r.to_f64().is_some() => r,
+                        _ => self.stream.sample_aspect_ratio,
+                    };
+                    return Ok(DecodedFrame {
+                        pts_seconds: (ts - self.origin) as f64 * f64::from(tb.num)
+                            / f64::from(tb.den),
+                        orientation: self.orientation(),
+                        sample_aspect_ratio: sar,
+                        frame,
+                    });
+                }
+                Attempt::TooLate(ts) if !from_start => {
+                    seek_ts = seek_ts.min(ts).saturating_sub(step);
+                    step = step.saturating_mul(4);
+                }
+                Attempt::TooLate(_) => return Err(MediaError::Corrupt),
+            }
+        }
+    }
+
+    fn seek(&mut self, ts: i64, from_start: bool) -> Result<(), MediaError> {
+        self.decoder.flush();
+        self.decoder.set_discard(Discard::Nothing);
+        let index = self.stream.index;
+        if from_start && !self.touched {
+            return Ok(());
+        }
+        self.touched = false;
+        let result = if from_start {
+            self.input.seek_to_start(index)
+        } else {
+            self.input
+                .seek_backward(index, ts)
+                .or_else(|_| self.input.seek_to_start(index))
+        };
+        result.map_err(|e| read_failure(&mut self.input, e).unwrap_or(MediaError::Corrupt))
+    }
+
+    fn check_interrupt(&self) -> Result<(), MediaError> {
+        if self.input.interrupt().triggered() {
+            Err(interrupted(self.input.interrupt()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Reads the next packet of our stream; `Ok(false)` at the end of the
+    /// data (or where damaged data makes it end).
+    fn next_packet(&mut self, packet: &mut Packet) -> Result<bool, MediaError> {
+        loop {
+            self.check_interrupt()?;
+            self.touched = true;
+            match self.input.read_packet(packet) {
+                Ok(()) if packet.stream_index() == self.stream.index => return Ok(true),
+                Ok(()) => continue,
+                Err(AvError::Eof) => return Ok(false),
+                Err(e) => {
+                    return match read_failure(&mut self.input, e) {
+                        Some(err) => Err(err),
+                        None => Ok(false),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keyframe mode: scan packets for the last keyframe at or before
+    /// `target`, then decode that packet alone.
+    fn keyframe_attempt(&mut self, target: i64, from_start: bool) -> Result<Attempt, MediaError> {
+        let mut packet = Packet::new().map_err(MediaError::internal)?;
+        let mut chosen: Option<(Packet, i64)> = None;
+        while self.next_packet(&mut packet)? {
+            // Later packets have dts >= this one and pts >= dts: no later
+            // keyframe can be at or before the target.
+            if let Some(dts) = packet.dts().filter(|&d| d > target) {
+                if chosen.is_some() {
+                    break;
+                }
+                if !from_start {
+                    return Ok(Attempt::TooLate(dts));
+                }
+            }
+            if !packet.is_key() {
+                continue;
+            }
+            let Some(ts) = packet.pts().or(packet.dts()) else {
+                continue;
+            };
+            if ts > target {
+                if chosen.is_none() && !from_start {
+                    return Ok(Attempt::TooLate(ts));
+                }
+                if chosen.is_none() {
+                    chosen = Some((packet, ts));
+                }
+                break;
+            }
+            let replacement = Packet::new().map_err(MediaError::internal)?;
+            chosen = Some((std::mem::replace(&mut packet, replacement), ts));
+            // An index seek lands on the keyframe with the largest indexed
+            // time (dts or pts, both <= pts) at or before the target; every
+            // later keyframe is indexed after the target, so its pts is too.
+            if !from_start && self.input.seeks_by_index() {
+                break;
+            }
+        }
+        let Some((key, ts)) = chosen else {
+            return if from_start {
+                Err(MediaError::Corrupt)
+            } else {
+                Ok(Attempt::TooLate(target))
+            };
+        };
+        let mut frame = Frame::new().map_err(MediaError::internal)?;
+        self.decoder.flush();
+        self.send(&key, &mut frame, &mut |_, _| false)?;
+        let _ = self.decoder.send_eof();
+        match self.decoder.receive_frame(&mut frame) {
+            Ok(()) => {
+                check_pixels(frame.width(), frame.height(), self.max_source_pixels)?;
+                Ok(Attempt::Found(frame, ts))
+            }
+            Err(_) => Err(MediaError::Corrupt),
+        }
+    }
+
+    /// Sends a packet, draining frames (through `on_frame`, which returns
+    /// true to stop) while the decoder is full. Damaged packets are skipped.
+    /// Returns whether `on_frame` asked to stop.
+    fn send(
+        &mut self,
+        packet: &Packet,
+        frame: &mut Frame,
+        on_frame: &mut dyn FnMut(&mut Frame, Option<i64>) -> bool,
+    ) -> Result<bool, MediaError> {
+        loop {
+            match self.decoder.send_packet(packet) {
+                Ok(()) => return Ok(false),
+                Err(AvError::Again) => {
+                    if self.drain(frame, on_frame)? {
+                        return Ok(true);
+                    }
+                }
+                Err(AvError::InvalidData | AvError::Eof) => return Ok(false),
+                Err(e) => return Err(MediaError::internal(e)),
+            }
+        }
+    }
+
+    /// Receives every frame available now. Returns whether `on_frame` asked
+    /// to stop.
+    fn drain(
+        &mut self,
+        frame: &mut Frame,
+        on_frame: &mut dyn FnMut(&mut Frame, Option<i64>) -> bool,
+    ) -> Result<bool, MediaError> {
+        loop {
+            match self.decoder.receive_frame(frame) {
+                Ok(()) => {
+                    check_pixels(frame.width(), frame.height(), self.max_source_pixels)?;
+                    let ts = frame.timestamp();
+                    if on_frame(frame, ts) {
+                        return Ok(true);
+                    }
+                }
+                Err(AvError::Again | AvError::Eof) => return Ok(false),
+                // A damaged frame: keep going with the next one.
+                Err(AvError::InvalidData) => continue,
+                Err(e) => return Err(MediaError::internal(e)),
+            }
+        }
+    }
+
+    /// Exact mode: decode forward from the keyframe the seek reached and keep
+    /// the last frame at or before `target`.
+    fn exact_attempt(&mut self, target: i64, from_start: bool) -> Result<Attempt, MediaError> {
+        let mut packet = Packet::new().map_err(MediaError::internal)?;
+        let mut frame = Frame::new().map_err(MediaError::internal)?;
+        let mut pick = Pick {
+            target,
+            from_start,
+            key_ts: None,
+            step: self.frame_step(),
+            last_ts: None,
+            best: Frame::new().map_err(MediaError::internal)?,
+            best_ts: None,
+        };
+        // Largest packet pts seen that is <= target: a frame with a smaller
+        // pts cannot be the answer, so it may be skipped if nothing
+        // references it.
+        let mut latest_before: Option<i64> = None;
+        // Skipping relies on packet timestamps; containers that leave some
+        // out (AVI) guess the others, so nothing is skipped for them.
+        let mut all_pts = true;
+        let mut sent_any = false;
+        let mut done = false;
+        while !done && self.next_packet(&mut packet)? {
+            let pts = packet.pts();
+            if !sent_any {
+                // Start at a keyframe: anything before it cannot decode.
+                if !packet.is_key() {
+                    continue;
+                }
+                let ts = packet.pts().or(packet.dts());
+                if ts.is_some_and(|ts| ts > target) && !from_start {
+                    return Ok(Attempt::TooLate(ts.unwrap_or(target)));
+                }
+                pick.key_ts = ts;
+            }
+            all_pts &= pts.is_some();
+            if sent_any && all_pts && packet.dts().is_some_and(|d| d > target) {
+                // This and later packets have pts >= dts > target. (Without
+                // real pts, FFmpeg dates frames by later packets' dts, so
+                // then decoding goes on until a later frame comes out.)
+                break;
+            }
+            let skippable = pts.is_some_and(|p| p > target || latest_before.is_some_and(|l| l > p));
+            self.decoder
+                .set_discard(if skippable && sent_any && all_pts {
+                    Discard::NonReference
+                } else {
+                    Discard::Nothing
+                });
+            if let Some(p) = pts.filter(|&p| p <= target) {
+                latest_before = Some(latest_before.map_or(p, |l| l.max(p)));
+            }
+            let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts);
+            done = self.send(&packet, &mut frame, &mut cb)? || self.drain(&mut frame, &mut cb)?;
+            sent_any = true;
+        }
+        if !done {
+            let _ = self.decoder.send_eof();
+            self.drain(&mut frame, &mut |f: &mut Frame, ts: Option<i64>| {
+                pick.offer(f, ts)
+            })?;
+        }
+        match pick.best_ts {
+            Some(ts) => Ok(Attempt::Found(pick.best, ts)),
+            None if from_start => Err(MediaError::Corrupt),
+            None => Ok(Attempt::TooLate(pick.key_ts.unwrap_or(target))),
+        }
+    }
+
+    /// One frame interval in stream time-base units (1 when unknown).
+    fn frame_step(&self) -> i64 {
+        let (tb, fps) = (self.stream.time_base, self.stream.frame_rate);
+        let step =
+            f64::from(tb.den) * f64::from(fps.den) / (f64::from(tb.num) * f64::from(fps.num));
+        if step.is_finite() && step >= 1.0 {
+            step.round() as i64
+        } else {
+            1
+        }
+    }
+}
+
+/// Chooses the frame on screen at `target` among decoded frames, which come
+/// out in presentation order.
+struct Pick {
+    target: i64,
+    from_start: bool,
+    /// Timestamp of the keyframe decoding started from.
+    key_ts: Option<i64>,
+    /// One frame interval, for frames without a timestamp.
+    step: i64,
+    last_ts: Option<i64>,
+    best: Frame,
+    best_ts: Option<i64>,
+}
+
+impl Pick {
+    /// Considers a decoded frame (moving it into `best` if it is the best
+    /// so far). Returns true when the answer is known.
+    fn offer(&mut self, frame: &mut Frame, ts: Option<i64>) -> bool {
+        // A frame without a timestamp (the last one of an AVI with B-frames)
+        // follows the previous frame by one interval.
+        let Some(ts) = ts
+            .or_else(|| self.last_ts.map(|l| l + self.step))
+            .or(self.key_ts)
+        else {
+            return false;
+        };
+        self.last_ts = Some(ts);
+        // Leading pictures of an open GOP precede the keyframe we started
+        // from and may reference frames we never decoded.
+        if self.key_ts.is_some_and(|k| ts < k) {
+            return false;
+        }
+        if ts <= self.target {
+            self.best.take_from(frame);
+            self.best_ts = Some(ts);
+            false
+        } else if self.best_ts.is_none() && self.from_start {
+            // The time is before the first frame: show the first frame.
+            self.best.take_from(frame);
+            self.best_ts = Some(ts);
+            true
+        } else {
+            true
+        }
+    }
+}
+
+/// Refuses pictures above the pixel budget.
+fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), MediaError> {
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(MediaError::SourceTooLarge {
+            width,
+            height,
+            max_pixels,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! `?ci-process=snapshot` and `?ci-process=videoinfo`: the media pipeline
+//! over ranged reads of the backing store, on the bounded decode pool.
+
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+use sha1::{Digest as _, Sha1};
+
+use super::Ctx;
+use crate::error::ApiError;
+use crate::media::{self, Limits};
+use crate::proto::conditional::etag_list_matches;
+use crate::proto::snapshot;
+use crate::proto::xml::json_to_xml;
+use crate::server::body::{self, Response};
+
+fn key<'a>(ctx: &Ctx<'a>) -> &'a str {
+    ctx.route.key.as_deref().unwrap_or_default()
+}
+
+/// The limits of one decode, its deadline counted from when it starts.
+fn limits(ctx: &Ctx<'_>) -> Limits {
+    let media = &ctx.state.config.media;
+    let mut limits = Limits::with_timeout(Duration::from_secs(media.timeout_secs));
+    limits.max_source_pixels = media.max_source_pixels;
+    limits.jpeg_quality = media.jpeg_quality;
+    limits
+}
+
+/// `GET|HEAD /<key>?ci-process=snapshot`.
+pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiError> {
+    let params = snapshot::parse(&ctx.route.query)?;
+    let info = ctx.bucket.head(key(ctx)).await?;
+    let etag = {
+        let mut hasher = Sha1::new();
+        hasher.update(info.etag.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(snapshot::normalized(&params).as_bytes());
+        format!("\"{}\"", hex::encode(hasher.finalize()))
+    };
+    let cache_control = HeaderValue::from_str(&ctx.state.config.media.cache_control)
+        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
+    let if_none_match = ctx
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    if if_none_match.is_some_and(|list| etag_list_matches(list, &etag)) {
+        return Ok(http::Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, &etag)
+            .header(header::CACHE_CONTROL, cache_control)
+            .body(body::empty())
+            .expect("valid response"));
+    }
+    let reader = ctx
+        .bucket
+        .reader(key(ctx), info.size, tokio::runtime::Handle::current());
+    let stats = reader.stats();
+    let limits = limits(ctx);
+    let timeout = Duration::from_secs(ctx.state.config.media.timeout_secs);
+    let started = Instant::now();
+    let image = ctx
+        .state
+        .pool
+        .run(move |cancel| {
+            let limits = Limits {
+                deadline: Instant::now() + timeout,
+                cancel,
+                ..limits
+            };
+            media::snapshot(Box::new(reader), &params, &limits)
+        })
+        .await??;
+    tracing::info!(
+        store_bytes = stats.bytes(),
+        store_requests = stats.requests(),
+        frame_pts = image.pts_seconds,
+        width = image.width,
+        height = image.height,
+        decode_ms = started.elapsed().as_secs_f64() * 1e3,
+        "snapshot"
+    );
+    let length = image.bytes.len();
+    let builder = http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, image.content_type)
+        .header(header::CONTENT_LENGTH, length)
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(
+            header::LAST_MODIFIED,
+            httpdate::fmt_http_date(info.last_modified),
+        )
+        .header(
+            "x-framegate-frame-time",
+            format!("{:.6}", image.pts_seconds),
+        );
+    let body = if head_only {
+        body::empty()
+    } else {
+        body::full(image.bytes)
+    };
+    Ok(builder.body(body).expect("valid response"))
+}
+
+/// `GET /<key>?ci-process=videoinfo`: media information as COS-style XML,
+/// or JSON with `format=json` or `Accept: application/json`.
+pub async fn video_info(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let json = ctx.route.query.get("format") == Some("json")
+        || ctx
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+    let info = ctx.bucket.head(key(ctx)).await?;
+    let reader = ctx
+        .bucket
+        .reader(key(ctx), info.size, tokio::runtime::Handle::current());
+    let limits = limits(ctx);
+    let timeout = Duration::from_secs(ctx.state.config.media.timeout_secs);
+    let media_info = ctx
+        .state
+        .pool
+        .run(move |cancel| {
+            let limits = Limits {
+                deadline: Instant::now() + timeout,
+                cancel,
+                ..limits
+            };
+            media::probe(Box::new(reader), &limits)
+        })
+        .await??;
+    let value = serde_json::json!({ "MediaInfo": media_info });
+    let (content_type, text) = if json {
+        ("application/json", value.to_string())
+    } else {
+        ("application/xml", json_to_xml("Response", &value))
+    };
+    Ok(http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, text.len())
+        .body(body::full(text))
+        .expect("valid response"))
+}

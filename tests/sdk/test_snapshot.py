@@ -1,0 +1,282 @@
+"""Snapshots and media info over HTTP: `?ci-process=snapshot` through the COS
+SDK's `get_snapshot`, pre-signed URLs and raw HTTP, checked by picture
+content against frames ffmpeg extracts by index from the same fixture.
+
+The fixtures (fixtures/make.sh) burn the frame number into the top centre of
+each frame, so the frame a snapshot shows can be told from its neighbours.
+"""
+
+import io
+import json
+import subprocess
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+import support
+from support import BUCKET
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FPS = 25
+
+
+def upload(cos, key: str, name: str) -> None:
+    cos.put_object(Bucket=BUCKET, Key=key, Body=(FIXTURES / name).read_bytes())
+
+
+def reference_frame(name: str, index: int, size=None, autorotate=True) -> Image.Image:
+    """Frame `index` (decode order by presentation) of a fixture, as ffmpeg sees it."""
+    vf = f"select=eq(n\\,{index})"
+    if size:
+        vf += f",scale={size[0]}:{size[1]}"
+    args = ["ffmpeg", "-nostdin", "-loglevel", "error"]
+    if not autorotate:
+        args.append("-noautorotate")
+    args += ["-i", str(FIXTURES / name), "-vf", vf, "-frames:v", "1", "-f", "image2pipe",
+             "-vcodec", "png", "-"]
+    out = subprocess.run(args, check=True, capture_output=True).stdout
+    return Image.open(io.BytesIO(out)).convert("RGB")
+
+
+def number_region(img: Image.Image) -> Image.Image:
+    """The top-centre band where the frame number is drawn."""
+    w, h = img.size
+    return img.crop((w // 4, 0, 3 * w // 4, h // 4)).convert("L")
+
+
+def mad(a: Image.Image, b: Image.Image) -> float:
+    if a.size != b.size:
+        b = b.resize(a.size)
+    pa, pb = a.tobytes(), b.tobytes()
+    return sum(abs(x - y) for x, y in zip(pa, pb)) / len(pa)
+
+
+def closest_frame(img: Image.Image, name: str, candidates) -> int:
+    """The candidate frame index whose number band best matches `img`."""
+    region = number_region(img)
+    scores = {i: mad(region, number_region(reference_frame(name, i))) for i in candidates}
+    return min(scores, key=scores.get)
+
+
+def decode(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def snapshot_bytes(cos, key: str, **kw) -> bytes:
+    response = cos.get_snapshot(Bucket=BUCKET, Key=key, **kw)
+    return response["Body"].get_raw_stream().read()
+
+
+@pytest.fixture(scope="module")
+def videos(gateway, request):
+    cos = support.cos_client(gateway, "domain")
+    names = ["h264_bframes.mp4", "h264_moov_end.mp4", "rotate90.mp4", "anamorphic.mp4",
+             "not_video.txt", "truncated.mp4", "audio_only.m4a", "demo.mp4", "vp9.webm",
+             "hevc.mp4"]
+    for name in names:
+        upload(cos, f"snap/{name}", name)
+    return cos
+
+
+@pytest.mark.backends("file", "s3")
+@pytest.mark.parametrize("mode", ["exactframe", "keyframe"])
+def test_snapshot_shows_the_frame_the_mode_selects(videos, mode):
+    # h264_bframes.mp4: 25 fps from 0, one keyframe at frame 0 (GOP 250).
+    data = snapshot_bytes(videos, "snap/h264_bframes.mp4", Time="3.3", Mode=mode)
+    img = decode(data)
+    expected = 82 if mode == "exactframe" else 0
+    assert closest_frame(img, "h264_bframes.mp4", [0, 81, 82, 83]) == expected
+
+
+@pytest.mark.backends("file", "s3")
+def test_moov_at_the_end_is_read_by_ranges(videos):
+    img = decode(snapshot_bytes(videos, "snap/h264_moov_end.mp4", Time="6.02"))
+    assert closest_frame(img, "h264_moov_end.mp4", [149, 150, 151]) == 150
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("name", ["vp9.webm", "hevc.mp4"])
+def test_other_codecs_give_the_exact_frame(videos, name):
+    img = decode(snapshot_bytes(videos, f"snap/{name}", Time="1.25"))
+    assert closest_frame(img, name, [30, 31, 32]) == 31
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("width,height,expected", [
+    (0, 0, (320, 240)),
+    (160, 0, (160, 120)),
+    (0, 60, (80, 60)),
+    (100, 100, (100, 100)),
+])
+def test_output_sizes_follow_the_width_height_rules(videos, http, width, height, expected):
+    # demo.mp4 is 640x360; use the anamorphic fixture for SAR below.
+    r = http.get("snap/h264_bframes.mp4", params={
+        "ci-process": "snapshot", "time": "1", "width": str(width), "height": str(height)})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "image/jpeg"
+    native = decode(r.content).size
+    if (width, height) == (0, 0):
+        ref = reference_frame("h264_bframes.mp4", 25)
+        assert native == ref.size
+    else:
+        src = reference_frame("h264_bframes.mp4", 25).size
+        if width and not height:
+            assert native == (width, round(width * src[1] / src[0]))
+        elif height and not width:
+            assert native == (round(height * src[0] / src[1]), height)
+        else:
+            assert native == (width, height)
+
+
+@pytest.mark.backends("file")
+def test_rotation_metadata_is_applied_unless_off(videos):
+    # The picture must be oriented as ffmpeg (and so players) display it with
+    # autorotation, and as coded with rotate=off; the wrong orientation would
+    # not even have the same size, and a mirrored one differs by far more.
+    auto = decode(snapshot_bytes(videos, "snap/rotate90.mp4", Time="1"))
+    off = decode(snapshot_bytes(videos, "snap/rotate90.mp4", Time="1", Rotate="off"))
+    assert off.size == (320, 180)
+    assert auto.size == (180, 320)
+    displayed = reference_frame("rotate90.mp4", 25)
+    coded = reference_frame("rotate90.mp4", 25, autorotate=False)
+    assert mad(auto, displayed) < 6.0
+    assert mad(off, coded) < 6.0
+    assert mad(auto, displayed.transpose(Image.Transpose.ROTATE_180)) > 20.0
+
+@pytest.mark.backends("file")
+def test_non_square_pixels_are_honoured(videos):
+    img = decode(snapshot_bytes(videos, "snap/anamorphic.mp4", Time="1"))
+    assert abs(img.size[0] - 427) <= 1 and img.size[1] == 240
+
+
+@pytest.mark.backends("file")
+def test_png_is_lossless_and_typed(videos, http):
+    r = http.get("snap/h264_bframes.mp4", params={
+        "ci-process": "snapshot", "time": "2", "format": "png", "mode": "exactframe"})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
+    assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    img = decode(r.content)
+    ref = reference_frame("h264_bframes.mp4", 50)
+    assert mad(img, ref) < 3.0
+
+
+@pytest.mark.backends("file")
+def test_etag_304_head_and_cache_headers(videos, http):
+    params = {"ci-process": "snapshot", "time": "1.5", "width": "160"}
+    first = http.get("snap/h264_bframes.mp4", params=params)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert "max-age" in first.headers["Cache-Control"]
+    again = http.get("snap/h264_bframes.mp4", params=params, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = http.get("snap/h264_bframes.mp4", params={**params, "width": "161"})
+    assert other.headers["ETag"] != etag
+    head = http.head("snap/h264_bframes.mp4", params=params)
+    assert head.status_code == 200
+    assert int(head.headers["Content-Length"]) == len(first.content)
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("params,name", [
+    ({}, "time"),
+    ({"time": "-1"}, "time"),
+    ({"time": "abc"}, "time"),
+    ({"time": "nan"}, "time"),
+    ({"time": "1", "width": "-3"}, "width"),
+    ({"time": "1", "width": "5000"}, "width"),
+    ({"time": "1", "height": "x"}, "height"),
+    ({"time": "1", "format": "gif"}, "format"),
+    ({"time": "1", "rotate": "90"}, "rotate"),
+    ({"time": "1", "mode": "fast"}, "mode"),
+])
+def test_bad_parameters_get_invalid_argument_naming_them(videos, http, params, name):
+    r = http.get("snap/h264_bframes.mp4", params={"ci-process": "snapshot", **params})
+    assert r.status_code == 400, r.text
+    root = ET.fromstring(r.content)
+    assert root.findtext("Code") == "InvalidArgument"
+    assert name in root.findtext("Message")
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("key,status,code", [
+    ("snap/missing.mp4", 404, "NoSuchKey"),
+    ("snap/not_video.txt", 400, "InvalidMediaFile"),
+    ("snap/audio_only.m4a", 400, "NoVideoStream"),
+    ("snap/truncated.mp4", 400, "CorruptMedia"),
+])
+def test_objects_that_are_not_videos_get_their_own_errors(videos, http, gateway, key, status, code):
+    r = http.get(key, params={"ci-process": "snapshot", "time": "1"})
+    assert (r.status_code, ET.fromstring(r.content).findtext("Code")) == (status, code), r.text
+    assert gateway.alive()
+
+
+@pytest.mark.backends("file")
+def test_time_past_the_end_gives_the_last_frame(videos):
+    img = decode(snapshot_bytes(videos, "snap/h264_bframes.mp4", Time="1000"))
+    assert closest_frame(img, "h264_bframes.mp4", [0, 248, 249]) == 249
+
+
+@pytest.mark.backends("file")
+def test_presigned_snapshot_url_works_with_curl(videos, gateway, tmp_path):
+    url = videos.get_presigned_url(
+        Bucket=BUCKET, Key="snap/demo.mp4", Method="GET", Expired=300,
+        Params={"ci-process": "snapshot", "time": "2", "width": "320"})
+    out = tmp_path / "frame.jpg"
+    code = subprocess.run(["curl", "-s", "-o", str(out), "-w", "%{http_code}", url],
+                          capture_output=True, text=True, check=True).stdout
+    assert code == "200"
+    assert decode(out.read_bytes()).size == (320, 180)
+
+
+@pytest.mark.backends("file")
+def test_videoinfo_describes_the_streams(videos, http):
+    r = http.get("snap/demo.mp4", params={"ci-process": "videoinfo"})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/xml"
+    root = ET.fromstring(r.content)
+    info = root.find("MediaInfo")
+    assert info is not None
+    video = info.find("VideoStreamSet")
+    assert (video.findtext("Width"), video.findtext("Height")) == ("640", "360")
+    assert video.findtext("Codec") == "h264"
+    assert info.find("AudioStreamSet").findtext("Codec") == "aac"
+    assert 9.5 < float(info.findtext("Duration")) < 10.5
+    j = http.get("snap/demo.mp4", params={"ci-process": "videoinfo", "format": "json"}).json()
+    assert j["MediaInfo"]["VideoStreamSet"][0]["Width"] == 640
+
+
+@pytest.mark.backends("file")
+def test_overload_answers_slow_down_quickly_and_recovers(gateway_factory, tmp_path):
+    # One worker, no queue: of many simultaneous snapshots some must be refused
+    # with 503 SlowDown, none may hang, and the gateway must stay up.
+    gw = gateway_factory.start("file", "overload")
+    text = gw.config.read_text() + "\n[media]\nworkers = 1\nqueue = 0\n"
+    gw.stop()
+    gw.config.write_text(text)
+    gw.start()
+    cos = support.cos_client(gw, "domain")
+    upload(cos, "v.mp4", "h264_bframes.mp4")
+    url = f"{gw.url}/{BUCKET}/v.mp4"
+    results = []
+
+    def one(i):
+        r = requests.get(url, params={"ci-process": "snapshot", "time": str(9 + i / 100),
+                                      "format": "png"}, timeout=60)
+        results.append((r.status_code, r.headers.get("Retry-After"),
+                        ET.fromstring(r.content).findtext("Code") if r.status_code != 200 else None))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    codes = [r[0] for r in results]
+    assert len(results) == 12
+    assert 200 in codes
+    assert 503 in codes, codes
+    assert all(c == "SlowDown" for s, _, c in results if s == 503)
+    assert requests.get(url, params={"ci-process": "snapshot", "time": "1"}).status_code == 200
+    assert gw.alive()
