@@ -57,14 +57,6 @@ def pytest_generate_tests(metafunc):
 # line. Key: test function name -> (backends it applies to or None for all,
 # reason).
 KNOWN_GAPS = {
-    "test_expired_cos_presigned_url_is_access_denied":
-        (None, "clock_skew_secs (300) is also added to the END of q-sign-time: "
-               "expired URLs work 5 more minutes"),
-    "test_expired_boto3_sigv4_presigned_url_is_access_denied":
-        (None, "clock_skew_secs (300) is also added to X-Amz-Date + X-Amz-Expires"),
-    "test_boto3_default_presigned_url_on_private_bucket":
-        (None, "botocore's default presign (legacy AWSAccessKeyId/Signature/Expires query) "
-               "is not accepted: 403"),
     "test_key_can_be_both_an_object_and_a_prefix":
         (("file",), "LocalFileSystem: 'a' (file) and 'a/b' (needs a dir) collide: 500 InternalError"),
 }
