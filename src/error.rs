@@ -223,6 +223,9 @@ impl From<StorageError> for ApiError {
                 if let Some(sign) = err.downcast_ref::<SignError>() {
                     return sign.clone().into();
                 }
+                if let Some(mismatch) = err.downcast_ref::<crate::auth::TrailerMismatch>() {
+                    return Self::new(ErrorCode::BadDigest, mismatch.to_string());
+                }
                 tracing::info!(error = %err, "request body failed");
                 Self::new(
                     ErrorCode::RequestTimeout,

@@ -14,12 +14,12 @@ pub mod policy;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-pub use body::checked_body;
+pub use body::{checked_body, TrailerMismatch};
 
 use crate::config::{BucketAcl, Config, CredentialConfig};
 use crate::error::{ApiError, ErrorCode};
 use crate::proto::route::{Endpoint, Route};
-use crate::proto::sign::{self, BodyCheck, RequestParts, SignError};
+use crate::proto::sign::{self, BodyCheck, RequestParts, Scheme, SignError};
 use crate::storage::Bucket;
 
 /// The configured credentials by secret id.
@@ -62,9 +62,21 @@ pub enum Principal {
 pub struct Authenticated {
     /// Who signed.
     pub principal: Principal,
+    /// How, for signed requests.
+    pub scheme: Option<Scheme>,
     /// What remains to be verified about the body.
     pub body: BodyCheck,
 }
+
+/// Headers that turn a request into another operation. A signature must
+/// cover them, or whoever holds a pre-signed PUT URL could make it copy an
+/// object they cannot read.
+const OPERATION_HEADERS: [&str; 4] = [
+    "x-cos-copy-source",
+    "x-amz-copy-source",
+    "x-cos-metadata-directive",
+    "x-amz-metadata-directive",
+];
 
 /// Verifies the request's signature, if it carries one. `body` is the
 /// request document for TC3 (whose signature covers it), `None` otherwise.
@@ -76,6 +88,7 @@ pub fn authenticate(
     let Some(authorization) = sign::parse_authorization(request)? else {
         return Ok(Authenticated {
             principal: Principal::Anonymous,
+            scheme: None,
             body: BodyCheck::None,
         });
     };
@@ -96,9 +109,20 @@ pub fn authenticate(
             authorization.check_security_token(credential.security_token.as_deref())?;
             Ok(verified)
         })
+        .and_then(|verified| {
+            match OPERATION_HEADERS.iter().find(|name| {
+                request.headers.contains_key(**name) && !authorization.covers_header(name)
+            }) {
+                Some(name) => Err(SignError::Malformed(format!(
+                    "the header {name} changes the operation but is not covered by the signature"
+                ))),
+                None => Ok(verified),
+            }
+        })
         .inspect_err(|err| tracing::info!(credential = %id, error = %err, "signature refused"))?;
     Ok(Authenticated {
         principal: Principal::Key(verified.access_key_id),
+        scheme: Some(verified.scheme),
         body: verified.body,
     })
 }
@@ -125,7 +149,11 @@ pub fn may(
         Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
             policy::allows(&credential.allow, action, &format!("{}/{key}", bucket.name))
         }),
-        Principal::Anonymous => bucket.acl == BucketAcl::PublicReadWrite,
+        Principal::Anonymous => match bucket.acl {
+            BucketAcl::PublicReadWrite => true,
+            BucketAcl::PublicRead => action == "cos:GetObject" || action == "cos:HeadObject",
+            BucketAcl::Private => false,
+        },
     }
 }
 
@@ -138,6 +166,9 @@ pub fn authorize(
 ) -> Result<(), ApiError> {
     let action = policy::action(&route.endpoint);
     let allowed = match principal {
+        // Multi-object delete names its keys in the body: each is checked
+        // against the policy by the handler.
+        Principal::Key(_) if route.endpoint == Endpoint::DeleteObjects => true,
         Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
             policy::allows(&credential.allow, action, &policy::resource(route))
         }),

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::auth::{self, policy, Principal};
-use crate::proto::sign::RequestParts;
+use crate::proto::sign::{RequestParts, Scheme};
 use crate::server::body::{self, Response};
 
 /// An API 3.0 error: a dotted code and a message.
@@ -91,9 +91,10 @@ async fn serve(state: &AppState, parts: &Parts, incoming: Incoming) -> Result<Va
     };
     let authenticated = auth::authenticate(&state.credentials, &request, Some(&document))
         .map_err(|e| Api3Error::new(e.api3_code(), e.to_string()))?;
-    let Principal::Key(id) = &authenticated.principal else {
+    let (Principal::Key(id), Some(Scheme::Tc3)) = (&authenticated.principal, authenticated.scheme)
+    else {
         return Err(Api3Error::new(
-            "AuthFailure.SignatureFailure",
+            "AuthFailure.InvalidAuthorization",
             "API 3.0 requests must be signed with TC3-HMAC-SHA256.",
         ));
     };

@@ -108,7 +108,17 @@ pub async fn handle(
     };
     let authenticated = auth::authenticate(&state.credentials, &signed, None)?;
     auth::authorize(&state.credentials, &authenticated.principal, bucket, &route)?;
-    let body = || auth::checked_body(body::incoming_stream(incoming), authenticated.body.clone());
+    let trailer = parts
+        .headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok());
+    let body = || {
+        auth::checked_body(
+            body::incoming_stream(incoming),
+            authenticated.body.clone(),
+            trailer,
+        )
+    };
     let ctx = Ctx {
         state,
         bucket,

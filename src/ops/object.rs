@@ -167,6 +167,19 @@ fn put_request(ctx: &Ctx<'_>, max_len: u64) -> Result<PutRequest, ApiError> {
             request.headers.insert(name.to_owned(), value.to_owned());
         }
     }
+    // `aws-chunked` describes the transfer, not the object (S3 drops it).
+    if let Some(encoding) = request.headers.remove("content-encoding") {
+        let kept: Vec<&str> = encoding
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        if !kept.is_empty() {
+            request
+                .headers
+                .insert("content-encoding".to_owned(), kept.join(", "));
+        }
+    }
     if let Some(md5) = text("content-md5") {
         request.content_md5 =
             Some(storage::decode_content_md5(md5).ok_or(ProtoError::InvalidDigest)?);
@@ -223,6 +236,17 @@ pub async fn copy(ctx: &Ctx<'_>, source: &str) -> Result<Response, ApiError> {
         .buckets
         .get(&source_bucket)
         .ok_or_else(|| ProtoError::NoSuchBucket(source_bucket.clone()))?;
+    // A copy reads the source: the caller needs read access to it too.
+    if !crate::auth::may(
+        &ctx.state.credentials,
+        ctx.principal,
+        source_bucket,
+        "cos:GetObject",
+        &source_key,
+    ) {
+        tracing::info!(source = %source_key, "copy denied: no read access to the source");
+        return Err(ApiError::new(ErrorCode::AccessDenied, "Access Denied."));
+    }
     let directive = ctx
         .headers
         .get("x-cos-metadata-directive")

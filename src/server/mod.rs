@@ -133,11 +133,18 @@ async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response
     async move {
         let started = Instant::now();
         let resource = request.uri().path().to_owned();
+        let has_body = !hyper::body::Body::is_end_stream(request.body());
         let mut response = match ops::handle(state, request, &request_id).await {
             Ok(response) => response,
             Err(err) => error_response(&err, &resource, &request_id),
         };
+        let failed = response.status().as_u16() >= 400;
         let headers = response.headers_mut();
+        if has_body && failed {
+            // The body may be left unread: the connection cannot be reused,
+            // and well-behaved clients must be told before hyper closes it.
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let id = HeaderValue::from_str(&request_id).expect("base64 is a valid header value");
         headers.insert("x-cos-request-id", id.clone());
         headers.insert("x-amz-request-id", id);

@@ -121,6 +121,12 @@ impl CosAuth {
         &self.access_key_id
     }
 
+    /// The names in `q-header-list`, as listed (lowercase, percent-encoded
+    /// where the name needed it).
+    pub fn header_list(&self) -> &[String] {
+        &self.header_list
+    }
+
     /// The `x-cos-security-token` (or `x-ci-security-token`) header or query
     /// parameter, if any.
     pub fn security_token(&self) -> Option<&str> {

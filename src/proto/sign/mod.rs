@@ -28,6 +28,7 @@
 pub mod cos;
 mod encode;
 mod error;
+pub mod sigv2;
 pub mod sigv4;
 pub mod sigv4_chunked;
 pub mod tc3;
@@ -110,6 +111,8 @@ impl std::fmt::Debug for Credential<'_> {
 pub enum Authorization {
     /// COS signature v5, in the `Authorization` header or the query.
     Cos(cos::CosAuth),
+    /// AWS Signature V2, pre-signed query only.
+    SigV2(sigv2::SigV2Auth),
     /// AWS Signature V4, in the `Authorization` header or the query.
     SigV4(sigv4::SigV4Auth),
     /// Tencent Cloud API 3.0 `TC3-HMAC-SHA256`, in the `Authorization` header.
@@ -123,6 +126,8 @@ pub enum Scheme {
     CosHeader,
     /// COS signature in the query (a pre-signed URL).
     CosQuery,
+    /// AWS Signature V2 in the query (a `boto3` default pre-signed URL).
+    SigV2Query,
     /// SigV4 in the `Authorization` header.
     SigV4Header,
     /// SigV4 in the query (a pre-signed URL).
@@ -175,6 +180,7 @@ impl Authorization {
     pub fn access_key_id(&self) -> &str {
         match self {
             Self::Cos(auth) => auth.access_key_id(),
+            Self::SigV2(auth) => auth.access_key_id(),
             Self::SigV4(auth) => auth.access_key_id(),
             Self::Tc3(auth) => auth.access_key_id(),
         }
@@ -185,8 +191,23 @@ impl Authorization {
     pub fn security_token(&self) -> Option<&str> {
         match self {
             Self::Cos(auth) => auth.security_token(),
+            Self::SigV2(auth) => auth.security_token(),
             Self::SigV4(auth) => auth.security_token(),
             Self::Tc3(auth) => auth.security_token(),
+        }
+    }
+
+    /// Whether the signature covers header `name` (lowercase): a header that
+    /// changes what a request does must not be addable by whoever holds a
+    /// pre-signed URL. TC3 requests carry no such headers.
+    pub fn covers_header(&self, name: &str) -> bool {
+        match self {
+            Self::Cos(auth) => auth.header_list().iter().any(|h| h == name),
+            Self::SigV4(auth) => auth.signed_headers().iter().any(|h| h == name),
+            // A SigV2 URL refuses every `x-amz-*` header; the COS ones are
+            // not signed by it.
+            Self::SigV2(_) => false,
+            Self::Tc3(_) => true,
         }
     }
 
@@ -214,6 +235,7 @@ impl Authorization {
     ) -> Result<Verified, SignError> {
         match (self, body) {
             (Self::Cos(auth), _) => auth.verify(req, secret_key, now, max_skew),
+            (Self::SigV2(auth), _) => auth.verify(req, secret_key, now),
             (Self::SigV4(auth), _) => auth.verify(req, secret_key, now, max_skew),
             (Self::Tc3(auth), Some(body)) => {
                 auth.verify_with_body(req, body, secret_key, now, max_skew)
@@ -232,7 +254,13 @@ pub fn parse_authorization(req: &RequestParts<'_>) -> Result<Option<Authorizatio
     let header = authorization_header(req)?;
     let in_cos_query = cos::query_has_signature(&pairs);
     let in_sigv4_query = sigv4::query_has_signature(&pairs);
-    let present = [header.is_some(), in_cos_query, in_sigv4_query];
+    let in_sigv2_query = sigv2::query_has_signature(&pairs);
+    let present = [
+        header.is_some(),
+        in_cos_query,
+        in_sigv4_query,
+        in_sigv2_query,
+    ];
     if present.iter().filter(|p| **p).count() > 1 {
         return Err(SignError::AmbiguousAuth);
     }
@@ -244,6 +272,9 @@ pub fn parse_authorization(req: &RequestParts<'_>) -> Result<Option<Authorizatio
     }
     if in_sigv4_query {
         return sigv4::SigV4Auth::from_query(&pairs).map(|a| Some(Authorization::SigV4(a)));
+    }
+    if in_sigv2_query {
+        return sigv2::SigV2Auth::from_query(&pairs).map(|a| Some(Authorization::SigV2(a)));
     }
     Ok(None)
 }
@@ -293,7 +324,10 @@ fn check_window(start: u64, end: u64, now: SystemTime, skew: Duration) -> Result
     let skew = skew.as_secs();
     if now.saturating_add(skew) < start {
         Err(SignError::NotYetValid)
-    } else if now.saturating_sub(skew) > end {
+    } else if now > end {
+        // The end of a window is the signer's own promise ("valid until"),
+        // so it is not widened: an expired URL stops working on time. Only
+        // the start is widened, for a signer whose clock runs ahead.
         Err(SignError::Expired)
     } else {
         Ok(())

@@ -176,6 +176,11 @@ impl SigV4Auth {
         self.security_token.as_deref()
     }
 
+    /// The lowercase names in `SignedHeaders` / `X-Amz-SignedHeaders`.
+    pub fn signed_headers(&self) -> &[String] {
+        &self.signed_headers
+    }
+
     /// The region named in the credential scope.
     pub fn region(&self) -> &str {
         &self.scope.region
@@ -203,6 +208,9 @@ impl SigV4Auth {
             }
             Placement::Query { expires } => {
                 check_window(time, time.saturating_add(expires), now, max_skew)?;
+                // As S3: whoever holds a pre-signed URL cannot add `x-amz-*`
+                // headers (a copy source, metadata, ...) it does not cover.
+                self.check_all_amz_headers_signed(req)?;
                 UNSIGNED_PAYLOAD
             }
         };
@@ -244,7 +252,7 @@ impl SigV4Auth {
         }
     }
 
-    /// S3 refuses header-signed requests with unsigned `x-amz-*` headers.
+    /// S3 refuses requests with unsigned `x-amz-*` headers.
     fn check_all_amz_headers_signed(&self, req: &RequestParts<'_>) -> Result<(), SignError> {
         let unsigned = req.headers.keys().find(|name| {
             name.as_str().starts_with("x-amz-")
