@@ -37,6 +37,7 @@ def test_put_of_50_mib_streamed_object(http, gateway, key_prefix):
     assert r.status_code == 200, r.text[:500]
     assert r.headers["ETag"] == f'"{body.md5.hexdigest()}"'
     md5, crc, size, got = _stream_get(http.url(key))
+    http.request("DELETE", key)
     assert size == 50 * MiB
     assert md5 == body.md5.hexdigest()
     if have_fast_crc64():
@@ -58,6 +59,8 @@ def test_cos_sdk_put_of_50_mib_file(gateway, key_prefix, tmp_path):
     for chunk in got["Body"].get_stream(chunk_size=MiB):
         md5.update(chunk)
     assert md5.hexdigest() == want
+    cos.delete_object(Bucket=BUCKET, Key=key_prefix + "fifty.bin")
+    path.unlink()
 
 
 @pytest.mark.slow
@@ -85,6 +88,7 @@ def test_one_gib_put_and_get_keep_gateway_rss_under_100_mib(backend, gateway_fac
         assert got.headers.get("x-cos-hash-crc64ecma") == str(crc)
 
     peak = gw.status_kib("VmHWM")
+    assert requests.delete(url, timeout=60).status_code == 204  # don't leave 1 GiB in /tmp
     REPORT_LINES.append(
         f"1 GiB PUT+GET (file backend): gateway pid {gw.pid}: VmHWM at start {baseline / 1024:.1f} MiB, "
         f"after PUT {after_put / 1024:.1f} MiB, after GET {peak / 1024:.1f} MiB "

@@ -115,12 +115,6 @@ def test_boto3_presigned_sigv4_get_and_put(gateway, key_prefix):
     assert "X-Amz-Signature=" in url
 
 
-def test_boto3_presigned_default_signature_get_and_put(s3, key_prefix):
-    """With a default Config, botocore 1.44 presigns with the legacy query form
-    (AWSAccessKeyId, Signature, Expires) — what users get unless they ask for s3v4."""
-    _boto3_presigned_roundtrip(s3, key_prefix + "presigned clip.mp4")
-
-
 # ---------------------------------------------------------------- bucket
 
 
