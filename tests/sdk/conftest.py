@@ -174,11 +174,13 @@ def s3(gateway):
 
 
 class Http:
-    """Raw (anonymous) HTTP against the gateway, path style on BUCKET."""
+    """Raw HTTP against the gateway, path style on BUCKET, signed with the
+    test credential (COS q-sign) like any client of a private bucket."""
 
     def __init__(self, gw: Gateway):
         self.base = gw.url
         self.session = requests.Session()
+        self.session.auth = support.CosSigned()
 
     def url(self, key: str = "", bucket: str | None = BUCKET) -> str:
         from urllib.parse import quote

@@ -7,6 +7,8 @@ import time
 import pytest
 import requests
 
+import support
+
 from support import (
     REPORT_LINES, BUCKET, GiB, MiB, StreamingBody, cos_client, crc64_ecma, have_fast_crc64, hget,
     payload,
@@ -20,7 +22,7 @@ def _stream_get(url: str):
     md5 = hashlib.md5()
     crc = 0
     size = 0
-    with requests.get(url, stream=True, timeout=300) as r:
+    with requests.get(url, stream=True, timeout=300, auth=support.CosSigned()) as r:
         assert r.status_code == 200, r.text[:500]
         for chunk in r.iter_content(chunk_size=1 * MiB):
             md5.update(chunk)
@@ -72,7 +74,7 @@ def test_one_gib_put_and_get_keep_gateway_rss_under_100_mib(backend, gateway_fac
 
     body = StreamingBody(1 * GiB, seed=6)
     t0 = time.monotonic()
-    r = requests.put(url, data=body, timeout=600)
+    r = requests.put(url, data=body, timeout=600, auth=support.CosSigned())
     put_s = time.monotonic() - t0
     assert r.status_code == 200, r.text[:500]
     assert body.sent == 1 * GiB

@@ -264,7 +264,7 @@ def test_overload_answers_slow_down_quickly_and_recovers(gateway_factory, tmp_pa
 
     def one(i):
         r = requests.get(url, params={"ci-process": "snapshot", "time": str(9 + i / 100),
-                                      "format": "png"}, timeout=60)
+                                      "format": "png"}, timeout=60, auth=support.CosSigned())
         results.append((r.status_code, r.headers.get("Retry-After"),
                         ET.fromstring(r.content).findtext("Code") if r.status_code != 200 else None))
 
@@ -278,5 +278,6 @@ def test_overload_answers_slow_down_quickly_and_recovers(gateway_factory, tmp_pa
     assert 200 in codes
     assert 503 in codes, codes
     assert all(c == "SlowDown" for s, _, c in results if s == 503)
-    assert requests.get(url, params={"ci-process": "snapshot", "time": "1"}).status_code == 200
+    assert requests.get(url, params={"ci-process": "snapshot", "time": "1"},
+                        auth=support.CosSigned()).status_code == 200
     assert gw.alive()
