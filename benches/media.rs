@@ -1,0 +1,83 @@
+//! Cost of each snapshot stage — open (probe + stream info), find the frame
+//! (keyframe / exact), render (scale + rotate), encode (JPEG / PNG) — and of
+//! the whole snapshot, on `fixtures/demo.mp4` (640x360) and, when
+//! `FRAMEGATE_LARGE_FIXTURES=DIR` points at `fixtures/make.sh large DIR`,
+//! on the 1080p sample.
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use framegate::media::source::FileSource;
+use framegate::media::{
+    encode, render, snapshot, ImageFormat, Limits, SeekMode, SnapshotParams, Video,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn limits() -> Limits {
+    Limits::with_timeout(Duration::from_secs(600))
+}
+
+fn open(path: &Path) -> Video {
+    Video::open(Box::new(FileSource::open(path).unwrap()), &limits()).unwrap()
+}
+
+fn stages(c: &mut Criterion, label: &str, path: &Path, time: f64) {
+    let mut group = c.benchmark_group(label);
+    group.sample_size(10);
+    group.bench_function("open", |b| b.iter(|| open(path)));
+    for mode in [SeekMode::Keyframe, SeekMode::ExactFrame] {
+        group.bench_function(format!("open + frame_at {time} {mode:?}"), |b| {
+            b.iter(|| open(path).frame_at(time, mode).unwrap())
+        });
+    }
+    let frame = open(path).frame_at(time, SeekMode::ExactFrame).unwrap();
+    for format in [ImageFormat::Jpeg, ImageFormat::Png] {
+        let params = SnapshotParams {
+            format,
+            ..SnapshotParams::at(time)
+        };
+        group.bench_function(format!("render {format:?} own size"), |b| {
+            b.iter(|| render(&frame, &params, 4096).unwrap())
+        });
+        let small = SnapshotParams {
+            width: 320,
+            ..params
+        };
+        group.bench_function(format!("render {format:?} width 320"), |b| {
+            b.iter(|| render(&frame, &small, 4096).unwrap())
+        });
+        let picture = render(&frame, &params, 4096).unwrap();
+        group.bench_function(format!("encode {format:?} own size"), |b| {
+            b.iter(|| encode(&picture, format, 85).unwrap())
+        });
+    }
+    for mode in [SeekMode::Keyframe, SeekMode::ExactFrame] {
+        let params = SnapshotParams {
+            mode,
+            ..SnapshotParams::at(time)
+        };
+        group.bench_function(format!("snapshot {time} {mode:?} jpeg"), |b| {
+            b.iter(|| {
+                snapshot(
+                    Box::new(FileSource::open(path).unwrap()),
+                    &params,
+                    &limits(),
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn media(c: &mut Criterion) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.mp4");
+    stages(c, "demo 640x360", &demo, 5.0);
+    if let Some(dir) = std::env::var_os("FRAMEGATE_LARGE_FIXTURES") {
+        let sample: PathBuf = Path::new(&dir).join("sample_1080p.mp4");
+        stages(c, "sample 1080p", &sample, 5.0);
+    }
+}
+
+criterion_group!(benches, media);
+criterion_main!(benches);
