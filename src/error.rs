@@ -181,7 +181,7 @@ impl From<ProtoError> for ApiError {
             ProtoError::MalformedXml(_) => ErrorCode::MalformedXML,
             ProtoError::InvalidDigest => ErrorCode::InvalidDigest,
             ProtoError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
-            ProtoError::NotImplemented(_) => ErrorCode::NotImplemented,
+            ProtoError::Unsupported(_) => ErrorCode::NotImplemented,
             ProtoError::NoSuchBucket(_) => ErrorCode::NoSuchBucket,
         };
         Self::new(code, err.to_string())

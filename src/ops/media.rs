@@ -19,13 +19,32 @@ fn key<'a>(ctx: &Ctx<'a>) -> &'a str {
     ctx.route.key.as_deref().unwrap_or_default()
 }
 
-/// The limits of one decode, its deadline counted from when it starts.
-fn limits(ctx: &Ctx<'_>) -> Limits {
+/// Runs `job` on the decode pool under the configured limits, its deadline
+/// counted from when it starts (not from when it was queued) and its cancel
+/// flag raised if the client goes away.
+async fn decode<T, F>(ctx: &Ctx<'_>, job: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Limits) -> Result<T, media::MediaError> + Send + 'static,
+    T: Send + 'static,
+{
     let media = &ctx.state.config.media;
-    let mut limits = Limits::with_timeout(Duration::from_secs(media.timeout_secs));
+    let timeout = Duration::from_secs(media.timeout_secs);
+    let mut limits = Limits::with_timeout(timeout);
     limits.max_source_pixels = media.max_source_pixels;
     limits.jpeg_quality = media.jpeg_quality;
-    limits
+    let result = ctx
+        .state
+        .pool
+        .run(move |cancel| {
+            let limits = Limits {
+                deadline: Instant::now() + timeout,
+                cancel,
+                ..limits
+            };
+            job(&limits)
+        })
+        .await?;
+    Ok(result?)
 }
 
 /// `GET|HEAD /<key>?ci-process=snapshot`.
@@ -57,21 +76,11 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
         .bucket
         .reader(key(ctx), info.size, tokio::runtime::Handle::current());
     let stats = reader.stats();
-    let limits = limits(ctx);
-    let timeout = Duration::from_secs(ctx.state.config.media.timeout_secs);
     let started = Instant::now();
-    let image = ctx
-        .state
-        .pool
-        .run(move |cancel| {
-            let limits = Limits {
-                deadline: Instant::now() + timeout,
-                cancel,
-                ..limits
-            };
-            media::snapshot(Box::new(reader), &params, &limits)
-        })
-        .await??;
+    let image = decode(ctx, move |limits| {
+        media::snapshot(Box::new(reader), &params, limits)
+    })
+    .await?;
     tracing::info!(
         store_bytes = stats.bytes(),
         store_requests = stats.requests(),
@@ -117,20 +126,7 @@ pub async fn video_info(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let reader = ctx
         .bucket
         .reader(key(ctx), info.size, tokio::runtime::Handle::current());
-    let limits = limits(ctx);
-    let timeout = Duration::from_secs(ctx.state.config.media.timeout_secs);
-    let media_info = ctx
-        .state
-        .pool
-        .run(move |cancel| {
-            let limits = Limits {
-                deadline: Instant::now() + timeout,
-                cancel,
-                ..limits
-            };
-            media::probe(Box::new(reader), &limits)
-        })
-        .await??;
+    let media_info = decode(ctx, move |limits| media::probe(Box::new(reader), limits)).await?;
     let value = serde_json::json!({ "MediaInfo": media_info });
     let (content_type, text) = if json {
         ("application/json", value.to_string())

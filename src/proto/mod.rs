@@ -32,9 +32,10 @@ pub enum ProtoError {
     /// The method is not allowed on this resource.
     #[error("The specified method is not allowed against this resource.")]
     MethodNotAllowed,
-    /// A COS/S3 operation the gateway does not provide.
-    #[error("{0} is not implemented by this gateway.")]
-    NotImplemented(&'static str),
+    /// A COS/S3 operation the gateway does not provide (wire code
+    /// `NotImplemented`, 501).
+    #[error("{0} is not provided by this gateway.")]
+    Unsupported(&'static str),
     /// The bucket is not configured.
     #[error("The specified bucket {0:?} does not exist.")]
     NoSuchBucket(String),

@@ -275,14 +275,14 @@ fn bucket_endpoint(method: &Method, query: &Query) -> Result<Endpoint, ProtoErro
                 "website",
             ] {
                 if query.has(sub) {
-                    return Err(ProtoError::NotImplemented("This bucket sub-resource"));
+                    return Err(ProtoError::Unsupported("This bucket sub-resource"));
                 }
             }
             Endpoint::ListObjects
         }
         Method::HEAD => Endpoint::HeadBucket,
-        Method::PUT => return Err(ProtoError::NotImplemented("Creating buckets over the API")),
-        Method::DELETE => return Err(ProtoError::NotImplemented("Deleting buckets over the API")),
+        Method::PUT => return Err(ProtoError::Unsupported("Creating buckets over the API")),
+        Method::DELETE => return Err(ProtoError::Unsupported("Deleting buckets over the API")),
         Method::POST if query.has("delete") => Endpoint::DeleteObjects,
         _ => return Err(ProtoError::MethodNotAllowed),
     })
@@ -322,7 +322,7 @@ fn object_endpoint(
         Method::GET => {
             for sub in ["acl", "tagging", "torrent", "restore"] {
                 if query.has(sub) {
-                    return Err(ProtoError::NotImplemented("This object sub-resource"));
+                    return Err(ProtoError::Unsupported("This object sub-resource"));
                 }
             }
             Endpoint::GetObject
@@ -330,7 +330,7 @@ fn object_endpoint(
         Method::HEAD => Endpoint::HeadObject,
         Method::PUT if query.has("partNumber") || query.has("uploadId") => {
             if copy_source.is_some() {
-                return Err(ProtoError::NotImplemented("Upload part copy"));
+                return Err(ProtoError::Unsupported("Upload part copy"));
             }
             let part_number = query.int_in("partNumber", 1, 10_000)?.ok_or_else(|| {
                 ProtoError::InvalidArgument("Parameter partNumber is missing.".into())
@@ -341,7 +341,7 @@ fn object_endpoint(
             }
         }
         Method::PUT if query.has("acl") || query.has("tagging") => {
-            return Err(ProtoError::NotImplemented("This object sub-resource"))
+            return Err(ProtoError::Unsupported("This object sub-resource"))
         }
         Method::PUT => match copy_source {
             Some(source) => Endpoint::CopyObject { source },

@@ -216,7 +216,10 @@ impl Authorization {
     /// sub-resources.
     pub fn covers_param(&self, name: &str) -> bool {
         match self {
-            Self::Cos(auth) => auth.param_list().iter().any(|p| p.eq_ignore_ascii_case(name)),
+            Self::Cos(auth) => auth
+                .param_list()
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name)),
             Self::SigV2(_) => sigv2::is_sub_resource(name),
             Self::SigV4(_) | Self::Tc3(_) => true,
         }
