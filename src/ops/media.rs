@@ -78,7 +78,18 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
     let stats = reader.stats();
     let started = Instant::now();
     let image = decode(ctx, move |limits| {
-        media::snapshot(Box::new(reader), &params, limits)
+        // An exact frame deep in a GOP decodes many frames: let FFmpeg use
+        // every core for it. A keyframe is one frame, where threads only add
+        // start-up cost.
+        let threads = match params.mode {
+            media::SeekMode::ExactFrame => 0,
+            media::SeekMode::Keyframe => 1,
+        };
+        let limits = Limits {
+            decode_threads: threads,
+            ..limits.clone()
+        };
+        media::snapshot(Box::new(reader), &params, &limits)
     })
     .await?;
     tracing::info!(

@@ -1,11 +1,13 @@
 //! A blocking, random-access view of an object over ranged GETs, for the
 //! media layer's decode threads.
 //!
-//! Reads go through a window with adaptive read-ahead: a read outside the
-//! window fetches a new one starting at the read offset; sequential reads
-//! double the window size (64 KiB up to 4 MiB), a seek resets it. So parsing
-//! a container index costs a few small requests and decoding a run of packets
-//! a few large ones, and a snapshot never downloads the object.
+//! Reads go through windows with adaptive read-ahead: a read outside the
+//! cached windows fetches a new one starting at the read offset; sequential
+//! reads double the window size (64 KiB up to 1 MiB), a seek resets it. So
+//! parsing a container index costs a few small requests and decoding a run
+//! of packets a few larger ones, and a snapshot never downloads the object.
+//! The last few windows stay cached, so the demuxer's habit of probing
+//! packets and then seeking back over them costs no second fetch.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +22,9 @@ use super::{key_to_path, Bucket};
 use crate::media::source::ByteSource;
 
 const MIN_WINDOW: u64 = 64 * 1024;
-const MAX_WINDOW: u64 = 4 * 1024 * 1024;
+const MAX_WINDOW: u64 = 1024 * 1024;
+/// Windows kept for re-reads (at most `CACHED * MAX_WINDOW` bytes).
+const CACHED: usize = 4;
 
 /// Bytes and requests a reader took from the backing store.
 #[derive(Debug, Default)]
@@ -48,8 +52,8 @@ pub struct ObjectReader {
     path: Path,
     len: u64,
     handle: Handle,
-    window_start: u64,
-    window: Bytes,
+    /// Fetched windows by start offset, most recent last.
+    windows: std::collections::VecDeque<(u64, Bytes)>,
     next_size: u64,
     stats: Arc<ReadStats>,
 }
@@ -80,8 +84,7 @@ impl ObjectReader {
             path,
             len,
             handle,
-            window_start: 0,
-            window: Bytes::new(),
+            windows: std::collections::VecDeque::with_capacity(CACHED),
             next_size: MIN_WINDOW,
             stats: Arc::default(),
         }
@@ -120,8 +123,11 @@ impl ObjectReader {
     }
 
     fn fill(&mut self, offset: u64, wanted: usize) -> io::Result<()> {
-        let window_end = self.window_start + self.window.len() as u64;
-        self.next_size = if offset == window_end && !self.window.is_empty() {
+        let sequential = self
+            .windows
+            .back()
+            .is_some_and(|(start, data)| offset == start + data.len() as u64);
+        self.next_size = if sequential {
             (self.next_size * 2).min(MAX_WINDOW)
         } else {
             MIN_WINDOW
@@ -138,9 +144,20 @@ impl ObjectReader {
         self.stats
             .bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.window_start = offset;
-        self.window = bytes;
+        if self.windows.len() == CACHED {
+            self.windows.pop_front();
+        }
+        self.windows.push_back((offset, bytes));
         Ok(())
+    }
+
+    /// The cached window holding `offset`, if any.
+    fn cached(&self, offset: u64) -> Option<(u64, &Bytes)> {
+        self.windows
+            .iter()
+            .rev()
+            .find(|(start, data)| (*start..start + data.len() as u64).contains(&offset))
+            .map(|(start, data)| (*start, data))
     }
 }
 
@@ -153,13 +170,13 @@ impl ByteSource for ObjectReader {
         if offset >= self.len || buf.is_empty() {
             return Ok(0);
         }
-        let window_end = self.window_start + self.window.len() as u64;
-        if offset < self.window_start || offset >= window_end {
+        if self.cached(offset).is_none() {
             self.fill(offset, buf.len())?;
         }
-        let start = (offset - self.window_start) as usize;
-        let n = buf.len().min(self.window.len() - start);
-        buf[..n].copy_from_slice(&self.window[start..start + n]);
+        let (start, window) = self.cached(offset).expect("just fetched");
+        let from = (offset - start) as usize;
+        let n = buf.len().min(window.len() - from);
+        buf[..n].copy_from_slice(&window[from..from + n]);
         Ok(n)
     }
 }
@@ -205,6 +222,10 @@ mod tests {
         }
         assert_eq!(stats.requests(), 3);
         assert_eq!(stats.bytes(), 3 * MIN_WINDOW);
+        // Reading back inside a cached window costs nothing.
+        let n = reader.read_at(9_000_100, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &data[9_000_100..9_000_100 + n]);
+        assert_eq!(stats.requests(), 3);
         // A sequential run: the window grows, few requests.
         let mut offset = 0u64;
         while offset < 8_000_000 {
@@ -212,7 +233,8 @@ mod tests {
             assert_eq!(&buf[..n], &data[offset as usize..offset as usize + n]);
             offset += n as u64;
         }
-        assert!(stats.requests() < 3 + 12, "{} requests", stats.requests());
+        assert!(stats.requests() < 3 + 16, "{} requests", stats.requests());
+        assert!(stats.bytes() < 3 * MIN_WINDOW + 8_000_000 + MAX_WINDOW);
         assert_eq!(reader.read_at(data.len() as u64, &mut buf).unwrap(), 0);
     }
 }
