@@ -10,8 +10,9 @@ Usage (from the repository root, after `cargo build --release` and
         [--large DIR/large_1gib.mp4] [--s3]
 
 The gateway (target/release/framegate) is started on a local-filesystem bucket
-(or, with --s3, on a moto S3 server) and driven over one keep-alive
-connection with signed requests. The ffmpeg commands are the fastest correct
+(or, with --s3, on a moto S3 server), with its snapshot cache off so every
+request decodes, and driven over one keep-alive connection with signed
+requests. The ffmpeg commands are the fastest correct
 ones for the same picture:
   exact:    ffmpeg -ss T -i FILE -frames:v 1 out.jpg
   keyframe: ffmpeg -noaccurate_seek -ss T -i FILE -fps_mode passthrough -frames:v 1 out.jpg
@@ -34,7 +35,9 @@ import support  # noqa: E402
 
 
 def start_gateway(workdir: Path, store: str, endpoint=None) -> support.Gateway:
+    """The gateway with its snapshot cache off, so every request decodes."""
     config = support.write_config(workdir / "framegate.toml", workdir / "data", store, endpoint)
+    config.write_text(config.read_text() + "\n[media]\ncache_bytes = 0\n")
     return support.Gateway(config, workdir, "bench").start()
 
 

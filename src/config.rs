@@ -169,6 +169,9 @@ pub struct MediaConfig {
     pub jpeg_quality: u8,
     /// `Cache-Control` of snapshot responses.
     pub cache_control: String,
+    /// Bytes of encoded snapshots kept in memory for repeated requests
+    /// (0 disables the cache).
+    pub cache_bytes: usize,
 }
 
 impl Default for MediaConfig {
@@ -180,6 +183,7 @@ impl Default for MediaConfig {
             max_source_pixels: 7680 * 4320,
             jpeg_quality: 85,
             cache_control: "public, max-age=86400".to_owned(),
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`av`]: the only `unsafe` code: RAII wrappers over FFmpeg.
 //! - [`media`]: the safe media pipeline.
 //! - [`pool`]: the bounded pool decode work runs on.
+//! - [`snapshot_cache`]: the size-bounded LRU of encoded snapshots.
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
 
@@ -27,4 +28,5 @@ pub mod pool;
 pub mod presign;
 pub mod proto;
 pub mod server;
+pub mod snapshot_cache;
 pub mod storage;

@@ -9,11 +9,13 @@ use sha1::{Digest as _, Sha1};
 
 use super::Ctx;
 use crate::error::ApiError;
-use crate::media::{self, Limits};
+use crate::media::{self, Limits, SnapshotParams};
 use crate::proto::conditional::etag_list_matches;
 use crate::proto::snapshot;
 use crate::proto::xml::json_to_xml;
 use crate::server::body::{self, Response};
+use crate::snapshot_cache::{CachedImage, SnapshotCache};
+use crate::storage::ObjectInfo;
 
 fn key<'a>(ctx: &Ctx<'a>) -> &'a str {
     ctx.route.key.as_deref().unwrap_or_default()
@@ -72,6 +74,50 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
             .body(body::empty())
             .expect("valid response"));
     }
+    let cache_key = SnapshotCache::key(
+        &ctx.bucket.name,
+        key(ctx),
+        &info.etag,
+        &snapshot::normalized(&params),
+    );
+    let (image, cache) = match ctx.state.snapshots.get(&cache_key) {
+        Some(image) => (image, "hit"),
+        None => {
+            let image = decode_snapshot(ctx, &info, params).await?;
+            ctx.state.snapshots.put(cache_key, image.clone());
+            (image, "miss")
+        }
+    };
+    let builder = http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, image.content_type)
+        .header(header::CONTENT_LENGTH, image.bytes.len())
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(
+            header::LAST_MODIFIED,
+            httpdate::fmt_http_date(info.last_modified),
+        )
+        .header(
+            "x-framegate-frame-time",
+            format!("{:.6}", image.pts_seconds),
+        )
+        .header("x-framegate-cache", cache);
+    let body = if head_only {
+        body::empty()
+    } else {
+        body::full(image.bytes)
+    };
+    Ok(builder.body(body).expect("valid response"))
+}
+
+/// Decodes and encodes one snapshot on the pool, logging what it took from
+/// the store.
+async fn decode_snapshot(
+    ctx: &Ctx<'_>,
+    info: &ObjectInfo,
+    params: SnapshotParams,
+) -> Result<CachedImage, ApiError> {
     let reader = ctx
         .bucket
         .reader(key(ctx), info.size, tokio::runtime::Handle::current());
@@ -101,27 +147,11 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
         decode_ms = started.elapsed().as_secs_f64() * 1e3,
         "snapshot"
     );
-    let length = image.bytes.len();
-    let builder = http::Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, image.content_type)
-        .header(header::CONTENT_LENGTH, length)
-        .header(header::ETAG, &etag)
-        .header(header::CACHE_CONTROL, cache_control)
-        .header(
-            header::LAST_MODIFIED,
-            httpdate::fmt_http_date(info.last_modified),
-        )
-        .header(
-            "x-framegate-frame-time",
-            format!("{:.6}", image.pts_seconds),
-        );
-    let body = if head_only {
-        body::empty()
-    } else {
-        body::full(image.bytes)
-    };
-    Ok(builder.body(body).expect("valid response"))
+    Ok(CachedImage {
+        bytes: image.bytes.into(),
+        content_type: image.content_type,
+        pts_seconds: image.pts_seconds,
+    })
 }
 
 /// `GET /<key>?ci-process=videoinfo`: media information as COS-style XML,

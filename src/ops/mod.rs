@@ -22,6 +22,7 @@ use crate::proto::route::{self, Addressing, Endpoint, Route};
 use crate::proto::sign::RequestParts;
 use crate::proto::ProtoError;
 use crate::server::body::{self, Response};
+use crate::snapshot_cache::SnapshotCache;
 use crate::storage::{Bucket, Buckets};
 
 /// Everything handlers share; built once at start.
@@ -35,6 +36,8 @@ pub struct AppState {
     pub credentials: Credentials,
     /// Where snapshots and probes run.
     pub pool: DecodePool,
+    /// Recently encoded snapshots.
+    pub snapshots: SnapshotCache,
 }
 
 impl AppState {
@@ -43,11 +46,13 @@ impl AppState {
         let buckets = Buckets::open(&config)?;
         let credentials = Credentials::new(&config);
         let pool = DecodePool::new(config.media.workers, config.media.queue);
+        let snapshots = SnapshotCache::new(config.media.cache_bytes);
         Ok(Self {
             config,
             buckets,
             credentials,
             pool,
+            snapshots,
         })
     }
 }

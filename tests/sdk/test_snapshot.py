@@ -180,6 +180,24 @@ def test_etag_304_head_and_cache_headers(videos, http):
     assert int(head.headers["Content-Length"]) == len(first.content)
 
 
+@pytest.mark.backends("file", "memory")
+def test_repeated_snapshots_come_from_the_cache_until_the_object_changes(gateway, http):
+    cos = support.cos_client(gateway, "domain")
+    upload(cos, "snap/cached.mp4", "h264_bframes.mp4")
+    params = {"ci-process": "snapshot", "time": "3.3", "width": "200"}
+    first = http.get("snap/cached.mp4", params=params)
+    second = http.get("snap/cached.mp4", params=params)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["x-framegate-cache"], second.headers["x-framegate-cache"]) == ("miss", "hit")
+    assert second.content == first.content
+    # Another video under the same key: a new ETag, so a new decode.
+    upload(cos, "snap/cached.mp4", "vp9.webm")
+    third = http.get("snap/cached.mp4", params=params)
+    assert third.headers["x-framegate-cache"] == "miss"
+    assert third.headers["ETag"] != first.headers["ETag"]
+    assert closest_frame(decode(third.content), "vp9.webm", [81, 82, 83]) == 82
+
+
 @pytest.mark.backends("file")
 @pytest.mark.parametrize("params,name", [
     ({}, "time"),
