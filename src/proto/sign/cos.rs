@@ -140,8 +140,8 @@ impl CosAuth {
     }
 
     /// Verifies the signature against the request with `secret_key`: the
-    /// `q-sign-time` and `q-key-time` windows must contain `now` (widened by
-    /// `max_skew`), then the signature must match with the `Host` as sent
+    /// `q-sign-time` and `q-key-time` windows must contain `now` (their start
+    /// widened by `max_skew`, their end exact), then the signature must match with the `Host` as sent
     /// or as the SDK signs it (host name only).
     pub fn verify(
         &self,

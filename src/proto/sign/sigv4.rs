@@ -189,8 +189,9 @@ impl SigV4Auth {
     /// Verifies the signature with `secret_key`. Header form: the request
     /// time must be within `max_skew` of `now`, every `x-amz-*` header must
     /// be signed and `x-amz-content-sha256` must be present. Query form:
-    /// `now` must lie in `X-Amz-Date ..= X-Amz-Date + X-Amz-Expires`,
-    /// widened by `max_skew`.
+    /// `now` must lie in `X-Amz-Date ..= X-Amz-Date + X-Amz-Expires` (the
+    /// start widened by `max_skew`, the end exact), and every `x-amz-*`
+    /// header must be signed there too.
     pub fn verify(
         &self,
         req: &RequestParts<'_>,
