@@ -25,13 +25,16 @@ done
 # compile C), pkg-config, clang/libclang (bindgen for ffmpeg-sys), cmake +
 # nasm (the libjpeg-turbo that turbojpeg builds), FFmpeg's -dev libraries.
 # Runtime/tests: ffmpeg (fixtures), python3-venv (test virtualenv), curl (the
-# example line `run.sh` prints).
+# example line `run.sh` prints), postgresql (PostgreSQL 15 server binaries for
+# the throwaway server tests/sdk/pg_server.py starts; also creates the
+# `postgres` user it runs as under root).
 DEB_PACKAGES=(
     gcc g++ make libc6-dev
     pkg-config clang libclang-dev cmake nasm
     ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
     libswresample-dev libavfilter-dev libavdevice-dev
     python3-venv curl ca-certificates
+    postgresql
 )
 
 VENV="$ROOT/.venv"

@@ -1188,3 +1188,78 @@ fn latency_of_1080p_snapshots_next_to_ffmpeg() {
         eprintln!("ffmpeg CLI {name}: median {:?}", median(runs));
     }
 }
+
+// ------------------------------------------- many frames in one pass
+
+/// `Video::frames_at` gives, for every time, exactly the picture and time
+/// `Video::frame_at` gives in exact mode, reading the file once.
+fn check_one_pass(name: &str, times: &[f64]) {
+    use framegate::media::{render, Video};
+    let path = fixture(name);
+    let p = params(0.0, SeekMode::ExactFrame);
+    let mut single = Vec::new();
+    for &t in times {
+        let mut video = Video::open(source(&path), &limits()).unwrap();
+        let frame = video.frame_at(t, SeekMode::ExactFrame).unwrap();
+        single.push((frame.pts_seconds, render(&frame, &p, 4096).unwrap()));
+    }
+    let counting = CountingSource::new(FileSource::open(&path).unwrap());
+    let stats = counting.stats();
+    let mut video = Video::open(Box::new(counting), &limits()).unwrap();
+    let mut seen = Vec::new();
+    video
+        .frames_at(times, &mut |i, frame| {
+            seen.push((i, frame.pts_seconds, render(frame, &p, 4096).unwrap()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), times.len(), "{name}: one frame per time");
+    for ((i, pts, picture), (k, (want_pts, want))) in seen.iter().zip(single.iter().enumerate()) {
+        assert_eq!(*i, k, "{name}: frames come in order");
+        assert!(
+            (pts - want_pts).abs() < 1e-6,
+            "{name} at {}: pts {pts} != {want_pts}",
+            times[k]
+        );
+        assert!(picture == want, "{name} at {}: pictures differ", times[k]);
+    }
+    // Containers without an index seek by bisection (the time past the end
+    // costs one), so they may read some parts twice.
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        stats.bytes() <= size * 3,
+        "{name}: one pass read {} bytes of a {size}-byte file",
+        stats.bytes()
+    );
+}
+
+#[test]
+fn one_pass_gives_the_frames_single_seeks_give() {
+    for name in [
+        "h264_bframes.mp4",
+        "hevc.mp4",
+        "vp9.webm",
+        "offset.ts",
+        "h264_opengop.mkv",
+        "vfr.mp4",
+        "mpeg2.mpg",
+    ] {
+        let d = timeline(&fixture(name)).duration_seconds();
+        let mut times: Vec<f64> = (0..12).map(|i| d * f64::from(i) / 12.0).collect();
+        times.extend([0.05, 1.23, 1.23, d - 0.01, d + 5.0]);
+        times.sort_by(f64::total_cmp);
+        check_one_pass(name, &times);
+    }
+}
+
+#[test]
+fn one_pass_refuses_unsorted_or_bad_times() {
+    use framegate::media::Video;
+    let mut video = Video::open(source(&fixture("h264_bframes.mp4")), &limits()).unwrap();
+    let mut each = |_: usize, _: &framegate::media::DecodedFrame| Ok(());
+    assert!(video.frames_at(&[2.0, 1.0], &mut each).is_err());
+    assert!(matches!(
+        video.frames_at(&[f64::NAN], &mut each),
+        Err(MediaError::InvalidParameter { .. })
+    ));
+}

@@ -364,6 +364,26 @@ impl Input {
         AvError::check(rc).map(drop)
     }
 
+    /// The indexed time of the last keyframe of stream `index` at or before
+    /// `ts`, if the demuxer has an index entry for one (MP4 and Matroska
+    /// know all of them after opening; other containers may know none).
+    pub fn indexed_keyframe_before(&self, index: usize, ts: i64) -> Option<i64> {
+        let st = self.stream_ptr(index);
+        // SAFETY: `st` is a valid stream of the open context; the entry
+        // pointer, when not null, points into the stream's index, which
+        // lives as long as the context and is not changed by this call; the
+        // timestamp is copied out before anything else touches the index.
+        unsafe {
+            let entry =
+                ffi::avformat_index_get_entry_from_timestamp(st, ts, ffi::AVSEEK_FLAG_BACKWARD);
+            if entry.is_null() {
+                None
+            } else {
+                Some((*entry).timestamp)
+            }
+        }
+    }
+
     /// Seeks back to the beginning of the media.
     ///
     /// Containers without an index (MPEG-TS/PS, FLV, raw streams) seek by

@@ -11,6 +11,7 @@
 //! each output side is bounded by [`Limits::max_output_side`] (4096 by
 //! default).
 
+pub mod compose;
 mod encode;
 mod error;
 pub mod geometry;
@@ -29,7 +30,7 @@ pub use params::{
 pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
 pub use video::{DecodedFrame, Video};
 
-use crate::av::{Picture, Scaler};
+use crate::av::Picture;
 
 /// Takes one picture from a video.
 ///
@@ -89,13 +90,10 @@ pub fn render(
     let displayed =
         geometry::displayed_size(frame.coded_size(), frame.sample_aspect_ratio, orientation);
     let (w, h) = geometry::output_size(displayed, (params.width, params.height), max_output_side)?;
-    let (sw, sh) = if orientation.swaps_axes() {
-        (h, w)
-    } else {
-        (w, h)
-    };
-    let layout = picture_format_for(params.format);
-    let mut scaler = Scaler::new(frame.frame(), sw, sh, layout).map_err(MediaError::internal)?;
-    let picture = scaler.scale(frame.frame()).map_err(MediaError::internal)?;
-    Ok(orientation.apply(picture))
+    compose::scaled(
+        frame,
+        orientation,
+        (w, h),
+        picture_format_for(params.format),
+    )
 }

@@ -206,6 +206,183 @@ impl Video {
         }
     }
 
+    /// Decodes the frame on screen at each of `times` (seconds from the
+    /// start, ascending), as [`Video::frame_at`] in exact mode would, in one
+    /// forward pass: frames between targets in the same group of pictures
+    /// are decoded once for all of them, and the pass seeks ahead only when
+    /// the next target's keyframe lies beyond what has been read (known from
+    /// the container's index, else guessed from the distance). `each` gets
+    /// the position in `times` and the frame; equal times get the same frame.
+    pub fn frames_at(
+        &mut self,
+        times: &[f64],
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        if times.iter().any(|t| !t.is_finite() || *t < 0.0) {
+            return Err(MediaError::InvalidParameter { name: "time" });
+        }
+        if times.windows(2).any(|w| w[0] > w[1]) {
+            return Err(MediaError::internal("frames_at needs ascending times"));
+        }
+        let tb = self.stream.time_base;
+        let targets: Vec<i64> = times
+            .iter()
+            .map(|&t| self.origin.saturating_add(seconds_to_ts(t, tb)))
+            .collect();
+        let index = self.stream.index;
+        // Only a real index (not entries a demuxer noted while scanning)
+        // says where every keyframe is.
+        let indexed = self.input.seeks_by_index();
+        let keyframes: Vec<Option<i64>> = targets
+            .iter()
+            .map(|&t| {
+                indexed
+                    .then(|| self.input.indexed_keyframe_before(index, t))
+                    .flatten()
+            })
+            .collect();
+        let mut done = 0;
+        while done < targets.len() {
+            let mut seek_ts = targets[done];
+            let mut step = seconds_to_ts(1.0, tb).max(1);
+            loop {
+                let from_start = seek_ts <= self.first;
+                self.seek(seek_ts, from_start)?;
+                let run = Run {
+                    targets: &targets[done..],
+                    keyframes: &keyframes[done..],
+                    first_index: done,
+                    from_start,
+                };
+                match self.run_exact(&run, each)? {
+                    RunEnd::Served(n) => {
+                        done += n;
+                        break;
+                    }
+                    RunEnd::TooLate(ts) if !from_start => {
+                        seek_ts = seek_ts.min(ts).saturating_sub(step);
+                        step = step.saturating_mul(4);
+                    }
+                    RunEnd::TooLate(_) => return Err(MediaError::Corrupt),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes forward from a seek for `run.targets`, handing each target's
+    /// frame to `each`, until every target is served, the data ends, or the
+    /// next target is better reached by seeking.
+    fn run_exact(
+        &mut self,
+        run: &Run<'_>,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> Result<RunEnd, MediaError> {
+        let tb = self.stream.time_base;
+        let mut packet = Packet::new().map_err(MediaError::internal)?;
+        let mut frame = Frame::new().map_err(MediaError::internal)?;
+        let last_target = *run.targets.last().expect("at least one target");
+        // Without an index, seek ahead when the next target is further than
+        // this from what has been read.
+        let seek_gap = seconds_to_ts(4.0, tb).max(1);
+        let mut pick = MultiPick {
+            run,
+            served: 0,
+            key_ts: None,
+            step: self.frame_step(),
+            last_ts: None,
+            best: Frame::new().map_err(MediaError::internal)?,
+            best_ts: None,
+            read_dts: i64::MIN,
+            seek_gap,
+            error: None,
+            origin: self.origin,
+            tb,
+            orientation: self.orientation(),
+            sar: self.stream.sample_aspect_ratio,
+            stop: false,
+        };
+        let mut recent: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
+        let mut all_pts = true;
+        let mut sent_any = false;
+        while !pick.stop && self.next_packet(&mut packet)? {
+            let pts = packet.pts();
+            if !sent_any {
+                if !packet.is_key() {
+                    continue;
+                }
+                let ts = packet.pts().or(packet.dts());
+                if ts.is_some_and(|ts| ts > run.targets[0]) && !run.from_start {
+                    return Ok(RunEnd::TooLate(ts.unwrap_or(run.targets[0])));
+                }
+                pick.key_ts = ts;
+            }
+            all_pts &= pts.is_some();
+            if let Some(dts) = packet.dts() {
+                pick.read_dts = pick.read_dts.max(dts);
+            }
+            if sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
+                break;
+            }
+            // A frame is not needed when a later-read frame is also at or
+            // before the first target at or after it (B-frames come after
+            // the reference they are shown before), or when it is past the
+            // last target and the first frame is not what is wanted.
+            let skippable = pts.is_some_and(|p| {
+                let wanted = run.targets[pick.served.min(run.targets.len() - 1)..]
+                    .iter()
+                    .find(|&&t| t >= p);
+                match wanted {
+                    Some(&t) => recent.iter().any(|&q| q > p && q <= t),
+                    None => pick.best_ts.is_some() || !run.from_start,
+                }
+            });
+            self.decoder
+                .set_discard(if skippable && sent_any && all_pts {
+                    Discard::NonReference
+                } else {
+                    Discard::Nothing
+                });
+            if let Some(p) = pts {
+                if recent.len() == 32 {
+                    recent.pop_front();
+                }
+                recent.push_back(p);
+            }
+            let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts, each);
+            let stopped =
+                self.send(&packet, &mut frame, &mut cb)? || self.drain(&mut frame, &mut cb)?;
+            sent_any = true;
+            if stopped {
+                break;
+            }
+        }
+        if let Some(err) = pick.error.take() {
+            return Err(err);
+        }
+        if !pick.stop {
+            // The data ended: nothing is left to seek to, and what comes out
+            // of the decoder now serves the remaining targets.
+            pick.read_dts = i64::MAX;
+            let _ = self.decoder.send_eof();
+            self.drain(&mut frame, &mut |f: &mut Frame, ts: Option<i64>| {
+                pick.offer(f, ts, each)
+            })?;
+            if let Some(err) = pick.error.take() {
+                return Err(err);
+            }
+            // The last frame is shown until the end.
+            while pick.best_ts.is_some() && pick.served < run.targets.len() {
+                pick.emit(each)?;
+            }
+        }
+        match pick.served {
+            0 if run.from_start => Err(MediaError::Corrupt),
+            0 => Ok(RunEnd::TooLate(pick.key_ts.unwrap_or(run.targets[0]))),
+            n => Ok(RunEnd::Served(n)),
+        }
+    }
+
     fn seek(&mut self, ts: i64, from_start: bool) -> Result<(), MediaError> {
         self.decoder.flush();
         self.decoder.set_discard(Discard::Nothing);
@@ -485,6 +662,133 @@ impl Pick {
             true
         } else {
             true
+        }
+    }
+}
+
+/// The targets of one forward run of [`Video::frames_at`].
+struct Run<'a> {
+    /// Stream timestamps, ascending.
+    targets: &'a [i64],
+    /// For each target, the indexed keyframe at or before it.
+    keyframes: &'a [Option<i64>],
+    /// Position of `targets[0]` in the caller's list.
+    first_index: usize,
+    /// The run started at the beginning of the media.
+    from_start: bool,
+}
+
+/// How a run ended.
+enum RunEnd {
+    /// This many targets were served.
+    Served(usize),
+    /// The seek landed after the first target.
+    TooLate(i64),
+}
+
+/// [`Pick`] for many targets: frames come out in presentation order; each
+/// target gets the last frame at or before it.
+struct MultiPick<'r, 'a> {
+    run: &'r Run<'a>,
+    served: usize,
+    key_ts: Option<i64>,
+    step: i64,
+    last_ts: Option<i64>,
+    best: Frame,
+    best_ts: Option<i64>,
+    /// The largest decode timestamp read so far.
+    read_dts: i64,
+    seek_gap: i64,
+    error: Option<MediaError>,
+    origin: i64,
+    tb: Rational,
+    orientation: Orientation,
+    sar: Rational,
+    /// The run should end (all served, an error, or a seek is better).
+    stop: bool,
+}
+
+impl MultiPick<'_, '_> {
+    fn offer(
+        &mut self,
+        frame: &mut Frame,
+        ts: Option<i64>,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> bool {
+        let Some(ts) = ts
+            .or_else(|| self.last_ts.map(|l| l + self.step))
+            .or(self.key_ts)
+        else {
+            return false;
+        };
+        self.last_ts = Some(ts);
+        if self.key_ts.is_some_and(|k| ts < k) {
+            return false;
+        }
+        loop {
+            if self.stop || self.served == self.run.targets.len() {
+                self.stop = true;
+                return true;
+            }
+            let target = self.run.targets[self.served];
+            if ts <= target {
+                self.best.take_from(frame);
+                self.best_ts = Some(ts);
+                return false;
+            }
+            if self.best_ts.is_none() {
+                if !self.run.from_start {
+                    // Leave `served` at 0: the caller seeks earlier.
+                    self.stop = true;
+                    return true;
+                }
+                // The time is before the first frame: show the first frame.
+                self.best.take_from(frame);
+                self.best_ts = Some(ts);
+            }
+            if let Err(err) = self.emit(each) {
+                self.error = Some(err);
+                self.stop = true;
+                return true;
+            }
+            if self.served < self.run.targets.len() && self.seek_is_better() {
+                self.stop = true;
+                return true;
+            }
+        }
+    }
+
+    /// Hands the best frame to `each` for the next unserved target.
+    fn emit(
+        &mut self,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        let ts = self.best_ts.expect("a frame to emit");
+        let frame = std::mem::replace(&mut self.best, Frame::new().map_err(MediaError::internal)?);
+        let sar = match frame.sample_aspect_ratio() {
+            r if r.to_f64().is_some() => r,
+            _ => self.sar,
+        };
+        let decoded = DecodedFrame {
+            frame,
+            pts_seconds: (ts - self.origin) as f64 * f64::from(self.tb.num)
+                / f64::from(self.tb.den),
+            orientation: self.orientation,
+            sample_aspect_ratio: sar,
+        };
+        let result = each(self.run.first_index + self.served, &decoded);
+        self.best = decoded.frame;
+        self.served += 1;
+        result
+    }
+
+    /// Whether the next target is reached sooner by a seek than by decoding
+    /// on: its keyframe has not been read yet.
+    fn seek_is_better(&self) -> bool {
+        let next = self.run.targets[self.served];
+        match self.run.keyframes[self.served] {
+            Some(key) => key > self.read_dts,
+            None => next.saturating_sub(self.read_dts) > self.seek_gap,
         }
     }
 }
