@@ -188,6 +188,83 @@ impl Default for MediaConfig {
     }
 }
 
+/// The asynchronous job system (VOD-style screenshot tasks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Where tasks, templates and media records live: `sqlite` (the file
+    /// `jobs.sqlite3` in the data directory), `sqlite:///absolute/file.db`,
+    /// or `postgres://user:password@host:port/database` (shared by several
+    /// gateways).
+    pub store: String,
+    /// Tasks run at once by this gateway; 0 means half the cores (at least
+    /// one).
+    pub workers: usize,
+    /// Decoder threads per task; 0 lets FFmpeg use every core.
+    pub decode_threads: u32,
+    /// Run job threads at idle CPU priority (`SCHED_IDLE`), so snapshot
+    /// requests always come first.
+    pub idle_priority: bool,
+    /// The bucket `MediaStoragePath` is a key of, and where outputs are
+    /// written (default: the default bucket).
+    pub bucket: Option<String>,
+    /// Prefix of output keys: `<prefix><FileId>/<TaskId>/...`.
+    pub output_prefix: String,
+    /// Base of output URLs, e.g. `https://media.example.com` (default: the
+    /// address the gateway listens on). URLs are path style:
+    /// `<base>/<bucket>/<key>`.
+    pub url_base: Option<String>,
+    /// Lifetime of pre-signed output URLs (buckets that are not public).
+    pub url_expiry_secs: u64,
+    /// The credential that signs output URLs (default: the first one).
+    pub url_credential: Option<String>,
+    /// Seconds a worker's claim on a task lasts without renewal; a task
+    /// whose worker died is taken over after this.
+    pub lease_secs: u64,
+    /// How often idle workers look for tasks other gateways queued.
+    pub poll_interval_ms: u64,
+    /// Seconds one task may run before it fails with a timeout.
+    pub timeout_secs: u64,
+    /// Times a task is started before it is given up (ABORTED).
+    pub max_attempts: u32,
+    /// Most pictures (or sprite cells) one subtask may make.
+    pub max_outputs: usize,
+    /// Numeric prefix of task ids (`<app_id>-Procedure-...`).
+    pub app_id: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            store: "sqlite".to_owned(),
+            workers: 0,
+            decode_threads: 0,
+            idle_priority: true,
+            bucket: None,
+            output_prefix: "vod/".to_owned(),
+            url_base: None,
+            url_expiry_secs: 7 * 24 * 3600,
+            url_credential: None,
+            lease_secs: 30,
+            poll_interval_ms: 1000,
+            timeout_secs: 3600,
+            max_attempts: 3,
+            max_outputs: 10_000,
+            app_id: 1_250_000_000,
+        }
+    }
+}
+
+impl JobsConfig {
+    /// Tasks run at once.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+}
+
 /// The file's shape; every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,6 +278,8 @@ struct FileConfig {
     limits: LimitsConfig,
     #[serde(default)]
     media: MediaConfig,
+    #[serde(default)]
+    jobs: JobsConfig,
     #[serde(default)]
     buckets: Vec<BucketConfig>,
     #[serde(default)]
@@ -236,6 +315,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Snapshot and media-info work.
     pub media: MediaConfig,
+    /// The asynchronous job system.
+    pub jobs: JobsConfig,
     /// Buckets, at least one.
     pub buckets: Vec<BucketConfig>,
     /// Credentials from the file, plus the root credential if given.
@@ -313,6 +394,7 @@ impl Config {
             default_bucket,
             limits: file.limits,
             media: file.media,
+            jobs: file.jobs,
             buckets,
             credentials,
         };
@@ -369,6 +451,39 @@ impl Config {
         if media.timeout_secs == 0 || media.max_source_pixels == 0 {
             return Err(ConfigError::Invalid(
                 "media.timeout_secs and media.max_source_pixels must be positive".to_owned(),
+            ));
+        }
+        let jobs = &self.jobs;
+        if let Some(bucket) = &jobs.bucket {
+            if !self.buckets.iter().any(|b| &b.name == bucket) {
+                return Err(ConfigError::Invalid(format!(
+                    "jobs.bucket {bucket:?} is not one of the configured buckets"
+                )));
+            }
+        }
+        if !(jobs.store == "sqlite"
+            || jobs.store.starts_with("sqlite://")
+            || jobs.store.starts_with("postgres://")
+            || jobs.store.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "jobs.store {:?} must be \"sqlite\", sqlite:///path or postgres://...",
+                jobs.store
+            )));
+        }
+        if jobs.lease_secs < 3 || jobs.timeout_secs == 0 || jobs.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "jobs.lease_secs must be at least 3, jobs.timeout_secs and jobs.max_attempts \
+                 positive"
+                    .to_owned(),
+            ));
+        }
+        if !(jobs.output_prefix.is_empty() || jobs.output_prefix.ends_with('/'))
+            || jobs.output_prefix.starts_with('/')
+        {
+            return Err(ConfigError::Invalid(
+                "jobs.output_prefix must be empty or a key prefix ending in '/', like \"vod/\""
+                    .to_owned(),
             ));
         }
         for cred in &self.credentials {

@@ -8,6 +8,7 @@
 
 use http::StatusCode;
 
+use crate::jobs::JobError;
 use crate::media::MediaError;
 use crate::pool::PoolError;
 use crate::proto::sign::SignError;
@@ -298,5 +299,54 @@ impl From<PoolError> for ApiError {
             ),
             PoolError::Panicked => Self::internal("a decode job panicked"),
         }
+    }
+}
+
+/// An API 3.0 error: a dotted code and a message, answered as
+/// `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api3Error {
+    /// E.g. `AuthFailure.SignatureFailure`, `InvalidParameterValue.Width`.
+    pub code: String,
+    /// A human explanation.
+    pub message: String,
+}
+
+impl Api3Error {
+    /// An error with this code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl JobError {
+    /// The API 3.0 code of the error.
+    pub fn code(&self) -> String {
+        match self {
+            JobError::InvalidParameterValue { field, .. } => {
+                format!("InvalidParameterValue.{field}")
+            }
+            JobError::MissingParameter { .. } => "MissingParameter".into(),
+            JobError::InvalidParameter { .. } => "InvalidParameter".into(),
+            JobError::NotFound { what, .. } => format!("ResourceNotFound.{what}"),
+            JobError::Coded { code, .. } => (*code).into(),
+            JobError::Store(_) => "InternalError".into(),
+        }
+    }
+}
+
+impl From<JobError> for Api3Error {
+    fn from(err: JobError) -> Self {
+        let message = match &err {
+            JobError::Store(store) => {
+                tracing::error!(error = %store, "job store failure");
+                "The job store is unavailable; try again.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Api3Error::new(err.code(), message)
     }
 }

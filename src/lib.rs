@@ -13,6 +13,8 @@
 //! - [`av`]: the only `unsafe` code: RAII wrappers over FFmpeg.
 //! - [`media`]: the safe media pipeline.
 //! - [`pool`]: the bounded pool decode work runs on.
+//! - [`jobs`]: VOD-style templates and screenshot tasks on a durable queue
+//!   (SQLite or PostgreSQL), and the workers that run them.
 //! - [`snapshot_cache`]: the size-bounded LRU of encoded snapshots.
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
@@ -22,6 +24,7 @@ pub mod av;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod media;
 pub mod ops;
 pub mod pool;

@@ -284,7 +284,7 @@ async fn serve(
     demo: Option<PathBuf>,
 ) -> Result<(), String> {
     let config = load_config(config_path.as_deref(), overrides)?;
-    let state = Arc::new(AppState::new(config)?);
+    let state = Arc::new(AppState::new(config).await?);
     let config = &state.config;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -304,10 +304,17 @@ async fn serve(
             tracing::info!(file = %file.display(), "uploaded demo.mp4");
         }
     }
+    state.jobs.set_endpoint(address);
+    framegate::jobs::worker::start(&state);
     println!("framegate listening on http://{address}");
     print_banner(&state, address, demo.is_some());
     tracing::info!(%address, buckets = state.buckets.names().len(), "ready");
-    server::run(listener, state.clone(), shutdown_signal())
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        framegate::jobs::worker::stop(&stopping.jobs);
+    };
+    server::run(listener, state.clone(), shutdown)
         .await
         .map_err(|e| e.to_string())
 }

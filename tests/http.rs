@@ -27,12 +27,12 @@ impl Gateway {
             dir.path().display().to_string()
         );
         let config = Config::from_toml(&toml, Overrides::default()).unwrap();
-        let state = Arc::new(AppState::new(config).unwrap());
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async move {
+                let state = Arc::new(AppState::new(config).await.unwrap());
                 let listener = tokio::net::TcpListener::bind(state.config.listen)
                     .await
                     .unwrap();

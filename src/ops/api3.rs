@@ -11,26 +11,10 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::auth::{self, policy, Principal};
+use crate::error::Api3Error;
+use crate::jobs::templates::Kind;
 use crate::proto::sign::{RequestParts, Scheme};
 use crate::server::body::{self, Response};
-
-/// An API 3.0 error: a dotted code and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Api3Error {
-    /// E.g. `AuthFailure.SignatureFailure`, `InvalidParameterValue.Width`.
-    pub code: String,
-    /// A human explanation.
-    pub message: String,
-}
-
-impl Api3Error {
-    fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Whether a request is for the API 3.0 endpoint.
 pub fn is_api3(parts: &Parts) -> bool {
@@ -116,18 +100,41 @@ async fn serve(state: &AppState, parts: &Parts, incoming: Incoming) -> Result<Va
         serde_json::from_slice(&document)
             .map_err(|e| Api3Error::new("InvalidParameter", format!("The body is not JSON: {e}")))?
     };
-    dispatch(&action, &params)
+    dispatch(state, &action, &params).await
 }
 
-fn dispatch(action: &str, _params: &Value) -> Result<Value, Api3Error> {
-    let empty_set = |set: &str| json!({ "TotalCount": 0, set: [] });
-    match action {
-        "DescribeSnapshotByTimeOffsetTemplates" => Ok(empty_set("SnapshotByTimeOffsetTemplateSet")),
-        "DescribeSampleSnapshotTemplates" => Ok(empty_set("SampleSnapshotTemplateSet")),
-        "DescribeImageSpriteTemplates" => Ok(empty_set("ImageSpriteTemplateSet")),
-        _ => Err(Api3Error::new(
-            "InvalidAction",
-            format!("The action {action:?} does not exist or is not provided by this gateway."),
-        )),
+async fn dispatch(state: &AppState, action: &str, params: &Value) -> Result<Value, Api3Error> {
+    let jobs = &state.jobs;
+    for kind in Kind::ALL {
+        let name = kind.name();
+        let Some(verb) = action.strip_suffix(name).or_else(|| {
+            action
+                .strip_suffix('s')
+                .and_then(|a| a.strip_suffix(name))
+                .filter(|v| *v == "Describe")
+        }) else {
+            continue;
+        };
+        let result = match verb {
+            "Create" => jobs.create_template(kind, params).await,
+            "Describe" if action.ends_with('s') => jobs.describe_templates(kind, params).await,
+            "Modify" => jobs.modify_template(kind, params).await,
+            "Delete" => jobs.delete_template(kind, params).await,
+            _ => break,
+        };
+        return result.map_err(Api3Error::from);
     }
+    let result = match action {
+        "ProcessMedia" => jobs.process_media(params).await,
+        "DescribeTaskDetail" => jobs.describe_task(params).await,
+        "DescribeTasks" => jobs.describe_tasks(params).await,
+        "DescribeMediaInfos" => jobs.describe_media(params).await,
+        _ => {
+            return Err(Api3Error::new(
+                "InvalidAction",
+                format!("The action {action:?} does not exist or is not provided by this gateway."),
+            ))
+        }
+    };
+    result.map_err(Api3Error::from)
 }

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use crate::auth::{self, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::jobs::Jobs;
 use crate::pool::DecodePool;
 use crate::proto::route::{self, Addressing, Endpoint, Route};
 use crate::proto::sign::RequestParts;
@@ -38,12 +39,15 @@ pub struct AppState {
     pub pool: DecodePool,
     /// Recently encoded snapshots.
     pub snapshots: SnapshotCache,
+    /// Templates, tasks and their queue.
+    pub jobs: Jobs,
 }
 
 impl AppState {
-    /// Opens the buckets of `config`.
-    pub fn new(config: Config) -> Result<Self, String> {
+    /// Opens the buckets and the job store of `config`.
+    pub async fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
+        let jobs = Jobs::open(&config).await?;
         let credentials = Credentials::new(&config);
         let pool = DecodePool::new(config.media.workers, config.media.queue);
         let snapshots = SnapshotCache::new(config.media.cache_bytes);
@@ -53,6 +57,7 @@ impl AppState {
             credentials,
             pool,
             snapshots,
+            jobs,
         })
     }
 }

@@ -251,6 +251,26 @@ impl Bucket {
     }
 }
 
+impl Bucket {
+    /// Writes `bytes` to `key` in one piece (for pictures the gateway makes).
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectInfo, StorageError> {
+        let len = bytes.len() as u64;
+        let body: BodyStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
+        let request = PutRequest {
+            content_type: Some(content_type.to_owned()),
+            content_length: Some(len),
+            max_len: len,
+            ..PutRequest::default()
+        };
+        self.put_object(key, body, request).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
