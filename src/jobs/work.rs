@@ -63,7 +63,7 @@ pub fn output_dir(prefix: &str, spec: &TaskSpec, task_id: &str) -> String {
 }
 
 /// Runs `spec`, updating `state` and calling `report` now and then (at most
-/// once a second) and after each subtask ends.
+/// four times a second) and after each subtask ends.
 pub fn run(
     ctx: &WorkContext<'_>,
     task_id: &str,
@@ -166,7 +166,7 @@ pub fn run(
             return Ok(());
         }
         st.progress = plan.progress();
-        if last_report.elapsed() >= Duration::from_secs(1) {
+        if last_report.elapsed() >= Duration::from_millis(250) {
             report(state);
             last_report = Instant::now();
         }

@@ -248,8 +248,8 @@ async fn keep_lease(
             }
             Err(err) => tracing::warn!(error = %err, "renewing a lease failed"),
         }
-        // Progress is saved at most twice a second.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Progress is saved at most four times a second.
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

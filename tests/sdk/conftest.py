@@ -101,7 +101,7 @@ class GatewayFactory:
         self.started: list[Gateway] = []
 
     def config_for(self, backend: str, name: str, data_dir: Path | None = None,
-                   extra_buckets=()) -> Path:
+                   extra_buckets=(), extra: str = "") -> Path:
         workdir = self.root / name
         workdir.mkdir(parents=True, exist_ok=True)
         data_dir = data_dir or (workdir / "data")
@@ -111,12 +111,12 @@ class GatewayFactory:
             endpoint = self.request.getfixturevalue("s3_server").endpoint
         return support.write_config(
             workdir / "framegate.toml", data_dir, support.store_url(backend), endpoint,
-            extra_buckets=extra_buckets,
+            extra_buckets=extra_buckets, extra=extra,
         )
 
     def start(self, backend: str, name: str, data_dir: Path | None = None,
-              extra_buckets=()) -> Gateway:
-        config = self.config_for(backend, name, data_dir, extra_buckets)
+              extra_buckets=(), extra: str = "") -> Gateway:
+        config = self.config_for(backend, name, data_dir, extra_buckets, extra)
         gw = Gateway(config, config.parent, name)
         self.started.append(gw)
         return gw.start()
@@ -221,3 +221,48 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("framegate figures")
         for line in support.REPORT_LINES:
             terminalreporter.write_line(line)
+
+
+# --------------------------------------------------------------------------
+# Job queues
+# --------------------------------------------------------------------------
+
+QUEUES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres(workroot):
+    """A throwaway PostgreSQL server (scripts/setup.sh installs it)."""
+    from pg_server import PostgresServer
+
+    server = PostgresServer().start()  # not under workroot: the postgres user must reach it
+    yield server
+    server.stop()
+
+
+def queue_store(queue: str, request) -> str:
+    """The `[jobs] store` value for a queue backend (a fresh database for
+    PostgreSQL)."""
+    if queue == "sqlite":
+        return "sqlite"
+    server = request.getfixturevalue("postgres")
+    server.reset()
+    return server.url
+
+
+@pytest.fixture(scope="module", params=QUEUES)
+def queue(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def jobs_gateway(queue, workroot, request):
+    """A gateway (file backend, private bucket) with one job worker on
+    `queue`, and the fixtures uploaded."""
+    from jobs_support import jobs_toml
+
+    name = f"jobs-{queue}-{request.module.__name__}"
+    factory = GatewayFactory(workroot / name, request)
+    gw = factory.start("file", name, extra=jobs_toml(queue_store(queue, request)))
+    yield gw
+    factory.stop_all()

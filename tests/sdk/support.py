@@ -390,9 +390,10 @@ def toml_str(value: str) -> str:
 
 def write_config(path: Path, data_dir: Path, store: str, s3_endpoint: str | None = None,
                  acl: str = "public-read-write",
-                 extra_buckets: list[tuple[str, str, str]] = ()) -> Path:
+                 extra_buckets: list[tuple[str, str, str]] = (), extra: str = "") -> Path:
     """The gateway's TOML config: BUCKET on one backing store, plus optional
-    (name, store, acl) buckets on local stores (file:// or memory://)."""
+    (name, store, acl) buckets on local stores (file:// or memory://), plus
+    `extra` TOML appended at the end (e.g. a [jobs] table)."""
     lines = [
         'listen = "127.0.0.1:0"',
         f"data_dir = {toml_str(str(data_dir))}",
@@ -429,6 +430,7 @@ def write_config(path: Path, data_dir: Path, store: str, s3_endpoint: str | None
         f"secret_id = {toml_str(SECRET_ID)}",
         f"secret_key = {toml_str(SECRET_KEY)}",
         "",
+        extra,
     ]
     path.write_text("\n".join(lines))
     return path
