@@ -312,7 +312,8 @@ async fn serve(
     let stopping = state.clone();
     let shutdown = async move {
         shutdown_signal().await;
-        framegate::jobs::worker::stop(&stopping.jobs);
+        let grace = stopping.config.shutdown_grace();
+        framegate::jobs::worker::stop(&stopping.jobs, grace).await;
     };
     server::run(listener, state.clone(), shutdown)
         .await

@@ -21,7 +21,7 @@ pub mod worker;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -131,6 +131,9 @@ pub struct Jobs {
     public_buckets: Vec<String>,
     /// Raised on shutdown: workers stop taking tasks and interrupt theirs.
     stopping: Arc<AtomicBool>,
+    /// Tasks running in this gateway, and a signal when one ends.
+    running: AtomicUsize,
+    task_ended: Notify,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -201,6 +204,8 @@ impl Jobs {
                 .map(|b| b.name.clone())
                 .collect(),
             stopping: Arc::new(AtomicBool::new(false)),
+            running: AtomicUsize::new(0),
+            task_ended: Notify::new(),
         })
     }
 

@@ -37,10 +37,21 @@ pub fn start(state: &Arc<AppState>) {
 }
 
 /// Asks workers to stop: running tasks are interrupted and handed back to
-/// the queue.
-pub fn stop(jobs: &Jobs) {
+/// the queue. Waits up to `grace` for them to be handed back.
+pub async fn stop(jobs: &Jobs, grace: Duration) {
     jobs.stopping.store(true, Ordering::SeqCst);
     jobs.stopped.notify_waiters();
+    let deadline = tokio::time::Instant::now() + grace;
+    while jobs.running.load(Ordering::SeqCst) > 0 {
+        tokio::select! {
+            _ = jobs.task_ended.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::warn!("tasks still running at shutdown; their leases will run out");
+                return;
+            }
+        }
+    }
 }
 
 async fn worker_loop(state: Arc<AppState>, n: usize) {
@@ -56,7 +67,10 @@ async fn worker_loop(state: Arc<AppState>, n: usize) {
         {
             Ok(Some(row)) => {
                 let span = tracing::info_span!("task", task = %row.task_id, worker = n);
+                jobs.running.fetch_add(1, Ordering::SeqCst);
                 run_task(&state, row).instrument(span).await;
+                jobs.running.fetch_sub(1, Ordering::SeqCst);
+                jobs.task_ended.notify_waiters();
                 continue;
             }
             Ok(None) => {}

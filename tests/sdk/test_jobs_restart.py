@@ -1,0 +1,122 @@
+"""Nothing accepted is lost: tasks survive `kill -9` of the gateway, on the
+SQLite queue (the same gateway restarts) and on PostgreSQL (another gateway
+takes over when the dead one's lease runs out). A task that was in progress
+is done again under the same output keys."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import support
+from conftest import queue_store
+from jobs_support import call, detail, image, jobs_toml, process, results, upload, vod, wait
+
+PICTURES = 100
+
+
+def heavy_task(client) -> dict:
+    """A task that takes seconds: 100 full-HD PNGs."""
+    definition = call(client, "CreateSampleSnapshotTemplate", {
+        "SampleType": "Percent", "SampleInterval": 1, "Format": "png",
+        "Width": 1920, "Height": 1080}).Definition
+    return {"SampleSnapshotTaskSet": [{"Definition": definition}]}
+
+
+def wait_in_progress(client, task_id: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        d = detail(client, task_id)
+        [(_, r)] = results(d)
+        if d.Status == "PROCESSING" and 0 < r.Progress < 60:
+            return
+        assert d.Status in ("WAITING", "PROCESSING"), f"task ended before the kill: {d.Status}"
+        assert time.monotonic() < deadline, "the task never got going"
+        time.sleep(0.02)
+
+
+def output_keys(gw, task_id: str) -> list[str]:
+    s3 = support.boto3_client(gw)
+    keys, token = [], None
+    while True:
+        kw = {"Bucket": support.BUCKET, "Prefix": "vod/"}
+        if token:
+            kw["ContinuationToken"] = token
+        page = s3.list_objects_v2(**kw)
+        keys += [o["Key"] for o in page.get("Contents", []) if f"/{task_id}/" in o["Key"]]
+        token = page.get("NextContinuationToken")
+        if not token:
+            return keys
+
+
+def check_complete(client, gw, task_id: str) -> None:
+    d = wait(client, task_id, timeout=120)
+    assert d.Status == "FINISH"
+    [(_, r)] = results(d)
+    assert (r.Status, r.Progress) == ("SUCCESS", 100), r.Message
+    urls = r.Output.ImageUrlSet
+    assert len(urls) == PICTURES
+    for url in (urls[0], urls[57], urls[-1]):
+        assert image(url).size == (1920, 1080)
+    # Redone under the same keys: exactly one object per picture.
+    keys = output_keys(gw, task_id)
+    assert len(keys) == PICTURES, f"{len(keys)} objects for {PICTURES} pictures"
+
+
+@pytest.mark.parametrize("queue", ["sqlite", "postgres"])
+def test_kill_9_mid_task_then_restart_finishes_everything(gateway_factory, request, queue):
+    store = queue_store(queue, request)
+    gw = gateway_factory.start("file", f"kill9-{queue}", extra=jobs_toml(store, workers=1))
+    upload(gw, "videos/demo.mp4", "demo.mp4")
+    client = vod(gw)
+    running = process(client, "/videos/demo.mp4", heavy_task(client))
+    queued = process(client, "/videos/demo.mp4", {"SnapshotByTimeOffsetTaskSet": [
+        {"Definition": 10, "ExtTimeOffsetSet": ["1s", "2s"]}]})
+    wait_in_progress(client, running)
+    assert detail(client, queued).Status == "WAITING"
+    gw.proc.kill()  # SIGKILL: no chance to hand anything back
+    gw.proc.wait()
+    gw.start()
+    client = vod(gw)
+    check_complete(client, gw, running)
+    d = wait(client, queued)
+    [(_, r)] = results(d)
+    assert r.Status == "SUCCESS" and len(r.Output.PicInfoSet) == 2
+    log = gw.stderr_log.read_text()
+    assert "resuming tasks interrupted by the last stop" in log
+    assert "attempt=2" in log
+
+
+def test_another_gateway_takes_over_when_the_lease_runs_out(gateway_factory, request):
+    store = queue_store("postgres", request)
+    first = gateway_factory.start("file", "lease-a", extra=jobs_toml(store, workers=1))
+    upload(first, "videos/demo.mp4", "demo.mp4")
+    client = vod(first)
+    task_id = process(client, "/videos/demo.mp4", heavy_task(client))
+    wait_in_progress(client, task_id)
+    first.proc.kill()
+    first.proc.wait()
+    # A second gateway (its own node id) on the same queue and the same
+    # bucket directory.
+    data = first.config.parent / "data"
+    second = gateway_factory.start("file", "lease-b", data_dir=data,
+                                   extra=jobs_toml(store, workers=1))
+    client = vod(second)
+    started = time.monotonic()
+    check_complete(client, second, task_id)
+    # The lease is 3 s: the takeover waited for it, not much longer.
+    assert time.monotonic() - started < 60
+    assert "attempt=2" in second.stderr_log.read_text()
+
+
+def test_sigterm_hands_the_running_task_back(gateway_factory):
+    gw = gateway_factory.start("file", "sigterm", extra=jobs_toml("sqlite", workers=1))
+    upload(gw, "videos/demo.mp4", "demo.mp4")
+    client = vod(gw)
+    task_id = process(client, "/videos/demo.mp4", heavy_task(client))
+    wait_in_progress(client, task_id)
+    assert gw.stop() == 0
+    gw.start()
+    check_complete(client := vod(gw), gw, task_id)
+    assert "task interrupted; it will be resumed" in gw.stderr_log.read_text()
