@@ -18,7 +18,9 @@
 //! - [`snapshot_cache`]: the size-bounded LRU of encoded snapshots.
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
+//! - [`api_client`]: a TC3-signing API 3.0 client for `framegate job`.
 
+pub mod api_client;
 pub mod auth;
 pub mod av;
 pub mod bootstrap;

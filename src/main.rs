@@ -43,6 +43,11 @@ enum Command {
     },
     /// Take a picture from a video file or object URL, as `?ci-process=snapshot` does.
     Snapshot(SnapshotArgs),
+    /// Queue screenshot tasks on a running gateway and watch them.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
     /// Print a pre-signed URL (what a web page embeds).
     ///
     /// Example: framegate presign demo.mp4 --param ci-process=snapshot --param time=3
@@ -71,6 +76,62 @@ enum Command {
         #[arg(long, value_name = "ID")]
         secret_id: Option<String>,
     },
+}
+
+/// `framegate job ...`.
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Queue a ProcessMedia task for an object, then watch it with a
+    /// progress bar.
+    ///
+    /// Example: framegate job submit demo.mp4 --snapshot 10=1s,50% --sprite 10 --cover 10=Percent:30
+    Submit(SubmitArgs),
+    /// Watch a task until it ends, with a progress bar.
+    Watch {
+        /// The TaskId ProcessMedia returned.
+        task_id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Where the gateway is and who signs.
+#[derive(Debug, clap::Args)]
+struct Remote {
+    /// The gateway's base URL; default: http://<listen address>.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Which configured credential signs (default: the root credential).
+    #[arg(long, value_name = "ID")]
+    secret_id: Option<String>,
+}
+
+/// The `framegate job submit` arguments.
+#[derive(Debug, clap::Args)]
+struct SubmitArgs {
+    /// The object key (MediaStoragePath) in the jobs bucket.
+    key: String,
+    /// Time-point screenshots: DEFINITION=TIMES, times like 1.5s or 50%,
+    /// comma-separated (repeatable).
+    #[arg(long, value_name = "DEF=TIMES")]
+    snapshot: Vec<String>,
+    /// Sampled screenshots with this template (repeatable).
+    #[arg(long, value_name = "DEF")]
+    sample: Vec<u64>,
+    /// Image sprites with this template (repeatable).
+    #[arg(long, value_name = "DEF")]
+    sprite: Vec<u64>,
+    /// A cover: DEFINITION=Time:SECONDS or DEFINITION=Percent:PERCENT.
+    #[arg(long, value_name = "DEF=TYPE:VALUE")]
+    cover: Option<String>,
+    /// Queue priority, -10 to 10 (higher first).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-10..=10))]
+    priority: i64,
+    /// Print the TaskId and return without watching.
+    #[arg(long)]
+    no_watch: bool,
+    #[command(flatten)]
+    remote: Remote,
 }
 
 /// The `framegate snapshot` arguments.
@@ -159,6 +220,181 @@ fn snapshot_command(args: SnapshotArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `framegate job submit|watch`: API 3.0 calls to a running gateway.
+fn job_command(
+    config_path: Option<&Path>,
+    data_dir: Option<PathBuf>,
+    command: JobCommand,
+) -> Result<(), String> {
+    use framegate::api_client::Client;
+    use serde_json::json;
+    let remote = match &command {
+        JobCommand::Submit(args) => &args.remote,
+        JobCommand::Watch { remote, .. } => remote,
+    };
+    let config = load_config(
+        config_path,
+        Overrides {
+            data_dir,
+            root_credential: env_credential(),
+            ..Overrides::default()
+        },
+    )?;
+    let credential = match &remote.secret_id {
+        Some(id) => config.credentials.iter().find(|c| &c.secret_id == id),
+        None => config.credentials.first(),
+    }
+    .ok_or("no such credential in the configuration")?
+    .clone();
+    let endpoint = remote
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let client = Client::new(&endpoint, credential, &config.region).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let task_id = match command {
+            JobCommand::Watch { task_id, .. } => task_id,
+            JobCommand::Submit(args) => {
+                let mut task = serde_json::Map::new();
+                let mut snapshots = Vec::new();
+                for spec in &args.snapshot {
+                    let (def, times) = spec
+                        .split_once('=')
+                        .ok_or_else(|| format!("--snapshot {spec:?} is not DEF=TIMES"))?;
+                    let def: u64 = def
+                        .parse()
+                        .map_err(|_| format!("bad Definition in {spec:?}"))?;
+                    let times: Vec<&str> = times.split(',').collect();
+                    snapshots.push(json!({"Definition": def, "ExtTimeOffsetSet": times}));
+                }
+                let defs = |list: &[u64]| -> Vec<serde_json::Value> {
+                    list.iter().map(|d| json!({"Definition": d})).collect()
+                };
+                task.insert("SnapshotByTimeOffsetTaskSet".into(), json!(snapshots));
+                task.insert("SampleSnapshotTaskSet".into(), json!(defs(&args.sample)));
+                task.insert("ImageSpriteTaskSet".into(), json!(defs(&args.sprite)));
+                if let Some(cover) = &args.cover {
+                    let parsed = cover.split_once('=').and_then(|(def, pos)| {
+                        let (kind, value) = pos.split_once(':')?;
+                        Some((def.parse::<u64>().ok()?, kind, value.parse::<f64>().ok()?))
+                    });
+                    let (def, kind, value) = parsed.ok_or_else(|| {
+                        format!("--cover {cover:?} is not DEF=Time:S or DEF=Percent:P")
+                    })?;
+                    task.insert(
+                        "CoverBySnapshotTaskSet".into(),
+                        json!([{"Definition": def, "PositionType": kind, "PositionValue": value}]),
+                    );
+                }
+                let answer = client
+                    .call(
+                        "ProcessMedia",
+                        &json!({
+                            "MediaStoragePath": format!("/{}", args.key.trim_start_matches('/')),
+                            "MediaProcessTask": task,
+                            "TasksPriority": args.priority,
+                        }),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let task_id = answer["TaskId"].as_str().unwrap_or_default().to_owned();
+                println!("{task_id}");
+                if args.no_watch {
+                    return Ok(());
+                }
+                task_id
+            }
+        };
+        watch_task(&client, &task_id).await
+    })
+}
+
+/// Polls DescribeTaskDetail with a progress bar until the task ends; fails
+/// if a subtask failed.
+async fn watch_task(client: &framegate::api_client::Client, task_id: &str) -> Result<(), String> {
+    use serde_json::json;
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos:>3}% {msg}",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    let detail = loop {
+        let detail = client
+            .call("DescribeTaskDetail", &json!({ "TaskId": task_id }))
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = detail["Status"].as_str().unwrap_or_default().to_owned();
+        let results = detail["ProcedureTask"]["MediaProcessResultSet"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let progress: Vec<u64> = results
+            .iter()
+            .filter_map(|r| {
+                r.as_object()?
+                    .values()
+                    .find_map(|v| v.get("Progress")?.as_u64())
+            })
+            .collect();
+        let overall = progress.iter().sum::<u64>() / progress.len().max(1) as u64;
+        bar.set_position(overall);
+        bar.set_message(status.clone());
+        if status == "FINISH" || status == "ABORTED" {
+            bar.finish();
+            break detail;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let task = &detail["ProcedureTask"];
+    let mut failed = detail["Status"] == "ABORTED";
+    for result in task["MediaProcessResultSet"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let kind = result["Type"].as_str().unwrap_or_default();
+        let Some(sub) = result
+            .as_object()
+            .and_then(|o| o.values().find(|v| v.get("Status").is_some()))
+        else {
+            continue;
+        };
+        let status = sub["Status"].as_str().unwrap_or_default();
+        failed |= status != "SUCCESS";
+        let output = &sub["Output"];
+        let urls: Vec<&str> = ["PicInfoSet", "ImageUrlSet"]
+            .iter()
+            .filter_map(|f| output[f].as_array())
+            .flatten()
+            .filter_map(|v| v.get("Url").unwrap_or(v).as_str())
+            .chain(
+                ["WebVttUrl", "CoverUrl"]
+                    .iter()
+                    .filter_map(|f| output[f].as_str()),
+            )
+            .collect();
+        println!(
+            "{kind}: {status} {} {}",
+            sub["ErrCodeExt"].as_str().unwrap_or_default(),
+            sub["Message"].as_str().unwrap_or_default()
+        );
+        for url in urls {
+            println!("  {url}");
+        }
+    }
+    if failed {
+        Err(format!("task {task_id} did not fully succeed"))
+    } else {
+        Ok(())
+    }
+}
+
 fn parse_param(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -185,6 +421,7 @@ fn main() -> ExitCode {
                 ))
             }),
         Command::Snapshot(args) => snapshot_command(args),
+        Command::Job { command } => job_command(cli.config.as_deref(), cli.data_dir, command),
         Command::Presign {
             key,
             method,

@@ -390,3 +390,29 @@ def test_progress_is_reported_while_a_task_runs(client):
         time.sleep(0.05)
     assert r.Progress == 100 and len(r.Output.ImageUrlSet) == 100
     assert any(0 < p < 100 for p in seen), f"no progress between 0 and 100 was seen: {seen}"
+
+
+def test_cli_submits_and_watches_a_task(client, jobs_gateway):
+    import subprocess
+
+    binary = str(support.gateway_binary())
+    base = [binary, "--config", str(jobs_gateway.config), "job"]
+    remote = ["--endpoint", jobs_gateway.url, "--secret-id", support.SECRET_ID]
+    run = subprocess.run(base + ["submit", "videos/clip.mp4", "--snapshot", "10=1s,50%",
+                                 "--sprite", "10", "--cover", "10=Time:2", "--priority", "-3"]
+                         + remote, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    task_id = run.stdout.splitlines()[0]
+    assert re.fullmatch(r"\d+-Procedure-[0-9a-f]{32}t0", task_id)
+    assert "SnapshotByTimeOffset: SUCCESS" in run.stdout and ".vtt" in run.stdout
+    d = detail(client, task_id)
+    assert d.Status == "FINISH" and d.ProcedureTask.TasksPriority == -3
+    watch = subprocess.run(base + ["watch", task_id] + remote, capture_output=True, text=True,
+                           timeout=60)
+    assert watch.returncode == 0 and "CoverBySnapshot: SUCCESS" in watch.stdout
+    bad = subprocess.run(base + ["submit", "videos/none.mp4", "--sample", "10"] + remote,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "SourceFileError.NotFound" in bad.stdout
+    unknown = subprocess.run(base + ["submit", "videos/clip.mp4", "--sample", "77"] + remote,
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode != 0 and "ResourceNotFound.TemplateNotExist" in unknown.stderr
