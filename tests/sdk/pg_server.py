@@ -253,8 +253,9 @@ class PostgresServer:
         if not self._as_postgres:  # the child is the postmaster itself
             self.proc.send_signal(sig)
             return
-        # The child is runuser, which turns every signal into SIGTERM (a "smart"
-        # shutdown that waits for clients): signal the postmaster directly.
+        # The child is runuser, which does not pass SIGQUIT on (and answers
+        # SIGTERM with SIGTERM, a "smart" shutdown that waits for clients, then
+        # SIGKILL): signal the postmaster directly.
         pid = None
         try:
             pid = int((self.dir / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
