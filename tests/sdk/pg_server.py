@@ -104,6 +104,7 @@ class PostgresServer:
 
     def start(self, timeout: float = 60.0) -> "PostgresServer":
         self.bin_dir = find_bin_dir()
+        owner = None
         if os.geteuid() == 0:
             try:
                 pw = pwd.getpwnam(USER)
@@ -115,10 +116,11 @@ class PostgresServer:
                 ) from None
             runuser = shutil.which("runuser") or "/usr/sbin/runuser"
             self._as_postgres = [runuser, "-u", USER, "--"]
+            owner = (pw.pw_uid, pw.pw_gid)
         self.dir = Path(tempfile.mkdtemp(prefix="framegate-pg-", dir=self.parent))
         try:
-            if self._as_postgres:
-                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            if owner is not None:
+                os.chown(self.dir, *owner)
             self.log = self.dir / "server.log"
             deadline = time.monotonic() + timeout
             self._initdb(deadline)
