@@ -27,7 +27,7 @@ STAGES=(
     "setup|setup (system packages, .venv)|yes|scripts/setup.sh"
     "build|cargo build --all-targets|yes|cargo build --all-targets"
     "cargo|cargo test|no|cargo test --no-fail-fast"
-    "sdk|pytest tests/sdk (cos-python-sdk-v5, boto3)|no|.venv/bin/python -m pytest tests/sdk -q -rfE -p no:cacheprovider"
+    "sdk|pytest tests/sdk (cos-python-sdk-v5, boto3, VOD SDK; SQLite + PostgreSQL queues)|no|.venv/bin/python -m pytest tests/sdk -q -rfE -p no:cacheprovider"
 )
 
 only=("$@")

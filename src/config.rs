@@ -265,6 +265,62 @@ impl JobsConfig {
     }
 }
 
+/// Task events: callbacks and the PullEvents queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Where events are POSTed (`http://` or `https://`); empty: nobody
+    /// (events stay pullable). `ModifyEventConfig` overrides it at run time.
+    pub callback_url: String,
+    /// When set, each callback carries `X-Framegate-Signature: t=<unix
+    /// seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with this key>`.
+    pub callback_secret: String,
+    /// Seconds one delivery attempt may take.
+    pub callback_timeout_secs: u64,
+    /// Attempts per event before it is given up (it stays pullable).
+    pub callback_max_attempts: u32,
+    /// The first retry delay; each retry doubles it (with jitter).
+    pub callback_backoff_initial_ms: u64,
+    /// The longest retry delay.
+    pub callback_backoff_max_secs: u64,
+    /// Seconds a pulled event stays hidden before it can be pulled again
+    /// unless confirmed (VOD: 30).
+    pub pull_visibility_secs: u64,
+    /// Seconds events are kept, confirmed or not (VOD: 4 days).
+    pub retention_secs: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            callback_url: String::new(),
+            callback_secret: String::new(),
+            callback_timeout_secs: 10,
+            callback_max_attempts: 24,
+            callback_backoff_initial_ms: 1000,
+            callback_backoff_max_secs: 600,
+            pull_visibility_secs: 30,
+            retention_secs: 4 * 24 * 3600,
+        }
+    }
+}
+
+/// A rule that starts a procedure when an upload completes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// The bucket (default: the jobs bucket).
+    pub bucket: Option<String>,
+    /// Keys starting with this.
+    #[serde(default)]
+    pub prefix: String,
+    /// Keys ending with this (e.g. `.mp4`).
+    #[serde(default)]
+    pub suffix: String,
+    /// The procedure (`CreateProcedureTemplate` name) to run.
+    pub procedure: String,
+}
+
 /// The file's shape; every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +336,10 @@ struct FileConfig {
     media: MediaConfig,
     #[serde(default)]
     jobs: JobsConfig,
+    #[serde(default)]
+    events: EventsConfig,
+    #[serde(default)]
+    triggers: Vec<TriggerConfig>,
     #[serde(default)]
     buckets: Vec<BucketConfig>,
     #[serde(default)]
@@ -317,6 +377,10 @@ pub struct Config {
     pub media: MediaConfig,
     /// The asynchronous job system.
     pub jobs: JobsConfig,
+    /// Task events and callbacks.
+    pub events: EventsConfig,
+    /// Upload rules that start procedures.
+    pub triggers: Vec<TriggerConfig>,
     /// Buckets, at least one.
     pub buckets: Vec<BucketConfig>,
     /// Credentials from the file, plus the root credential if given.
@@ -395,6 +459,8 @@ impl Config {
             limits: file.limits,
             media: file.media,
             jobs: file.jobs,
+            events: file.events,
+            triggers: file.triggers,
             buckets,
             credentials,
         };
@@ -485,6 +551,39 @@ impl Config {
                 "jobs.output_prefix must be empty or a key prefix ending in '/', like \"vod/\""
                     .to_owned(),
             ));
+        }
+        let events = &self.events;
+        if !(events.callback_url.is_empty()
+            || events.callback_url.starts_with("http://")
+            || events.callback_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(
+                "events.callback_url must be an http:// or https:// URL".to_owned(),
+            ));
+        }
+        if events.callback_max_attempts == 0
+            || events.callback_timeout_secs == 0
+            || events.pull_visibility_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "events.callback_max_attempts, callback_timeout_secs and pull_visibility_secs \
+                 must be positive"
+                    .to_owned(),
+            ));
+        }
+        for trigger in &self.triggers {
+            if trigger.procedure.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "every [[triggers]] needs a procedure".to_owned(),
+                ));
+            }
+            if let Some(bucket) = &trigger.bucket {
+                if !self.buckets.iter().any(|b| &b.name == bucket) {
+                    return Err(ConfigError::Invalid(format!(
+                        "trigger bucket {bucket:?} is not one of the configured buckets"
+                    )));
+                }
+            }
         }
         for cred in &self.credentials {
             if cred.secret_id.is_empty() || cred.secret_key.len() < 8 {

@@ -7,11 +7,15 @@
 //!   media records; the queue is the task table;
 //! - [`worker`]: claims tasks with a lease, runs them on idle-priority
 //!   threads, renews the lease, saves progress;
-//! - [`work`]: the media side of one task (one pass over the video).
+//! - [`work`]: the media side of one task (one pass over the video);
+//! - [`events`]: `ProcedureStateChanged` events, callbacks, PullEvents;
+//! - [`flows`]: procedures (stored task sets) and upload triggers.
 //!
 //! [`Jobs`] ties them together for the API 3.0 handlers in
 //! `ops::api3`.
 
+pub mod events;
+pub mod flows;
 pub mod params;
 pub mod store;
 pub mod task;
@@ -29,7 +33,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 
-use crate::config::{BucketAcl, Config, CredentialConfig, JobsConfig};
+use crate::config::{BucketAcl, Config, CredentialConfig, EventsConfig, JobsConfig, TriggerConfig};
 use crate::presign::{self, PresignRequest, Style};
 use params::{iso_time, now_ms, Params};
 use store::{Store, StoreError, TaskRow};
@@ -134,6 +138,12 @@ pub struct Jobs {
     /// Tasks running in this gateway, and a signal when one ends.
     running: AtomicUsize,
     task_ended: Notify,
+    /// Event settings.
+    events: EventsConfig,
+    /// Wakes long polls and the callback loop when an event is recorded.
+    events_notify: Notify,
+    /// Upload rules.
+    triggers: Vec<TriggerConfig>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -206,6 +216,9 @@ impl Jobs {
             stopping: Arc::new(AtomicBool::new(false)),
             running: AtomicUsize::new(0),
             task_ended: Notify::new(),
+            events: config.events.clone(),
+            events_notify: Notify::new(),
+            triggers: config.triggers.clone(),
         })
     }
 
@@ -356,12 +369,24 @@ impl Jobs {
     /// `ProcessMedia`: validates, queues, and returns the TaskId at once.
     pub async fn process_media(&self, params: &Value) -> Result<Value, JobError> {
         let p = Params::new(params);
-        let (bucket, key, file_id) = self.media_of(&p).await?;
+        let media = self.media_of(&p).await?;
         let task = p
             .object("MediaProcessTask")?
             .ok_or_else(|| JobError::MissingParameter {
                 field: "MediaProcessTask".into(),
             })?;
+        self.submit(media, task, &p).await
+    }
+
+    /// Validates `task` for the media `(bucket, key, file_id)` with the
+    /// options in `p` (`TasksPriority`, `TasksNotifyMode`,
+    /// `SessionContext`, `SessionId`) and queues it.
+    async fn submit(
+        &self,
+        (bucket, key, file_id): (String, String, String),
+        task: &Value,
+        p: &Params<'_>,
+    ) -> Result<Value, JobError> {
         let all = self.all_templates().await?;
         let subtasks = task::parse_subtasks(task, &mut |kind, def| all.get(&(kind, def)).cloned())?;
         let priority = p.int("TasksPriority")?.unwrap_or(0);

@@ -81,6 +81,49 @@ fn task_row(row: &AnyRow) -> Result<TaskRow, StoreError> {
     })
 }
 
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Unique id (receivers deduplicate on it).
+    pub event_id: String,
+    /// The task it is about.
+    pub task_id: String,
+    /// Unix ms.
+    pub created_ms: i64,
+    /// The event JSON.
+    pub body: String,
+    /// Whether a callback is to be sent.
+    pub push: bool,
+}
+
+/// An event due for a callback.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Row id.
+    pub seq: i64,
+    /// The event id.
+    pub event_id: String,
+    /// The event JSON.
+    pub body: String,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+async fn insert_event(conn: &mut sqlx::AnyConnection, event: &NewEvent) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO fg_events (event_id, task_id, created_ms, body, push_state)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&event.event_id)
+    .bind(&event.task_id)
+    .bind(event.created_ms)
+    .bind(&event.body)
+    .bind(if event.push { "pending" } else { "none" })
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A media record: what a FileId stands for.
 #[derive(Debug, Clone)]
 pub struct MediaRow {
@@ -178,6 +221,34 @@ impl Store {
                     body TEXT NOT NULL,
                     PRIMARY KEY (kind, definition))"
             ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_events (
+                    seq {serial},
+                    event_id TEXT NOT NULL UNIQUE,
+                    task_id TEXT NOT NULL,
+                    created_ms {int} NOT NULL,
+                    body TEXT NOT NULL,
+                    handle TEXT,
+                    visible_ms {int} NOT NULL DEFAULT 0,
+                    confirmed {int} NOT NULL DEFAULT 0,
+                    push_state TEXT NOT NULL,
+                    push_attempts {int} NOT NULL DEFAULT 0,
+                    push_next_ms {int} NOT NULL DEFAULT 0,
+                    push_error TEXT)"
+            ),
+            "CREATE INDEX IF NOT EXISTS fg_events_pull ON fg_events (confirmed, visible_ms, seq)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS fg_events_push ON fg_events (push_state, push_next_ms)"
+                .into(),
+            "CREATE INDEX IF NOT EXISTS fg_events_handle ON fg_events (handle)".into(),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_procedures (
+                    name TEXT PRIMARY KEY,
+                    body TEXT NOT NULL,
+                    updated_ms {int} NOT NULL)"
+            ),
+            "CREATE TABLE IF NOT EXISTS fg_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                .into(),
             format!(
                 "CREATE TABLE IF NOT EXISTS fg_media (
                     file_id TEXT PRIMARY KEY,
@@ -471,8 +542,9 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Ends a task leased to `node` with `status` (FINISH or ABORTED);
-    /// false if the lease was lost.
+    /// Ends a task leased to `node` with `status` (FINISH or ABORTED) and
+    /// records its event, in one transaction; false (and no event) if the
+    /// lease was lost.
     pub async fn finish(
         &self,
         task_id: &str,
@@ -480,7 +552,9 @@ impl Store {
         status: &str,
         state: &str,
         now_ms: i64,
+        event: Option<&NewEvent>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE fg_tasks SET status = $3, state = $4, finish_ms = $5, lease_owner = NULL
               WHERE task_id = $1 AND lease_owner = $2 AND status = 'PROCESSING'",
@@ -490,9 +564,221 @@ impl Store {
         .bind(status)
         .bind(state)
         .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records an event outside a task transition.
+    pub async fn insert_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_event(&mut conn, event).await
+    }
+
+    // --------------------------------------------------------------- events
+
+    /// Leases up to `limit` events that are not confirmed and not hidden,
+    /// oldest first, hiding them until `visible_ms`. Each gets a new
+    /// handle (`<event id>.<now>`).
+    pub async fn pull_events(
+        &self,
+        now_ms: i64,
+        visible_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE fg_events
+                SET handle = event_id || '.' || CAST($1 AS TEXT), visible_ms = $2
+              WHERE seq IN (SELECT seq FROM fg_events
+                             WHERE confirmed = 0 AND visible_ms <= $1
+                             ORDER BY seq LIMIT $3 {lock})
+                AND confirmed = 0 AND visible_ms <= $1
+             RETURNING seq, handle, body"
+        ))
+        .bind(now_ms)
+        .bind(visible_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events: Vec<(i64, String, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("handle")?, r.try_get("body")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        events.sort_by_key(|e| e.0);
+        Ok(events.into_iter().map(|(_, h, b)| (h, b)).collect())
+    }
+
+    /// Confirms pulled events by handle; returns how many were confirmed.
+    pub async fn confirm_events(&self, handles: &[String]) -> Result<u64, StoreError> {
+        let mut confirmed = 0;
+        for handle in handles {
+            let done = sqlx::query("UPDATE fg_events SET confirmed = 1 WHERE handle = $1")
+                .bind(handle)
+                .execute(&self.pool)
+                .await?;
+            confirmed += done.rows_affected();
+        }
+        Ok(confirmed)
+    }
+
+    /// Takes the next event due for a callback, holding it until
+    /// `hold_until_ms` (so another gateway does not send it at the same
+    /// time). An event waits while an earlier event of its task is pending.
+    pub async fn next_delivery(
+        &self,
+        now_ms: i64,
+        hold_until_ms: i64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let candidates = sqlx::query(
+            "SELECT seq FROM fg_events e
+              WHERE push_state = 'pending' AND push_next_ms <= $1
+                AND NOT EXISTS (SELECT 1 FROM fg_events p
+                                 WHERE p.task_id = e.task_id AND p.seq < e.seq
+                                   AND p.push_state = 'pending')
+              ORDER BY seq LIMIT 8",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        for candidate in candidates {
+            let seq: i64 = candidate.try_get("seq")?;
+            let row = sqlx::query(
+                "UPDATE fg_events SET push_next_ms = $3
+                  WHERE seq = $1 AND push_state = 'pending' AND push_next_ms <= $2
+                 RETURNING seq, event_id, body, push_attempts",
+            )
+            .bind(seq)
+            .bind(now_ms)
+            .bind(hold_until_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return Ok(Some(Delivery {
+                    seq: row.try_get("seq")?,
+                    event_id: row.try_get("event_id")?,
+                    body: row.try_get("body")?,
+                    attempts: row.try_get("push_attempts")?,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records the outcome of a delivery attempt: `state` is `delivered`,
+    /// `pending` (retry at `next_ms`) or `failed` (given up).
+    pub async fn delivery_result(
+        &self,
+        seq: i64,
+        state: &str,
+        next_ms: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE fg_events SET push_state = $2, push_next_ms = $3, push_error = $4,
+                    push_attempts = push_attempts + 1
+              WHERE seq = $1",
+        )
+        .bind(seq)
+        .bind(state)
+        .bind(next_ms)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes events older than `before_ms`; returns how many.
+    pub async fn expire_events(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM fg_events WHERE created_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ----------------------------------------------------------- procedures
+
+    /// Creates a procedure; false if the name is taken.
+    pub async fn insert_procedure(
+        &self,
+        name: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO fg_procedures (name, body, updated_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(body)
+        .bind(now_ms)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// One procedure's JSON.
+    pub async fn procedure(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT body FROM fg_procedures WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("body")).transpose()?)
+    }
+
+    /// Every procedure's JSON, by name.
+    pub async fn procedures(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM fg_procedures ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("body").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Deletes a procedure; false if there is none.
+    pub async fn delete_procedure(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM fg_procedures WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ------------------------------------------------------------- settings
+
+    /// A run-time setting (e.g. the event configuration).
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM fg_settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Sets a run-time setting.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fg_settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Makes every task leased to `node` claimable now. A node calls this

@@ -99,6 +99,7 @@ async fn run_task(state: &Arc<AppState>, row: TaskRow) {
                     "ABORTED",
                     &state.to_string(),
                     now_ms(),
+                    None,
                 )
                 .await;
             return;
@@ -110,23 +111,28 @@ async fn run_task(state: &Arc<AppState>, row: TaskRow) {
             "the task was started {} times without finishing; it was given up",
             row.attempts - 1
         ));
-        let body = serde_json::to_string(&task_state).expect("state JSON");
-        let _ = jobs
-            .store
-            .finish(&row.task_id, &jobs.node, "ABORTED", &body, now_ms())
-            .await;
+        end_task(jobs, &row, &spec, &task_state, "ABORTED").await;
         return;
     }
     let Some(bucket) = state.buckets.get(&spec.bucket).cloned() else {
         task_state.abort_message = Some(format!("the bucket {} is not configured", spec.bucket));
-        let body = serde_json::to_string(&task_state).expect("state JSON");
-        let _ = jobs
-            .store
-            .finish(&row.task_id, &jobs.node, "ABORTED", &body, now_ms())
-            .await;
+        end_task(jobs, &row, &spec, &task_state, "ABORTED").await;
         return;
     };
     tracing::info!(task = %row.task_id, key = %spec.key, attempt = row.attempts, "task started");
+    if row.attempts == 1 && spec.notify_mode == "Change" {
+        let procedure = jobs.procedure_json(&row, &spec, &task_state);
+        let published = match jobs
+            .event_for(&row.task_id, &spec.notify_mode, false, procedure)
+            .await
+        {
+            Ok(event) => jobs.publish(event).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = published {
+            tracing::warn!(error = %err, "recording the PROCESSING event failed");
+        }
+    }
     let started = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
     let mut limits = Limits::with_timeout(Duration::from_secs(jobs.config.timeout_secs));
@@ -182,31 +188,67 @@ async fn run_task(state: &Arc<AppState>, row: TaskRow) {
         }
         WorkEnd::Done => {
             record_cover(jobs, &spec, &task_state).await;
-            let body = serde_json::to_string(&task_state).expect("state JSON");
-            let saved = jobs
-                .store
-                .finish(&row.task_id, &jobs.node, "FINISH", &body, now_ms())
-                .await;
             let failed = task_state
                 .subtasks
                 .iter()
                 .filter(|s| s.status == "FAIL")
                 .count();
-            match saved {
-                Ok(true) => tracing::info!(
+            if end_task(jobs, &row, &spec, &task_state, "FINISH").await {
+                tracing::info!(
                     task = %row.task_id,
                     ms = started.elapsed().as_millis() as u64,
                     subtasks = task_state.subtasks.len(),
                     failed,
                     "task finished"
-                ),
-                Ok(false) => {
-                    tracing::warn!(task = %row.task_id, "finished, but the lease was lost")
-                }
-                Err(err) => {
-                    tracing::error!(task = %row.task_id, error = %err, "saving the result failed")
-                }
+                );
             }
+        }
+    }
+}
+
+/// Records the end of a task (FINISH or ABORTED) with its event, in one
+/// transaction. Returns whether it was recorded (the lease was still ours).
+async fn end_task(
+    jobs: &Jobs,
+    row: &TaskRow,
+    spec: &TaskSpec,
+    state: &TaskState,
+    status: &str,
+) -> bool {
+    let now = now_ms();
+    let body = serde_json::to_string(state).expect("state JSON");
+    let ended = TaskRow {
+        status: status.to_owned(),
+        finish_ms: Some(now),
+        ..row.clone()
+    };
+    let procedure = jobs.procedure_json(&ended, spec, state);
+    let event = match jobs
+        .event_for(&row.task_id, &spec.notify_mode, true, procedure)
+        .await
+    {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::warn!(task = %row.task_id, error = %err, "building the event failed");
+            None
+        }
+    };
+    match jobs
+        .store
+        .finish(&row.task_id, &jobs.node, status, &body, now, event.as_ref())
+        .await
+    {
+        Ok(true) => {
+            jobs.event_added();
+            true
+        }
+        Ok(false) => {
+            tracing::warn!(task = %row.task_id, "the task ended, but the lease was lost");
+            false
+        }
+        Err(err) => {
+            tracing::error!(task = %row.task_id, error = %err, "saving the result failed");
+            false
         }
     }
 }

@@ -129,6 +129,14 @@ async fn dispatch(state: &AppState, action: &str, params: &Value) -> Result<Valu
         "DescribeTaskDetail" => jobs.describe_task(params).await,
         "DescribeTasks" => jobs.describe_tasks(params).await,
         "DescribeMediaInfos" => jobs.describe_media(params).await,
+        "PullEvents" => jobs.pull_events().await,
+        "ConfirmEvents" => jobs.confirm_events(params).await,
+        "ModifyEventConfig" => jobs.modify_event_config(params).await,
+        "DescribeEventConfig" => jobs.describe_event_config().await,
+        "CreateProcedureTemplate" => jobs.create_procedure(params).await,
+        "DescribeProcedureTemplates" => jobs.describe_procedures(params).await,
+        "DeleteProcedureTemplate" => jobs.delete_procedure(params).await,
+        "ProcessMediaByProcedure" => jobs.process_media_by_procedure(params).await,
         _ => {
             return Err(Api3Error::new(
                 "InvalidAction",

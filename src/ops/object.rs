@@ -8,6 +8,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 
 use super::Ctx;
 use crate::error::{ApiError, ErrorCode};
+use crate::jobs::flows::{PROCEDURE_HEADER, PROCEDURE_META};
 use crate::proto::conditional::{self, Precondition};
 use crate::proto::range::{self, RangeRequest};
 use crate::proto::route::validate_key;
@@ -202,11 +203,60 @@ fn put_request(ctx: &Ctx<'_>, max_len: u64) -> Result<PutRequest, ApiError> {
     Ok(request)
 }
 
-/// `PUT Object`: streams the body into the store.
+/// `PUT Object`: streams the body into the store, then starts the
+/// procedures the upload triggers.
 pub async fn put(ctx: &Ctx<'_>, body: BodyStream) -> Result<Response, ApiError> {
     let request = put_request(ctx, ctx.state.config.limits.max_object_bytes)?;
+    let named = named_procedure(ctx, &request.user_meta).await?;
     let info = ctx.bucket.put_object(key(ctx), body, request).await?;
+    ctx.state
+        .jobs
+        .on_upload(&ctx.bucket.name, key(ctx), named.as_deref())
+        .await;
     Ok(written_response(&info))
+}
+
+/// The procedure an upload names (the `x-framegate-procedure` header, else
+/// the `framegate-procedure` user metadata), checked before the body is
+/// taken: it must exist and the uploader must be allowed to start it.
+async fn named_procedure(
+    ctx: &Ctx<'_>,
+    meta: &storage::UserMeta,
+) -> Result<Option<String>, ApiError> {
+    let name = ctx
+        .headers
+        .get(PROCEDURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| meta.get(PROCEDURE_META).cloned())
+        .filter(|n| !n.is_empty());
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let allowed = match ctx.principal {
+        crate::auth::Principal::Key(id) => ctx.state.credentials.get(id).is_some_and(|c| {
+            crate::auth::policy::allows(&c.allow, "vod:ProcessMediaByProcedure", "vod")
+        }),
+        crate::auth::Principal::Anonymous => false,
+    };
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            "Starting a procedure on upload needs vod:ProcessMediaByProcedure.",
+        ));
+    }
+    let exists = ctx
+        .state
+        .jobs
+        .procedure_exists(&name)
+        .await
+        .map_err(ApiError::internal)?;
+    if !exists {
+        return Err(ApiError::invalid_argument(format!(
+            "There is no procedure named {name:?}."
+        )));
+    }
+    Ok(Some(name))
 }
 
 fn written_response(info: &ObjectInfo) -> Response {
@@ -495,10 +545,16 @@ pub async fn complete_upload(
 ) -> Result<Response, ApiError> {
     let document = body::read_document(body, ctx.state.config.limits.max_document_bytes).await?;
     let parts = parse_complete_multipart(&document)?;
+    let upload = ctx.bucket.upload(key(ctx), upload_id).await?;
+    let named = named_procedure(ctx, &upload.user_meta).await?;
     let info = ctx
         .bucket
         .complete_upload(key(ctx), upload_id, &parts)
         .await?;
+    ctx.state
+        .jobs
+        .on_upload(&ctx.bucket.name, key(ctx), named.as_deref())
+        .await;
     let mut doc = XmlWriter::new("CompleteMultipartUploadResult");
     doc.text("Location", format!("/{}/{}", ctx.bucket.name, key(ctx)))
         .text("Bucket", &ctx.bucket.name)
