@@ -70,6 +70,9 @@ pub struct BucketConfig {
     /// `region`, `access_key_id`, `secret_access_key`, `allow_http`, ...).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// CORS rules (`[[buckets.cors]]`), used until `PUT ?cors` replaces them.
+    #[serde(default)]
+    pub cors: Vec<crate::proto::cors::CorsRule>,
 }
 
 fn default_store() -> String {
@@ -305,6 +308,27 @@ impl Default for EventsConfig {
     }
 }
 
+/// The demo page (`/.framegate/demo/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Serve it (also turned on by `serve --demo`). It hands out URLs signed
+    /// with the first credential to anyone who loads it: keep it off in
+    /// production.
+    pub enabled: bool,
+    /// Where the npm packages of `web/` are installed (`npm ci` in `web/`).
+    pub assets_dir: PathBuf,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            assets_dir: PathBuf::from("web/node_modules"),
+        }
+    }
+}
+
 /// A rule that starts a procedure when an upload completes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -341,6 +365,8 @@ struct FileConfig {
     #[serde(default)]
     triggers: Vec<TriggerConfig>,
     #[serde(default)]
+    demo: DemoConfig,
+    #[serde(default)]
     buckets: Vec<BucketConfig>,
     #[serde(default)]
     credentials: Vec<CredentialConfig>,
@@ -356,6 +382,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `FRAMEGATE_SECRET_ID` + `FRAMEGATE_SECRET_KEY`: the root credential.
     pub root_credential: Option<CredentialConfig>,
+    /// `serve --demo`: serve the demo page.
+    pub demo: bool,
 }
 
 /// The validated configuration the server runs with.
@@ -381,6 +409,8 @@ pub struct Config {
     pub events: EventsConfig,
     /// Upload rules that start procedures.
     pub triggers: Vec<TriggerConfig>,
+    /// The demo page.
+    pub demo: DemoConfig,
     /// Buckets, at least one.
     pub buckets: Vec<BucketConfig>,
     /// Credentials from the file, plus the root credential if given.
@@ -440,6 +470,7 @@ impl Config {
                 acl: BucketAcl::Private,
                 anonymous_media: false,
                 options: BTreeMap::new(),
+                cors: Vec::new(),
             });
         }
         let default_bucket = file
@@ -461,6 +492,10 @@ impl Config {
             jobs: file.jobs,
             events: file.events,
             triggers: file.triggers,
+            demo: DemoConfig {
+                enabled: file.demo.enabled || overrides.demo,
+                ..file.demo
+            },
             buckets,
             credentials,
         };
@@ -477,6 +512,11 @@ impl Config {
                      and '-', 1-50 characters before '-APPID'",
                     bucket.name
                 )));
+            }
+            if !bucket.cors.is_empty() {
+                crate::proto::cors::validate(&bucket.cors).map_err(|e| {
+                    ConfigError::Invalid(format!("bucket {:?} cors: {e}", bucket.name))
+                })?;
             }
             if !seen.insert(bucket.name.as_str()) {
                 return Err(ConfigError::Invalid(format!(

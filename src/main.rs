@@ -37,7 +37,8 @@ enum Command {
         #[arg(long, env = "FRAMEGATE_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
         /// Upload this file as `demo.mp4` into the default bucket if absent,
-        /// and print a ready-to-use snapshot URL.
+        /// queue its preview sprites, serve the demo page
+        /// (/.framegate/demo/), and print a ready-to-use snapshot URL.
         #[arg(long, value_name = "FILE")]
         demo: Option<PathBuf>,
     },
@@ -416,6 +417,7 @@ fn main() -> ExitCode {
                         listen,
                         data_dir: cli.data_dir,
                         root_credential: env_credential(),
+                        demo: demo.is_some(),
                     },
                     demo,
                 ))
@@ -540,6 +542,14 @@ async fn serve(
         if uploaded {
             tracing::info!(file = %file.display(), "uploaded demo.mp4");
         }
+        let info = bucket
+            .head("demo.mp4")
+            .await
+            .map_err(|e| format!("demo.mp4: {e}"))?;
+        match state.jobs.ensure_demo_previews("demo.mp4", &info.etag).await {
+            Ok(task) => tracing::info!(%task, "demo preview sprites queued"),
+            Err(err) => tracing::warn!(error = %err, "cannot queue the demo preview sprites"),
+        }
     }
     state.jobs.set_endpoint(address);
     framegate::jobs::worker::start(&state);
@@ -595,6 +605,9 @@ fn print_banner(state: &AppState, address: std::net::SocketAddr, demo: bool) {
         if let Ok(url) = presign::presign(root, &request, presign::Style::Cos, SystemTime::now()) {
             println!("  try (valid 24 h):\n    curl -o frame.jpg '{url}'");
         }
+    }
+    if config.demo.enabled {
+        println!("  demo page  http://{address}/.framegate/demo/");
     }
 }
 

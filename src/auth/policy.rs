@@ -26,6 +26,10 @@ pub fn action(endpoint: &Endpoint) -> &'static str {
         Endpoint::ListParts { .. } => "cos:ListParts",
         Endpoint::Snapshot => "ci:GenerateSnapshot",
         Endpoint::VideoInfo => "ci:GetMediaInfo",
+        Endpoint::GetBucketCors => "cos:GetBucketCORS",
+        Endpoint::PutBucketCors => "cos:PutBucketCORS",
+        Endpoint::DeleteBucketCors => "cos:DeleteBucketCORS",
+        Endpoint::Preflight => "cos:OptionsObject",
     }
 }
 

@@ -591,6 +591,62 @@ impl Jobs {
         Ok(json!({ "MediaInfoSet": found, "NotExistFileIdSet": missing }))
     }
 
+    /// The bucket and WebVTT key of the newest successful sprite output for
+    /// a media file.
+    pub async fn latest_sprite_vtt(
+        &self,
+        file_id: &str,
+    ) -> Result<Option<(String, String)>, JobError> {
+        for row in self.store.tasks(Some("FINISH"), Some(file_id), 50).await? {
+            let (spec, state) = decode_task(&row)?;
+            let found = spec
+                .subtasks
+                .iter()
+                .zip(&state.subtasks)
+                .filter(|(sub, st)| {
+                    matches!(sub.work, task::Work::ImageSprite) && st.status == "SUCCESS"
+                })
+                .find_map(|(_, st)| st.output.vtt.clone());
+            if let Some(vtt) = found {
+                return Ok(Some((spec.bucket, vtt)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Queues (once per object version) the sprite job of the demo page
+    /// for `key`: 160-pixel cells, one a second, under a custom template
+    /// named `demo-previews` (created on first use).
+    pub async fn ensure_demo_previews(&self, key: &str, etag: &str) -> Result<String, JobError> {
+        let existing = self
+            .store
+            .templates(Kind::ImageSprite.key())
+            .await?
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Template>(b).ok())
+            .find(|t| t.name == "demo-previews")
+            .map(|t| t.definition);
+        let definition = match existing {
+            Some(d) => d,
+            None => {
+                let params = json!({"Name": "demo-previews", "SampleType": "Time",
+                    "SampleInterval": 1, "RowCount": 5, "ColumnCount": 5, "Width": 160,
+                    "Height": 0});
+                self.create_template(Kind::ImageSprite, &params).await?["Definition"]
+                    .as_u64()
+                    .unwrap_or_default()
+            }
+        };
+        let params = json!({
+            "MediaStoragePath": format!("/{key}"),
+            "MediaProcessTask": {"ImageSpriteTaskSet": [{"Definition": definition}]},
+            "SessionId": format!("demo-{}", &etag[..etag.len().min(40)]),
+            "TasksNotifyMode": "None",
+        });
+        let answer = self.process_media(&params).await?;
+        Ok(answer["TaskId"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// The `ProcedureTask` / `ProcedureStateChangeEvent` object of a task.
     pub fn procedure_json(&self, row: &TaskRow, spec: &TaskSpec, state: &TaskState) -> Value {
         let failed = state.subtasks.iter().find(|s| s.status == "FAIL");

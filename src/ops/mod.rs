@@ -6,6 +6,8 @@
 //! them.
 
 pub mod api3;
+pub mod cors;
+pub mod demo;
 pub mod media;
 pub mod object;
 
@@ -41,6 +43,8 @@ pub struct AppState {
     pub snapshots: SnapshotCache,
     /// Templates, tasks and their queue.
     pub jobs: Jobs,
+    /// CORS rules in force per bucket.
+    pub cors: cors::CorsRules,
 }
 
 impl AppState {
@@ -48,6 +52,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
         let jobs = Jobs::open(&config).await?;
+        let cors = cors::CorsRules::load(&config, &buckets).await?;
         let credentials = Credentials::new(&config);
         let pool = DecodePool::new(config.media.workers, config.media.queue);
         let snapshots = SnapshotCache::new(config.media.cache_bytes);
@@ -58,6 +63,7 @@ impl AppState {
             pool,
             snapshots,
             jobs,
+            cors,
         })
     }
 }
@@ -94,6 +100,18 @@ pub async fn handle(
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    if state.config.demo.enabled
+        && parts.method == http::Method::GET
+        && parts.uri.path().starts_with(demo::PREFIX)
+    {
+        return demo::handle(
+            state,
+            parts.uri.path(),
+            parts.uri.query(),
+            host.unwrap_or("127.0.0.1"),
+        )
+        .await;
+    }
     let addressing = Addressing {
         domain: &state.config.domain,
         default_bucket: &state.config.default_bucket,
@@ -111,6 +129,26 @@ pub async fn handle(
         .buckets
         .get(&route.bucket)
         .ok_or_else(|| ProtoError::NoSuchBucket(route.bucket.clone()))?;
+    let rules = state.cors.get(&bucket.name);
+    if route.endpoint == Endpoint::Preflight {
+        return cors::preflight(&rules, &parts.headers);
+    }
+    let outcome = serve(state, bucket, &route, &parts, incoming).await;
+    let mut response = outcome.unwrap_or_else(|err| {
+        crate::server::error_response(&err, parts.uri.path(), request_id)
+    });
+    cors::decorate(&rules, &parts.method, &parts.headers, &mut response);
+    Ok(response)
+}
+
+/// Authenticates, authorizes and serves a routed request.
+async fn serve(
+    state: &AppState,
+    bucket: &Arc<Bucket>,
+    route: &Route,
+    parts: &http::request::Parts,
+    incoming: Incoming,
+) -> Result<Response, ApiError> {
     let signed = RequestParts {
         method: &parts.method,
         uri: &parts.uri,
@@ -132,7 +170,7 @@ pub async fn handle(
     let ctx = Ctx {
         state,
         bucket,
-        route: &route,
+        route,
         headers: &parts.headers,
         s3_dialect: route.s3_dialect,
         principal: &authenticated.principal,
@@ -161,5 +199,9 @@ pub async fn handle(
         Endpoint::ListParts { upload_id } => object::list_parts(&ctx, upload_id).await,
         Endpoint::Snapshot => media::snapshot(&ctx, parts.method == http::Method::HEAD).await,
         Endpoint::VideoInfo => media::video_info(&ctx).await,
+        Endpoint::GetBucketCors => cors::get(&ctx),
+        Endpoint::PutBucketCors => cors::put(&ctx, body()).await,
+        Endpoint::DeleteBucketCors => cors::delete(&ctx).await,
+        Endpoint::Preflight => cors::preflight(&state.cors.get(&bucket.name), &parts.headers),
     }
 }

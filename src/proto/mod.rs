@@ -4,6 +4,7 @@
 //! unit-testable with vectors.
 
 pub mod conditional;
+pub mod cors;
 pub mod query;
 pub mod range;
 pub mod route;

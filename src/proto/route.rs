@@ -81,6 +81,15 @@ pub enum Endpoint {
     Snapshot,
     /// `GET /<key>?ci-process=videoinfo`.
     VideoInfo,
+    /// `GET /?cors`.
+    GetBucketCors,
+    /// `PUT /?cors`.
+    PutBucketCors,
+    /// `DELETE /?cors`.
+    DeleteBucketCors,
+    /// `OPTIONS` on the bucket or an object: a CORS preflight (never
+    /// signed; answered from the bucket's rules).
+    Preflight,
 }
 
 impl Endpoint {
@@ -104,6 +113,10 @@ impl Endpoint {
             Endpoint::ListParts { .. } => "ListParts",
             Endpoint::Snapshot => "GenerateSnapshot",
             Endpoint::VideoInfo => "GetMediaInfo",
+            Endpoint::GetBucketCors => "GetBucketCORS",
+            Endpoint::PutBucketCors => "PutBucketCORS",
+            Endpoint::DeleteBucketCors => "DeleteBucketCORS",
+            Endpoint::Preflight => "OptionsObject",
         }
     }
 }
@@ -159,6 +172,7 @@ pub fn route(
         Some(decode_key(raw_key)?)
     };
     let endpoint = match &key {
+        _ if *method == Method::OPTIONS => Endpoint::Preflight,
         None => bucket_endpoint(method, &query)?,
         Some(_) => object_endpoint(method, &query, headers)?,
     };
@@ -264,10 +278,12 @@ fn bucket_endpoint(method: &Method, query: &Query) -> Result<Endpoint, ProtoErro
         Method::GET if query.has("uploads") => Endpoint::ListMultipartUploads,
         Method::GET if query.has("location") => Endpoint::GetBucketLocation,
         Method::GET if query.get("list-type") == Some("2") => Endpoint::ListObjectsV2,
+        Method::GET if query.has("cors") => Endpoint::GetBucketCors,
+        Method::PUT if query.has("cors") => Endpoint::PutBucketCors,
+        Method::DELETE if query.has("cors") => Endpoint::DeleteBucketCors,
         Method::GET => {
             for sub in [
                 "acl",
-                "cors",
                 "policy",
                 "tagging",
                 "lifecycle",

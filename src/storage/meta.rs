@@ -163,6 +163,23 @@ impl Bucket {
         Ok(())
     }
 
+    /// A bucket configuration document (e.g. `cors`), if one was stored.
+    pub async fn read_setting(&self, name: &str) -> Result<Option<Bytes>, StorageError> {
+        match self.aux.get(&child("config", name)).await {
+            Ok(got) => Ok(Some(got.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a bucket configuration document.
+    pub async fn write_setting(&self, name: &str, body: Bytes) -> Result<(), StorageError> {
+        self.aux
+            .put(&child("config", name), PutPayload::from(body))
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn delete_sidecar(&self, key: &str) -> Result<(), StorageError> {
         match self.aux.delete(&child("meta", key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
