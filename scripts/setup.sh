@@ -34,6 +34,7 @@ DEB_PACKAGES=(
     ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
     libswresample-dev libavfilter-dev libavdevice-dev
     python3-venv curl ca-certificates
+    chromium
     postgresql
 )
 
@@ -89,6 +90,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
     quietly apt-install as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# --- npm packages: the demo page's player (web/), the browser tests' driver
+# (tests/browser/). Installed from the lock files, again only when one changes.
+if ! command -v npm >/dev/null 2>&1; then
+    say "installing Debian packages: nodejs npm"
+    quietly apt-update as_root apt-get update -q
+    quietly apt-install-node as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends nodejs npm
+fi
+npm_dirs=("$ROOT/web")
+[ "$want_venv" -eq 1 ] && npm_dirs+=("$ROOT/tests/browser")
+for dir in "${npm_dirs[@]}"; do
+    stamp="$dir/node_modules/.framegate-lock.sha256"
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        say "installing npm packages in ${dir#"$ROOT"/} (package-lock.json changed or new)"
+        (cd "$dir" && quietly "npm-$(basename "$dir")" npm ci --no-audit --no-fund)
+        echo "$want" >"$stamp"
+    fi
+done
 
 [ "$want_venv" -eq 1 ] || exit 0
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Run every framegate test: install what is missing, build all targets, run the
 # Rust tests, then the Python SDK suite (tests/sdk) against the real server on
-# the file, memory and S3 (moto) backends. Prints a summary; exits non-zero if
-# any stage fails.
+# the file, memory and S3 (moto) backends with SQLite and PostgreSQL job
+# queues, then the browser tests (tests/browser: Playwright + Chromium). Prints
+# a summary; exits non-zero if any stage fails.
 #
 #   scripts/test.sh              all stages
-#   scripts/test.sh cargo sdk    only the named stages (setup build cargo sdk)
+#   scripts/test.sh cargo sdk    only the named stages (setup build cargo sdk browser)
 #
 # Pass options to pytest with PYTEST_ADDOPTS, e.g.
 #   PYTEST_ADDOPTS="-k boto3 --backends=file" scripts/test.sh sdk
@@ -28,6 +29,7 @@ STAGES=(
     "build|cargo build --all-targets|yes|cargo build --all-targets"
     "cargo|cargo test|no|cargo test --no-fail-fast"
     "sdk|pytest tests/sdk (cos-python-sdk-v5, boto3, VOD SDK; SQLite + PostgreSQL queues)|no|.venv/bin/python -m pytest tests/sdk -q -rfE -p no:cacheprovider"
+    "browser|browser tests (Playwright + Chromium: demo page, CORS)|no|cd tests/browser && node --test --test-concurrency=1"
 )
 
 only=("$@")
@@ -41,7 +43,7 @@ if [ "${#only[@]}" -gt 0 ]; then
     for k in "${only[@]}"; do
         found=0
         for s in "${STAGES[@]}"; do [ "${s%%|*}" = "$k" ] && found=1; done
-        [ "$found" -eq 1 ] || { echo "test.sh: unknown stage '$k' (stages: setup build cargo sdk)" >&2; exit 2; }
+        [ "$found" -eq 1 ] || { echo "test.sh: unknown stage '$k' (stages: setup build cargo sdk browser)" >&2; exit 2; }
     done
 fi
 
@@ -72,6 +74,10 @@ count_tests() {
         s=$((s + $(echo "$last" | grep -oE '[0-9]+ skipped' | awk '{s+=$1} END {print s+0}')))
         x=$(echo "$last" | grep -oE '[0-9]+ xfailed' | awk '{s+=$1} END {print s+0}')
     fi
+    # node --test closing lines: "# pass N", "# fail N", "# skipped N"
+    p=$((p + $(grep -E '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
+    f=$((f + $(grep -E '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
+    s=$((s + $(grep -E '^# skipped [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')))
     echo "$p $f $s ${x:-0}"
 }
 

@@ -31,9 +31,10 @@ const URL_LIFETIME: Duration = Duration::from_secs(3600);
 /// Extensions browsers play.
 const PLAYABLE: [&str; 4] = [".mp4", ".m4v", ".webm", ".mov"];
 /// Files the page may load from the npm packages.
-const ASSETS: [(&str, &str); 2] = [
+const ASSETS: [(&str, &str); 3] = [
     ("plyr/dist/plyr.min.js", "text/javascript"),
     ("plyr/dist/plyr.css", "text/css"),
+    ("plyr/dist/plyr.svg", "image/svg+xml"),
 ];
 
 /// Serves a request under [`PREFIX`].
@@ -118,8 +119,9 @@ async fn page(state: &AppState, endpoint: &str, chosen: Option<&str>) -> Result<
          <title>framegate demo</title>\n\
          <link rel=\"stylesheet\" href=\"/.framegate/demo/assets/plyr/dist/plyr.css\">\n\
          <style>body{font-family:sans-serif;margin:2rem;max-width:1100px;color:#222}\
-         #videos{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0;width:320px}\
-         figure img{width:320px;display:block;background:#ddd}figcaption{font-size:.85rem;\
+         #videos{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}\
+         figure{margin:0;width:320px}figure img{width:320px;height:180px;object-fit:contain;\
+         display:block;background:#111}figcaption{font-size:.85rem;\
          padding:.3rem 0;word-break:break-all}#player-section{margin-top:2rem;max-width:800px}\
          </style></head><body>\n<h1>framegate</h1>\n\
          <p>Thumbnails are <code>?ci-process=snapshot</code> pictures behind pre-signed URLs; \
@@ -150,7 +152,8 @@ async fn page(state: &AppState, endpoint: &str, chosen: Option<&str>) -> Result<
              <video id=\"player\" playsinline controls preload=\"metadata\" src=\"{s}\"></video>\n\
              </section>\n<script src=\"/.framegate/demo/assets/plyr/dist/plyr.min.js\"></script>\n\
              <script>window.demo = {{ key: \"{k}\", vtt: \"{v}\" }};\n\
-             window.player = new Plyr('#player', {{ previewThumbnails: {{ enabled: true, src: window.demo.vtt }} }});\n\
+             window.player = new Plyr('#player', {{ iconUrl: '/.framegate/demo/assets/plyr/dist/plyr.svg', \
+             blankVideo: '', previewThumbnails: {{ enabled: true, src: window.demo.vtt }} }});\n\
              </script>\n",
             k = esc(key),
             s = esc(&src),
