@@ -546,7 +546,11 @@ async fn serve(
             .head("demo.mp4")
             .await
             .map_err(|e| format!("demo.mp4: {e}"))?;
-        match state.jobs.ensure_demo_previews("demo.mp4", &info.etag).await {
+        match state
+            .jobs
+            .ensure_demo_previews("demo.mp4", &info.etag)
+            .await
+        {
             Ok(task) => tracing::info!(%task, "demo preview sprites queued"),
             Err(err) => tracing::warn!(error = %err, "cannot queue the demo preview sprites"),
         }

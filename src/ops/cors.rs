@@ -66,7 +66,7 @@ impl CorsRules {
     }
 }
 
-fn header_text<'h>(headers: &'h HeaderMap, name: impl header::AsHeaderName) -> Option<&'h str> {
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -80,7 +80,12 @@ pub fn preflight(rules: &[CorsRule], headers: &HeaderMap) -> Result<Response, Ap
         ));
     };
     let requested: Vec<&str> = header_text(headers, header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .map(|h| h.split(',').map(str::trim).filter(|h| !h.is_empty()).collect())
+        .map(|h| {
+            h.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let Some(rule) = cors::find(rules, origin, method, &requested) else {
         return Err(ApiError::new(
@@ -90,8 +95,14 @@ pub fn preflight(rules: &[CorsRule], headers: &HeaderMap) -> Result<Response, Ap
     };
     let mut response = http::Response::builder()
         .status(StatusCode::OK)
-        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, rule.allow_origin_value(origin))
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, rule.allowed_methods.join(", "))
+        .header(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            rule.allow_origin_value(origin),
+        )
+        .header(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            rule.allowed_methods.join(", "),
+        )
         .header(
             header::VARY,
             "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",

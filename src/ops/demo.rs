@@ -38,7 +38,12 @@ const ASSETS: [(&str, &str); 3] = [
 ];
 
 /// Serves a request under [`PREFIX`].
-pub async fn handle(state: &AppState, path: &str, query: Option<&str>, host: &str) -> Result<Response, ApiError> {
+pub async fn handle(
+    state: &AppState,
+    path: &str,
+    query: Option<&str>,
+    host: &str,
+) -> Result<Response, ApiError> {
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     let query = Query::parse(query)?;
     let endpoint = format!("http://{host}");
@@ -92,7 +97,11 @@ fn esc(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-async fn page(state: &AppState, endpoint: &str, chosen: Option<&str>) -> Result<Response, ApiError> {
+async fn page(
+    state: &AppState,
+    endpoint: &str,
+    chosen: Option<&str>,
+) -> Result<Response, ApiError> {
     let bucket = state
         .buckets
         .get(&state.config.default_bucket)
@@ -108,7 +117,11 @@ async fn page(state: &AppState, endpoint: &str, chosen: Option<&str>) -> Result<
         .iter()
         .map(|e| e.key.as_str())
         .filter(|k| !k.starts_with(&state.jobs.config().output_prefix))
-        .filter(|k| PLAYABLE.iter().any(|ext| k.to_ascii_lowercase().ends_with(ext)))
+        .filter(|k| {
+            PLAYABLE
+                .iter()
+                .any(|ext| k.to_ascii_lowercase().ends_with(ext))
+        })
         .take(50)
         .collect();
     let current = chosen
@@ -145,7 +158,10 @@ async fn page(state: &AppState, endpoint: &str, chosen: Option<&str>) -> Result<
     html.push_str("</section>\n");
     if let Some(key) = current {
         let src = signed(state, endpoint, key, &[])?;
-        let vtt = format!("/.framegate/demo/previews.vtt?v={}", crate::proto::sign::uri_encode(key.as_bytes(), true));
+        let vtt = format!(
+            "/.framegate/demo/previews.vtt?v={}",
+            crate::proto::sign::uri_encode(key.as_bytes(), true)
+        );
         let _ = write!(
             html,
             "<section id=\"player-section\"><h2>{k}</h2>\n\
@@ -217,7 +233,12 @@ async fn previews(state: &AppState, endpoint: &str, key: &str) -> Result<Respons
         .expect("valid response"))
 }
 
-fn signed_in(state: &AppState, endpoint: &str, bucket: &str, key: &str) -> Result<String, ApiError> {
+fn signed_in(
+    state: &AppState,
+    endpoint: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<String, ApiError> {
     let request = PresignRequest {
         endpoint,
         method: "GET",

@@ -134,9 +134,8 @@ pub async fn handle(
         return cors::preflight(&rules, &parts.headers);
     }
     let outcome = serve(state, bucket, &route, &parts, incoming).await;
-    let mut response = outcome.unwrap_or_else(|err| {
-        crate::server::error_response(&err, parts.uri.path(), request_id)
-    });
+    let mut response = outcome
+        .unwrap_or_else(|err| crate::server::error_response(&err, parts.uri.path(), request_id));
     cors::decorate(&rules, &parts.method, &parts.headers, &mut response);
     Ok(response)
 }
@@ -155,7 +154,7 @@ async fn serve(
         headers: &parts.headers,
     };
     let authenticated = auth::authenticate(&state.credentials, &signed, None)?;
-    auth::authorize(&state.credentials, &authenticated.principal, bucket, &route)?;
+    auth::authorize(&state.credentials, &authenticated.principal, bucket, route)?;
     let trailer = parts
         .headers
         .get("x-amz-trailer")

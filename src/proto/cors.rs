@@ -103,7 +103,11 @@ pub fn validate(rules: &[CorsRule]) -> Result<(), ProtoError> {
                 )));
             }
         }
-        if rule.allowed_origins.iter().any(|o| o.matches('*').count() > 1) {
+        if rule
+            .allowed_origins
+            .iter()
+            .any(|o| o.matches('*').count() > 1)
+        {
             return Err(ProtoError::InvalidArgument(
                 "an AllowedOrigin may contain one '*' at most".into(),
             ));
@@ -191,7 +195,10 @@ mod tests {
 
     fn rule() -> CorsRule {
         CorsRule {
-            allowed_origins: vec!["https://*.example.com".into(), "http://127.0.0.1:8080".into()],
+            allowed_origins: vec![
+                "https://*.example.com".into(),
+                "http://127.0.0.1:8080".into(),
+            ],
             allowed_methods: vec!["GET".into(), "HEAD".into()],
             allowed_headers: vec!["x-cos-*".into(), "range".into()],
             ..CorsRule::default()
@@ -205,8 +212,17 @@ mod tests {
         assert!(find(&rules, "http://127.0.0.1:8080", "HEAD", &["Range"]).is_some());
         assert!(find(&rules, "https://example.org", "GET", &[]).is_none());
         assert!(find(&rules, "https://www.example.com", "PUT", &[]).is_none());
-        assert!(find(&rules, "https://a.example.com", "GET", &["x-cos-meta-a", "authorization"]).is_none());
-        assert_eq!(rules[0].allow_origin_value("https://a.example.com"), "https://a.example.com");
+        assert!(find(
+            &rules,
+            "https://a.example.com",
+            "GET",
+            &["x-cos-meta-a", "authorization"]
+        )
+        .is_none());
+        assert_eq!(
+            rules[0].allow_origin_value("https://a.example.com"),
+            "https://a.example.com"
+        );
     }
 
     #[test]

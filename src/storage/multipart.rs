@@ -342,6 +342,7 @@ mod tests {
             acl: BucketAcl::Private,
             anonymous_media: false,
             options: Default::default(),
+            cors: Vec::new(),
         };
         let bucket = Bucket::open(&config, dir.path()).unwrap();
         let upload = bucket

@@ -241,6 +241,7 @@ mod tests {
             acl: BucketAcl::Private,
             anonymous_media: false,
             options: Default::default(),
+            cors: Vec::new(),
         };
         Bucket::open(&config, std::path::Path::new("/nonexistent")).unwrap()
     }

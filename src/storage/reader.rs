@@ -197,6 +197,7 @@ mod tests {
             acl: BucketAcl::Private,
             anonymous_media: false,
             options: Default::default(),
+            cors: Vec::new(),
         };
         let bucket = Bucket::open(&config, std::path::Path::new("/nonexistent")).unwrap();
         let data: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
