@@ -59,6 +59,17 @@ impl Frame {
         }
     }
 
+    /// A new frame referencing the same picture buffers (no pixel copy).
+    pub fn try_clone(&self) -> Result<Frame, AvError> {
+        // SAFETY: `self.0` is a valid frame; av_frame_clone allocates a new
+        // frame holding new references to its buffers, or returns NULL.
+        let f = unsafe { ffi::av_frame_clone(self.0) };
+        if f.is_null() {
+            return Err(AvError::from_code(ffi::AVERROR(ffi::ENOMEM)));
+        }
+        Ok(Self(f))
+    }
+
     pub(crate) fn as_ptr(&self) -> *const ffi::AVFrame {
         self.0
     }

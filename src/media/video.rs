@@ -172,6 +172,17 @@ impl Video {
         if !time.is_finite() || time < 0.0 {
             return Err(MediaError::InvalidParameter { name: "time" });
         }
+        if mode == SeekMode::ExactFrame {
+            let mut found = None;
+            self.frames_at(&[time], &mut |_, frame| {
+                found = Some(DecodedFrame {
+                    frame: frame.frame.try_clone().map_err(MediaError::internal)?,
+                    ..*frame
+                });
+                Ok(())
+            })?;
+            return found.ok_or(MediaError::Corrupt);
+        }
         let tb = self.stream.time_base;
         let target = self.origin.saturating_add(seconds_to_ts(time, tb));
         let mut seek_ts = target;
@@ -179,11 +190,7 @@ impl Video {
         loop {
             let from_start = seek_ts <= self.first;
             self.seek(seek_ts, from_start)?;
-            let attempt = match mode {
-                SeekMode::Keyframe => self.keyframe_attempt(target, from_start)?,
-                SeekMode::ExactFrame => self.exact_attempt(target, from_start)?,
-            };
-            match attempt {
+            match self.keyframe_attempt(target, from_start)? {
                 Attempt::Found(frame, ts) => {
                     let sar = match frame.sample_aspect_ratio() {
                         r if r.to_f64().is_some() => r,
@@ -536,76 +543,6 @@ impl Video {
         }
     }
 
-    /// Exact mode: decode forward from the keyframe the seek reached and keep
-    /// the last frame at or before `target`.
-    fn exact_attempt(&mut self, target: i64, from_start: bool) -> Result<Attempt, MediaError> {
-        let mut packet = Packet::new().map_err(MediaError::internal)?;
-        let mut frame = Frame::new().map_err(MediaError::internal)?;
-        let mut pick = Pick {
-            target,
-            from_start,
-            key_ts: None,
-            step: self.frame_step(),
-            last_ts: None,
-            best: Frame::new().map_err(MediaError::internal)?,
-            best_ts: None,
-        };
-        // Largest packet pts seen that is <= target: a frame with a smaller
-        // pts cannot be the answer, so it may be skipped if nothing
-        // references it.
-        let mut latest_before: Option<i64> = None;
-        // Skipping relies on packet timestamps; containers that leave some
-        // out (AVI) guess the others, so nothing is skipped for them.
-        let mut all_pts = true;
-        let mut sent_any = false;
-        let mut done = false;
-        while !done && self.next_packet(&mut packet)? {
-            let pts = packet.pts();
-            if !sent_any {
-                // Start at a keyframe: anything before it cannot decode.
-                if !packet.is_key() {
-                    continue;
-                }
-                let ts = packet.pts().or(packet.dts());
-                if ts.is_some_and(|ts| ts > target) && !from_start {
-                    return Ok(Attempt::TooLate(ts.unwrap_or(target)));
-                }
-                pick.key_ts = ts;
-            }
-            all_pts &= pts.is_some();
-            if sent_any && all_pts && packet.dts().is_some_and(|d| d > target) {
-                // This and later packets have pts >= dts > target. (Without
-                // real pts, FFmpeg dates frames by later packets' dts, so
-                // then decoding goes on until a later frame comes out.)
-                break;
-            }
-            let skippable = pts.is_some_and(|p| p > target || latest_before.is_some_and(|l| l > p));
-            self.decoder
-                .set_discard(if skippable && sent_any && all_pts {
-                    Discard::NonReference
-                } else {
-                    Discard::Nothing
-                });
-            if let Some(p) = pts.filter(|&p| p <= target) {
-                latest_before = Some(latest_before.map_or(p, |l| l.max(p)));
-            }
-            let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts);
-            done = self.send(&packet, &mut frame, &mut cb)? || self.drain(&mut frame, &mut cb)?;
-            sent_any = true;
-        }
-        if !done {
-            let _ = self.decoder.send_eof();
-            self.drain(&mut frame, &mut |f: &mut Frame, ts: Option<i64>| {
-                pick.offer(f, ts)
-            })?;
-        }
-        match pick.best_ts {
-            Some(ts) => Ok(Attempt::Found(pick.best, ts)),
-            None if from_start => Err(MediaError::Corrupt),
-            None => Ok(Attempt::TooLate(pick.key_ts.unwrap_or(target))),
-        }
-    }
-
     /// One frame interval in stream time-base units (1 when unknown).
     fn frame_step(&self) -> i64 {
         let (tb, fps) = (self.stream.time_base, self.stream.frame_rate);
@@ -615,53 +552,6 @@ impl Video {
             step.round() as i64
         } else {
             1
-        }
-    }
-}
-
-/// Chooses the frame on screen at `target` among decoded frames, which come
-/// out in presentation order.
-struct Pick {
-    target: i64,
-    from_start: bool,
-    /// Timestamp of the keyframe decoding started from.
-    key_ts: Option<i64>,
-    /// One frame interval, for frames without a timestamp.
-    step: i64,
-    last_ts: Option<i64>,
-    best: Frame,
-    best_ts: Option<i64>,
-}
-
-impl Pick {
-    /// Considers a decoded frame (moving it into `best` if it is the best
-    /// so far). Returns true when the answer is known.
-    fn offer(&mut self, frame: &mut Frame, ts: Option<i64>) -> bool {
-        // A frame without a timestamp (the last one of an AVI with B-frames)
-        // follows the previous frame by one interval.
-        let Some(ts) = ts
-            .or_else(|| self.last_ts.map(|l| l + self.step))
-            .or(self.key_ts)
-        else {
-            return false;
-        };
-        self.last_ts = Some(ts);
-        // Leading pictures of an open GOP precede the keyframe we started
-        // from and may reference frames we never decoded.
-        if self.key_ts.is_some_and(|k| ts < k) {
-            return false;
-        }
-        if ts <= self.target {
-            self.best.take_from(frame);
-            self.best_ts = Some(ts);
-            false
-        } else if self.best_ts.is_none() && self.from_start {
-            // The time is before the first frame: show the first frame.
-            self.best.take_from(frame);
-            self.best_ts = Some(ts);
-            true
-        } else {
-            true
         }
     }
 }
