@@ -176,12 +176,13 @@ impl Fill {
     }
 }
 
-/// The preset of `kind` (Definition 10).
-pub fn preset(kind: Kind) -> Template {
-    let base = Template {
+/// A template of `kind` with every field at its default (source size,
+/// JPG, black fill, no sampling), not yet numbered.
+fn blank(kind: Kind) -> Template {
+    Template {
         kind,
-        definition: PRESET_DEFINITION,
-        preset: true,
+        definition: 0,
+        preset: false,
         name: String::new(),
         comment: String::new(),
         width: 0,
@@ -195,6 +196,15 @@ pub fn preset(kind: Kind) -> Template {
         columns: 0,
         created_ms: 0,
         updated_ms: 0,
+    }
+}
+
+/// The preset of `kind` (Definition 10).
+pub fn preset(kind: Kind) -> Template {
+    let base = Template {
+        definition: PRESET_DEFINITION,
+        preset: true,
+        ..blank(kind)
     };
     match kind {
         Kind::SnapshotByTimeOffset => Template {
@@ -227,21 +237,7 @@ impl Template {
     /// A new custom template from `Create<Kind>` parameters (Definition and
     /// times are filled in by the caller).
     pub fn create(kind: Kind, p: &Params<'_>) -> Result<Self, JobError> {
-        let mut template = Template {
-            preset: false,
-            name: String::new(),
-            comment: String::new(),
-            width: 0,
-            height: 0,
-            resolution_adaptive: true,
-            format: Format::Jpg,
-            fill: Fill::Black,
-            sample_type: None,
-            sample_interval: 0,
-            rows: 0,
-            columns: 0,
-            ..preset(kind)
-        };
+        let mut template = blank(kind);
         match kind {
             Kind::SnapshotByTimeOffset => {}
             Kind::SampleSnapshot | Kind::ImageSprite => {
