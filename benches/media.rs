@@ -1,6 +1,7 @@
 //! Cost of each snapshot stage — open (probe + stream info), find the frame
-//! (keyframe / exact), render (scale + rotate), encode (JPEG / PNG) — and of
-//! the whole snapshot, on `fixtures/demo.mp4` (640x360) and, when
+//! (keyframe / exact) on a fresh or an already opened video (seek + decode,
+//! as a repeated request through the open cache), render (scale + rotate),
+//! encode (JPEG / PNG) — and of the whole snapshot, on `fixtures/demo.mp4` (640x360) and, when
 //! `FRAMEGATE_LARGE_FIXTURES=DIR` points at `fixtures/make.sh large DIR`,
 //! on the 1080p sample.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
@@ -8,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use framegate::media::source::FileSource;
 use framegate::media::{
-    encode, render, snapshot, ImageFormat, Limits, SeekMode, SnapshotParams, Video,
+    encode, render, snapshot, snapshot_of, ImageFormat, Limits, SeekMode, SnapshotParams, Video,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +29,41 @@ fn stages(c: &mut Criterion, label: &str, path: &Path, time: f64) {
     for mode in [SeekMode::Keyframe, SeekMode::ExactFrame] {
         group.bench_function(format!("open + frame_at {time} {mode:?}"), |b| {
             b.iter(|| open(path).frame_at(time, mode).unwrap())
+        });
+    }
+    for mode in [SeekMode::Keyframe, SeekMode::ExactFrame] {
+        let limits = Limits {
+            decode_threads: mode.decode_threads(),
+            ..limits()
+        };
+        let mut video = Some(open(path));
+        group.bench_function(format!("opened: seek + frame_at {time} {mode:?}"), |b| {
+            b.iter(|| {
+                let mut v = video
+                    .take()
+                    .unwrap()
+                    .into_opened()
+                    .into_video(&limits)
+                    .unwrap();
+                v.frame_at(time, mode).unwrap();
+                video = Some(v);
+            })
+        });
+        let params = SnapshotParams {
+            mode,
+            ..SnapshotParams::at(time)
+        };
+        group.bench_function(format!("opened: snapshot {time} {mode:?} jpeg"), |b| {
+            b.iter(|| {
+                let mut v = video
+                    .take()
+                    .unwrap()
+                    .into_opened()
+                    .into_video(&limits)
+                    .unwrap();
+                snapshot_of(&mut v, &params, &limits).unwrap();
+                video = Some(v);
+            })
         });
     }
     let frame = open(path).frame_at(time, SeekMode::ExactFrame).unwrap();

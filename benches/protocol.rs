@@ -1,11 +1,17 @@
-//! Cost of the pure protocol steps every request pays: routing and range
-//! parsing.
+//! Cost of the pure protocol steps every request pays: routing, range
+//! parsing, and finding and verifying a signature (COS q-sign and S3 SigV4
+//! pre-signed URLs, as web pages embed them).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::time::{Duration, SystemTime};
+
+use framegate::config::CredentialConfig;
+use framegate::presign::{presign, PresignRequest, Style};
 use framegate::proto::range;
 use framegate::proto::route::{route, Addressing};
-use http::{HeaderMap, Method};
+use framegate::proto::sign::{parse_authorization, RequestParts};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
 fn routing(c: &mut Criterion) {
     let buckets = vec!["demo-1250000000".to_owned(), "media-1250000000".to_owned()];
@@ -46,5 +52,60 @@ fn routing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, routing);
+fn signatures(c: &mut Criterion) {
+    let credential = CredentialConfig {
+        secret_id: "AKIDbenchmarkbenchmarkbenchmark".to_owned(),
+        secret_key: "benchmark-secret-key-benchmark-secret".to_owned(),
+        security_token: None,
+        allow: Vec::new(),
+    };
+    let now = SystemTime::now();
+    let params = [
+        ("ci-process".to_owned(), "snapshot".to_owned()),
+        ("time".to_owned(), "1.5".to_owned()),
+        ("width".to_owned(), "320".to_owned()),
+    ];
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::HOST,
+        HeaderValue::from_static("127.0.0.1:8080"),
+    );
+    for (style, label) in [(Style::Cos, "COS q-sign"), (Style::SigV4, "SigV4")] {
+        let request = PresignRequest {
+            endpoint: "http://127.0.0.1:8080",
+            method: "GET",
+            bucket: Some("demo-1250000000"),
+            key: "videos/clip.mp4",
+            params: &params,
+            expires_in: Duration::from_secs(3600),
+            region: "ap-guangzhou",
+        };
+        let url = presign(&credential, &request, style, now).unwrap();
+        let uri: Uri = url.parse().unwrap();
+        let uri: Uri = uri.path_and_query().unwrap().as_str().parse().unwrap();
+        let parts = RequestParts {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &headers,
+        };
+        c.bench_function(
+            &format!("parse + verify pre-signed snapshot URL ({label})"),
+            |b| {
+                b.iter(|| {
+                    let auth = parse_authorization(black_box(&parts)).unwrap().unwrap();
+                    auth.verify(
+                        &parts,
+                        None,
+                        &credential.secret_key,
+                        now,
+                        Duration::from_secs(900),
+                    )
+                    .unwrap()
+                })
+            },
+        );
+    }
+}
+
+criterion_group!(benches, routing, signatures);
 criterion_main!(benches);

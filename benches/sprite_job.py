@@ -12,11 +12,15 @@ gateway's user+system time over the job. ffmpeg gets
 `-vf fps=1/N,scale=142:80,tile=10x10 -frames:v 1` and is timed the same way
 (wall and its CPU). Both also run while a snapshot client measures latency,
 to show that jobs yield the CPU to interactive requests.
+
+benches/compare.py imports run() for its sprite section (without the
+snapshot client, so nothing else competes for the CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -104,14 +108,12 @@ class SnapshotProbe:
         return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("video", type=Path)
-    parser.add_argument("--cells", type=int, default=100)
-    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "framegate")
-    parser.add_argument("--normal-priority", action="store_true",
-                        help="run job threads at normal priority (jobs.idle_priority = false)")
-    args = parser.parse_args()
+def run(video: Path, cells: int = 100, binary: Path = ROOT / "target" / "release" / "framegate",
+        idle_priority: bool = True, probes: bool = True) -> dict:
+    """Runs the sprite job and the ffmpeg command on `video`; returns the
+    figures (see main). With `probes=False` nothing else runs meanwhile (no
+    snapshot client), so wall and CPU are the job's and ffmpeg's alone; the
+    `snapshot_median_ms_*` entries are then None."""
     from qcloud_cos import CosConfig, CosS3Client
     from jobs_support import call
     from tencentcloud.common import credential
@@ -119,15 +121,18 @@ def main() -> None:
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.vod.v20180717 import vod_client
 
-    duration = duration_of(args.video)
-    interval = max(1, round(duration / args.cells))
-    side = int(args.cells ** 0.5)
+    def probe(url):
+        return SnapshotProbe(url) if probes else contextlib.nullcontext()
+
+    duration = duration_of(video)
+    interval = max(1, round(duration / cells))
+    side = int(cells ** 0.5)
     workdir = Path(tempfile.mkdtemp(prefix="framegate-sprite-"))
-    proc, port = start_gateway(args.binary, workdir, not args.normal_priority)
+    proc, port = start_gateway(binary, workdir, idle_priority)
     try:
         cos = CosS3Client(CosConfig(Region="ap-guangzhou", SecretId=SECRET_ID, SecretKey=SECRET_KEY,
                                     Domain=f"127.0.0.1:{port}", Scheme="http", Timeout=600))
-        cos.put_object_from_local_file(Bucket=BUCKET, LocalFilePath=str(args.video), Key="video.mp4")
+        cos.put_object_from_local_file(Bucket=BUCKET, LocalFilePath=str(video), Key="video.mp4")
         snapshot_url = cos.get_presigned_url(Bucket=BUCKET, Key="video.mp4", Method="GET",
                                              Params={"ci-process": "snapshot", "time": "1",
                                                      "mode": "keyframe", "width": "320"},
@@ -138,10 +143,11 @@ def main() -> None:
         definition = call(vod, "CreateImageSpriteTemplate", {
             "SampleType": "Time", "SampleInterval": interval, "RowCount": side,
             "ColumnCount": side, "Width": 142, "Height": 0}).Definition
-        with SnapshotProbe(snapshot_url) as idle_probe:
-            time.sleep(3)
+        with probe(snapshot_url) as idle_probe:
+            if probes:
+                time.sleep(3)
         cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
-        with SnapshotProbe(snapshot_url) as busy_probe:
+        with probe(snapshot_url) as busy_probe:
             task = call(vod, "ProcessMedia", {"MediaStoragePath": "/video.mp4", "MediaProcessTask": {
                 "ImageSpriteTaskSet": [{"Definition": definition}]}}).TaskId
             while True:
@@ -152,32 +158,47 @@ def main() -> None:
         wall, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
         result = d.ProcedureTask.MediaProcessResultSet[0].ImageSpriteTask
         assert result.Status == "SUCCESS", result.Message
-        cells = len(urllib.request.urlopen(result.Output.WebVttUrl).read().decode().split("-->"))-1
+        cells_made = len(urllib.request.urlopen(result.Output.WebVttUrl).read().decode().split("-->")) - 1
         out = workdir / "ffmpeg_sprite.jpg"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        with SnapshotProbe(snapshot_url) as ffmpeg_probe:
-            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(args.video),
+        with probe(snapshot_url) as ffmpeg_probe:
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
                             "-vf", f"fps=1/{interval},scale=142:80,tile={side}x{side}",
                             "-frames:v", "1", str(out)], check=True)
         ffmpeg_wall = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         ffmpeg_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        report = {
-            "video": args.video.name, "job_idle_priority": not args.normal_priority, "duration_s": round(duration, 1), "cells": cells,
-            "interval_s": interval,
+
+        def median(p):
+            return round(p.median_ms(), 1) if probes else None
+
+        return {
+            "video": video.name, "job_idle_priority": idle_priority, "duration_s": round(duration, 1),
+            "cells": cells_made, "interval_s": interval,
             "framegate_wall_s": round(wall, 2), "framegate_cpu_s": round(cpu, 2),
             "ffmpeg_wall_s": round(ffmpeg_wall, 2), "ffmpeg_cpu_s": round(ffmpeg_cpu, 2),
             "speedup_wall": round(ffmpeg_wall / wall, 2),
-            "snapshot_median_ms_idle": round(idle_probe.median_ms(), 1),
-            "snapshot_median_ms_during_job": round(busy_probe.median_ms(), 1),
-            "snapshot_median_ms_during_ffmpeg": round(ffmpeg_probe.median_ms(), 1),
+            "snapshot_median_ms_idle": median(idle_probe),
+            "snapshot_median_ms_during_job": median(busy_probe),
+            "snapshot_median_ms_during_ffmpeg": median(ffmpeg_probe),
         }
-        print(json.dumps(report, indent=2))
     finally:
         proc.terminate()
         proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--cells", type=int, default=100)
+    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "framegate")
+    parser.add_argument("--normal-priority", action="store_true",
+                        help="run job threads at normal priority (jobs.idle_priority = false)")
+    args = parser.parse_args()
+    report = run(args.video, args.cells, args.binary, idle_priority=not args.normal_priority)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

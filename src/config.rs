@@ -175,6 +175,10 @@ pub struct MediaConfig {
     /// Bytes of encoded snapshots kept in memory for repeated requests
     /// (0 disables the cache).
     pub cache_bytes: usize,
+    /// Opened videos (parsed container header and index, read-ahead
+    /// windows of up to 4 MiB) kept for repeated snapshots of the same
+    /// object version (0 opens every time).
+    pub open_cache_entries: usize,
 }
 
 impl Default for MediaConfig {
@@ -187,6 +191,7 @@ impl Default for MediaConfig {
             jpeg_quality: 85,
             cache_control: "public, max-age=86400".to_owned(),
             cache_bytes: 64 * 1024 * 1024,
+            open_cache_entries: 16,
         }
     }
 }

@@ -4,7 +4,11 @@
 //! Entries are keyed by bucket, key, the source object's ETag and the
 //! normalised parameters: when the object changes, its ETag changes and the
 //! old entries are never hit again (they age out).
+//!
+//! [`InFlight`] coalesces identical requests that arrive while the first is
+//! still decoding: they wait for its picture instead of decoding again.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -81,6 +85,81 @@ impl SnapshotCache {
     }
 }
 
+/// Decodes in progress by cache key, so identical concurrent requests share
+/// one decode (whether or not the cache keeps the result).
+#[derive(Debug, Default)]
+pub struct InFlight {
+    decoding: Mutex<HashMap<String, tokio::sync::watch::Receiver<Option<CachedImage>>>>,
+}
+
+/// What a request does about a decode: run it, or wait for another's.
+pub enum Turn<'a> {
+    /// No identical decode is running: run it and [`Leader::finish`].
+    Lead(Leader<'a>),
+    /// An identical decode is running: [`Follower::wait`] for its picture.
+    Follow(Follower),
+}
+
+/// The request that runs the decode. Dropping it without finishing (an
+/// error, or the client went away) releases the followers empty-handed.
+pub struct Leader<'a> {
+    flights: &'a InFlight,
+    key: String,
+    done: tokio::sync::watch::Sender<Option<CachedImage>>,
+}
+
+/// A request waiting for an identical decode.
+pub struct Follower(tokio::sync::watch::Receiver<Option<CachedImage>>);
+
+impl InFlight {
+    fn decoding(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, tokio::sync::watch::Receiver<Option<CachedImage>>>>
+    {
+        // The map holds whole entries; a panic elsewhere cannot tear one.
+        self.decoding.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Joins the decode of `key`: leads it if none is running.
+    pub fn join(&self, key: &str) -> Turn<'_> {
+        let mut decoding = self.decoding();
+        if let Some(running) = decoding.get(key) {
+            return Turn::Follow(Follower(running.clone()));
+        }
+        let (done, waiting) = tokio::sync::watch::channel(None);
+        decoding.insert(key.to_owned(), waiting);
+        Turn::Lead(Leader {
+            flights: self,
+            key: key.to_owned(),
+            done,
+        })
+    }
+}
+
+impl Leader<'_> {
+    /// Hands the picture to every follower.
+    pub fn finish(self, image: &CachedImage) {
+        self.done.send_replace(Some(image.clone()));
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        self.flights.decoding().remove(&self.key);
+    }
+}
+
+impl Follower {
+    /// The leader's picture, or `None` if it failed or was dropped (the
+    /// follower then decodes on its own, to get its own answer).
+    pub async fn wait(mut self) -> Option<CachedImage> {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(image) => image.clone(),
+            Err(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +189,39 @@ mod tests {
             cache.get("huge").is_none(),
             "over a quarter of the capacity"
         );
+    }
+
+    #[tokio::test]
+    async fn identical_requests_share_one_decode() {
+        let flights = InFlight::default();
+        let Turn::Lead(leader) = flights.join("k") else {
+            panic!("the first request leads");
+        };
+        let Turn::Follow(follower) = flights.join("k") else {
+            panic!("an identical request follows");
+        };
+        assert!(matches!(flights.join("other"), Turn::Lead(_)));
+        let waiting = tokio::spawn(follower.wait());
+        leader.finish(&image(7));
+        let shared = waiting.await.unwrap().expect("the leader's picture");
+        assert_eq!(shared.bytes.len(), 7);
+        assert!(
+            matches!(flights.join("k"), Turn::Lead(_)),
+            "a finished decode is no longer joined"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_leader_releases_its_followers_empty_handed() {
+        let flights = InFlight::default();
+        let Turn::Lead(leader) = flights.join("k") else {
+            panic!("the first request leads");
+        };
+        let Turn::Follow(follower) = flights.join("k") else {
+            panic!("an identical request follows");
+        };
+        drop(leader);
+        assert!(follower.wait().await.is_none());
     }
 
     #[test]

@@ -9,8 +9,8 @@
 
 use framegate::media::source::{ByteSource, CountingSource, FileSource, MemorySource};
 use framegate::media::{
-    probe, snapshot, EncodedImage, ImageFormat, Limits, MediaError, Rotate, SeekMode,
-    SnapshotParams,
+    probe, snapshot, snapshot_of, EncodedImage, ImageFormat, Limits, MediaError, OpenedVideo,
+    Rotate, SeekMode, SnapshotParams,
 };
 use std::io;
 use std::path::{Path, PathBuf};
@@ -1262,4 +1262,150 @@ fn one_pass_refuses_unsorted_or_bad_times() {
         video.frames_at(&[f64::NAN], &mut each),
         Err(MediaError::InvalidParameter { .. })
     ));
+}
+
+// ---------------------------------------------------------------- reused videos
+
+/// A source that records the byte ranges read through it.
+struct Recording {
+    inner: FileSource,
+    reads: Arc<std::sync::Mutex<Vec<(u64, usize)>>>,
+}
+
+impl ByteSource for Recording {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read_at(offset, buf)?;
+        self.reads.lock().unwrap().push((offset, n));
+        Ok(n)
+    }
+}
+
+/// Where the top-level `moov` box of an MP4 starts.
+fn moov_offset(path: &Path) -> u64 {
+    let data = std::fs::read(path).unwrap();
+    let mut at = 0usize;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        if &data[at + 4..at + 8] == b"moov" {
+            return at as u64;
+        }
+        assert!(size >= 8, "a box of size {size} at {at}");
+        at += size;
+    }
+    panic!("no moov in {}", path.display());
+}
+
+/// One opened video, its decoder released and reopened between requests (as
+/// the gateway's open cache does), serves pictures at any time and in either
+/// mode, backwards and forwards, identical to fresh opens.
+#[test]
+fn a_reused_opened_video_gives_the_pictures_of_fresh_opens() {
+    let requests = [
+        (7.3, SeekMode::ExactFrame),
+        (1.0, SeekMode::Keyframe),
+        (0.0, SeekMode::ExactFrame),
+        (9.9, SeekMode::Keyframe),
+        (4.52, SeekMode::ExactFrame),
+        (4.52, SeekMode::Keyframe),
+        (99.0, SeekMode::ExactFrame),
+        (2.0, SeekMode::ExactFrame),
+    ];
+    for name in [
+        "h264_bframes.mp4",
+        "h264_moov_end.mp4",
+        "h264_opengop.mkv",
+        "vp9.webm",
+        "offset.ts",
+        "h264.flv",
+    ] {
+        let path = fixture(name);
+        let mut opened = Some(OpenedVideo::open(source(&path), &limits()).unwrap());
+        for &(time, mode) in &requests {
+            let p = SnapshotParams {
+                width: 160,
+                ..params(time, mode)
+            };
+            let l = Limits {
+                decode_threads: mode.decode_threads(),
+                ..limits()
+            };
+            let mut video = opened.take().unwrap().into_video(&l).unwrap();
+            let reused = snapshot_of(&mut video, &p, &l)
+                .unwrap_or_else(|e| panic!("{name} at {time} {mode:?}: {e:?}"));
+            opened = Some(video.into_opened());
+            let fresh = run(&path, &p).unwrap();
+            assert_eq!(
+                (reused.pts_seconds, pixels(&reused)),
+                (fresh.pts_seconds, pixels(&fresh)),
+                "{name} at {time} {mode:?}: the reused video shows another picture"
+            );
+        }
+    }
+}
+
+/// A reused video does not read the container index again: with the `moov`
+/// at the end of the file, the first open reads it, later snapshots at other
+/// times read nothing there.
+#[test]
+fn a_reused_opened_video_does_not_read_the_index_again() {
+    let path = fixture("h264_moov_end.mp4");
+    let moov = moov_offset(&path);
+    let reads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let src = Recording {
+        inner: FileSource::open(&path).unwrap(),
+        reads: reads.clone(),
+    };
+    let mut video = OpenedVideo::open(Box::new(src), &limits())
+        .unwrap()
+        .into_video(&limits())
+        .unwrap();
+    snapshot_of(&mut video, &params(1.0, SeekMode::Keyframe), &limits()).unwrap();
+    // A read that starts inside the moov box is a read of the index (the
+    // I/O buffer refilled after the last packets may run into it).
+    let touches_moov = |reads: &[(u64, usize)]| reads.iter().any(|&(o, _)| o >= moov);
+    assert!(
+        touches_moov(&reads.lock().unwrap()),
+        "the first open reads the moov"
+    );
+    for time in [6.0, 2.5, 9.0] {
+        reads.lock().unwrap().clear();
+        video = video.into_opened().into_video(&limits()).unwrap();
+        let image =
+            snapshot_of(&mut video, &params(time, SeekMode::ExactFrame), &limits()).unwrap();
+        assert!(image.pts_seconds <= time);
+        let reads = reads.lock().unwrap();
+        assert!(!reads.is_empty(), "decoding at {time} reads media data");
+        assert!(
+            !touches_moov(&reads),
+            "at {time}: read the moov again: {:?}",
+            reads
+                .iter()
+                .filter(|&&(o, _)| o >= moov)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// A cached video obeys the deadline and cancel flag of the request that
+/// reuses it, not those of the request that opened it.
+#[test]
+fn a_reused_opened_video_obeys_the_new_request_limits() {
+    let path = fixture("h264_bframes.mp4");
+    let p = params(9.0, SeekMode::ExactFrame);
+    // Opened under a request whose client has gone since: the next request
+    // is not stopped by that old flag.
+    let first = limits();
+    let opened = OpenedVideo::open(source(&path), &first).unwrap();
+    first.cancel.store(true, Ordering::Relaxed);
+    let mut video = opened.into_video(&limits()).unwrap();
+    snapshot_of(&mut video, &p, &limits()).expect("the new request's flag is down");
+    // Reused by a request that is cancelled: it stops.
+    let cancelled = limits();
+    cancelled.cancel.store(true, Ordering::Relaxed);
+    let mut video = video.into_opened().into_video(&cancelled).unwrap();
+    let err = snapshot_of(&mut video, &p, &cancelled).unwrap_err();
+    assert!(matches!(err, MediaError::Cancelled), "{err:?}");
 }

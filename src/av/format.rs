@@ -139,6 +139,14 @@ pub struct Input {
     interrupt: Owned<Interrupt>,
 }
 
+// SAFETY: an `Input` owns its format context, I/O context and interrupt
+// state exclusively and hands out no pointers into them. FFmpeg's demuxer
+// contexts have no thread affinity: they may be driven from any thread as
+// long as calls are not concurrent, which `&mut self` guarantees (the
+// `&self` accessors only read plain fields). The byte source inside is
+// `Send`, and the interrupt state is `Sync`.
+unsafe impl Send for Input {}
+
 impl Input {
     /// Probes the source, checks the demuxer against the allow-list and reads
     /// the container header. Does not read stream information yet (see

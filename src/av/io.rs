@@ -7,7 +7,7 @@ use std::ffi::{c_int, c_void};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Size of the buffer FFmpeg reads through. Every refill is one `read_at`
@@ -22,8 +22,16 @@ const SEEK_END: c_int = 2;
 /// When to stop: a deadline and a cancel flag (set when the client goes
 /// away). Checked by FFmpeg's interrupt callback, before every read of the
 /// byte source, and by the decode loop between packets.
+///
+/// Clones share their state, so [`Interrupt::rearm`] on any clone gives an
+/// input kept open across requests the next request's deadline and flag.
 #[derive(Debug, Clone)]
 pub struct Interrupt {
+    armed: Arc<Mutex<Armed>>,
+}
+
+#[derive(Debug)]
+struct Armed {
     deadline: Instant,
     cancel: Arc<AtomicBool>,
 }
@@ -31,17 +39,29 @@ pub struct Interrupt {
 impl Interrupt {
     /// Work must stop at `deadline` or as soon as `cancel` becomes true.
     pub fn new(deadline: Instant, cancel: Arc<AtomicBool>) -> Self {
-        Self { deadline, cancel }
+        Self {
+            armed: Arc::new(Mutex::new(Armed { deadline, cancel })),
+        }
+    }
+
+    /// Replaces the deadline and the cancel flag (for every clone).
+    pub fn rearm(&self, deadline: Instant, cancel: Arc<AtomicBool>) {
+        *self.armed() = Armed { deadline, cancel };
+    }
+
+    fn armed(&self) -> std::sync::MutexGuard<'_, Armed> {
+        // The guarded values are plain data, valid even after a panic.
+        self.armed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the cancel flag is raised.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
+        self.armed().cancel.load(Ordering::Relaxed)
     }
 
     /// Whether the deadline has passed.
     pub fn is_expired(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.armed().deadline
     }
 
     /// Whether work must stop for either reason.

@@ -15,6 +15,7 @@ pub mod compose;
 mod encode;
 mod error;
 pub mod geometry;
+mod open_cache;
 mod params;
 mod probe;
 pub mod source;
@@ -23,12 +24,13 @@ mod video;
 pub use encode::{encode, picture_format_for};
 pub use error::MediaError;
 pub use geometry::Orientation;
+pub use open_cache::OpenCache;
 pub use params::{
     EncodedImage, ImageFormat, Limits, Rotate, SeekMode, SnapshotParams, DEFAULT_JPEG_QUALITY,
     DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
 };
 pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
-pub use video::{DecodedFrame, Video};
+pub use video::{DecodedFrame, OpenedVideo, Video};
 
 use crate::av::Picture;
 
@@ -46,6 +48,17 @@ pub fn snapshot(
 ) -> Result<EncodedImage, MediaError> {
     check_request(params, limits)?;
     let mut video = Video::open(source, limits)?;
+    snapshot_of(&mut video, params, limits)
+}
+
+/// Takes one picture, as [`snapshot`] does, from a video already open (a
+/// cached [`OpenedVideo`], or the same video again).
+pub fn snapshot_of(
+    video: &mut Video,
+    params: &SnapshotParams,
+    limits: &Limits,
+) -> Result<EncodedImage, MediaError> {
+    check_request(params, limits)?;
     let frame = video.frame_at(params.time, params.mode)?;
     let picture = render(&frame, params, limits.max_output_side)?;
     let bytes = encode(&picture, params.format, limits.jpeg_quality)?;

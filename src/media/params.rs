@@ -43,6 +43,18 @@ pub enum SeekMode {
     ExactFrame,
 }
 
+impl SeekMode {
+    /// Decoder threads that suit the mode: an exact frame deep in a GOP
+    /// decodes many frames, so FFmpeg gets every core (0); a keyframe is one
+    /// frame, where threads only add start-up cost.
+    pub fn decode_threads(self) -> u32 {
+        match self {
+            Self::ExactFrame => 0,
+            Self::Keyframe => 1,
+        }
+    }
+}
+
 /// A snapshot request (the `ci-process=snapshot` parameters).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SnapshotParams {

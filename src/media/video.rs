@@ -109,22 +109,27 @@ fn seconds_to_ts(seconds: f64, tb: Rational) -> i64 {
         .clamp(-(1i64 << 60) as f64, (1i64 << 60) as f64) as i64
 }
 
-impl Video {
-    /// Opens the source, picks the video stream, checks the pixel budget and
-    /// opens a decoder. Nothing is decoded yet.
+/// An opened container without a decoder: the parsed header and index, the
+/// chosen stream and the byte source with its read-ahead. What
+/// [`OpenCache`](super::OpenCache) keeps between requests for one object so a
+/// repeated snapshot skips probing and index parsing (the `moov` of an MP4).
+pub struct OpenedVideo {
+    input: Input,
+    stream: StreamInfo,
+    origin: i64,
+    first: i64,
+    max_source_pixels: u64,
+}
+
+impl OpenedVideo {
+    /// Opens the source, picks the video stream and checks the pixel budget.
+    /// Nothing is decoded yet.
     pub fn open(source: Box<dyn ByteSource>, limits: &Limits) -> Result<Self, MediaError> {
         let mut input = open_input(source, limits)?;
         let index = input.best_video_stream().ok_or(MediaError::NoVideoStream)?;
         let stream = input.stream(index);
         check_pixels(stream.width, stream.height, limits.max_source_pixels)?;
         input.discard_all_but(index);
-        let decoder = input
-            .open_decoder(index, limits.decode_threads)
-            .map_err(|e| match e {
-                AvError::DecoderNotFound(codec) => MediaError::UnsupportedCodec { codec },
-                AvError::InvalidData => MediaError::Corrupt,
-                other => MediaError::internal(other),
-            })?;
         let tb = stream.time_base;
         if tb.num <= 0 || tb.den <= 0 {
             return Err(MediaError::Corrupt);
@@ -136,14 +141,71 @@ impl Video {
             .unwrap_or(0);
         let first = stream.start_time.unwrap_or(origin);
         Ok(Self {
-            decoder,
             input,
             stream,
             origin,
             first,
             max_source_pixels: limits.max_source_pixels,
-            touched: false,
         })
+    }
+
+    /// Opens a decoder (`limits.decode_threads` threads) under `limits`'
+    /// deadline and cancel flag, ready to seek and decode.
+    pub fn into_video(self, limits: &Limits) -> Result<Video, MediaError> {
+        self.input
+            .interrupt()
+            .rearm(limits.deadline, limits.cancel.clone());
+        let decoder = self
+            .input
+            .open_decoder(self.stream.index, limits.decode_threads)
+            .map_err(|e| match e {
+                AvError::DecoderNotFound(codec) => MediaError::UnsupportedCodec { codec },
+                AvError::InvalidData => MediaError::Corrupt,
+                other => MediaError::internal(other),
+            })?;
+        Ok(Video {
+            decoder,
+            input: self.input,
+            stream: self.stream,
+            origin: self.origin,
+            first: self.first,
+            max_source_pixels: self.max_source_pixels,
+            // Where the input stands is unknown: the first decode seeks.
+            touched: true,
+        })
+    }
+}
+
+impl Video {
+    /// Opens the source, picks the video stream, checks the pixel budget and
+    /// opens a decoder. Nothing is decoded yet.
+    pub fn open(source: Box<dyn ByteSource>, limits: &Limits) -> Result<Self, MediaError> {
+        let mut video = OpenedVideo::open(source, limits)?.into_video(limits)?;
+        video.touched = false;
+        Ok(video)
+    }
+
+    /// Releases the decoder (and the frames it holds), keeping the opened
+    /// container for another request.
+    pub fn into_opened(self) -> OpenedVideo {
+        let Video {
+            decoder,
+            input,
+            stream,
+            origin,
+            first,
+            max_source_pixels,
+            touched: _,
+        } = self;
+        // The decoder goes first: it refers to the input's stream.
+        drop(decoder);
+        OpenedVideo {
+            input,
+            stream,
+            origin,
+            first,
+            max_source_pixels,
+        }
     }
 
     /// What the container says about the chosen video stream.

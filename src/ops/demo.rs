@@ -69,16 +69,18 @@ fn credential(state: &AppState) -> Result<&CredentialConfig, ApiError> {
         .ok_or_else(|| ApiError::internal("the demo needs a credential to sign URLs"))
 }
 
+/// A GET URL of `bucket/key` (with `params`) signed for [`URL_LIFETIME`].
 fn signed(
     state: &AppState,
     endpoint: &str,
+    bucket: &str,
     key: &str,
     params: &[(String, String)],
 ) -> Result<String, ApiError> {
     let request = PresignRequest {
         endpoint,
         method: "GET",
-        bucket: Some(&state.config.default_bucket),
+        bucket: Some(bucket),
         key,
         params,
         expires_in: URL_LIFETIME,
@@ -146,7 +148,7 @@ async fn page(
             ("time".to_owned(), "1".to_owned()),
             ("width".to_owned(), "320".to_owned()),
         ];
-        let src = signed(state, endpoint, key, &params)?;
+        let src = signed(state, endpoint, &bucket.name, key, &params)?;
         let _ = writeln!(
             html,
             "<figure><a href=\"?v={k}\"><img class=\"thumb\" alt=\"{k}\" data-key=\"{k}\" src=\"{s}\"></a>\
@@ -157,7 +159,7 @@ async fn page(
     }
     html.push_str("</section>\n");
     if let Some(key) = current {
-        let src = signed(state, endpoint, key, &[])?;
+        let src = signed(state, endpoint, &bucket.name, key, &[])?;
         let vtt = format!(
             "/.framegate/demo/previews.vtt?v={}",
             crate::proto::sign::uri_encode(key.as_bytes(), true)
@@ -215,7 +217,7 @@ async fn previews(state: &AppState, endpoint: &str, key: &str) -> Result<Respons
         match line.split_once("#xywh=") {
             Some((file, rect)) if !file.contains("://") => {
                 let sheet = format!("{dir}/{file}");
-                let url = signed_in(state, endpoint, &bucket_name, &sheet)?;
+                let url = signed(state, endpoint, &bucket_name, &sheet, &[])?;
                 let _ = writeln!(out, "{url}#xywh={rect}");
             }
             _ => {
@@ -231,25 +233,6 @@ async fn previews(state: &AppState, endpoint: &str, key: &str) -> Result<Respons
         .header(header::CONTENT_LENGTH, out.len())
         .body(body::full(out))
         .expect("valid response"))
-}
-
-fn signed_in(
-    state: &AppState,
-    endpoint: &str,
-    bucket: &str,
-    key: &str,
-) -> Result<String, ApiError> {
-    let request = PresignRequest {
-        endpoint,
-        method: "GET",
-        bucket: Some(bucket),
-        key,
-        params: &[],
-        expires_in: URL_LIFETIME,
-        region: &state.config.region,
-    };
-    presign::presign(credential(state)?, &request, Style::Cos, SystemTime::now())
-        .map_err(ApiError::internal)
 }
 
 /// A whitelisted file from the npm packages.

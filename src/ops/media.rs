@@ -1,6 +1,7 @@
 //! `?ci-process=snapshot` and `?ci-process=videoinfo`: the media pipeline
 //! over ranged reads of the backing store, on the bounded decode pool.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
@@ -14,8 +15,12 @@ use crate::proto::conditional::etag_list_matches;
 use crate::proto::snapshot;
 use crate::proto::xml::json_to_xml;
 use crate::server::body::{self, Response};
-use crate::snapshot_cache::{CachedImage, SnapshotCache};
-use crate::storage::ObjectInfo;
+use crate::snapshot_cache::{CachedImage, SnapshotCache, Turn};
+use crate::storage::{ObjectInfo, ReadStats};
+
+/// Videos kept open between snapshots, keyed by bucket, key and ETag, with
+/// the store counters of their reader.
+pub type OpenedCache = media::OpenCache<(media::OpenedVideo, Arc<ReadStats>)>;
 
 fn key<'a>(ctx: &Ctx<'a>) -> &'a str {
     ctx.route.key.as_deref().unwrap_or_default()
@@ -82,11 +87,24 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
     );
     let (image, cache) = match ctx.state.snapshots.get(&cache_key) {
         Some(image) => (image, "hit"),
-        None => {
-            let image = decode_snapshot(ctx, &info, params).await?;
-            ctx.state.snapshots.put(cache_key, image.clone());
-            (image, "miss")
-        }
+        None => match ctx.state.in_flight.join(&cache_key) {
+            Turn::Lead(leader) => match ctx.state.snapshots.get(&cache_key) {
+                // Another leader finished between the lookup and the join.
+                Some(image) => (image, "hit"),
+                None => {
+                    let image = decode_snapshot(ctx, &info, params).await?;
+                    // Cached before the followers are released, so a request
+                    // arriving now finds either the flight or the picture.
+                    ctx.state.snapshots.put(cache_key, image.clone());
+                    leader.finish(&image);
+                    (image, "miss")
+                }
+            },
+            Turn::Follow(follower) => match follower.wait().await {
+                Some(image) => (image, "shared"),
+                None => (decode_snapshot(ctx, &info, params).await?, "miss"),
+            },
+        },
     };
     let builder = http::Response::builder()
         .status(StatusCode::OK)
@@ -112,35 +130,44 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
 }
 
 /// Decodes and encodes one snapshot on the pool, logging what it took from
-/// the store.
+/// the store. The video is taken from [`OpenedCache`] when a recent request
+/// opened this object version, and put back there after a success.
 async fn decode_snapshot(
     ctx: &Ctx<'_>,
     info: &ObjectInfo,
     params: SnapshotParams,
 ) -> Result<CachedImage, ApiError> {
+    let opened_key = format!("{}\n{}\n{}", ctx.bucket.name, key(ctx), info.etag);
     let reader = ctx
         .bucket
         .reader(key(ctx), info.size, tokio::runtime::Handle::current());
-    let stats = reader.stats();
+    let opened = Arc::clone(&ctx.state.opened);
     let started = Instant::now();
-    let image = decode(ctx, move |limits| {
-        // An exact frame deep in a GOP decodes many frames: let FFmpeg use
-        // every core for it. A keyframe is one frame, where threads only add
-        // start-up cost.
-        let threads = match params.mode {
-            media::SeekMode::ExactFrame => 0,
-            media::SeekMode::Keyframe => 1,
-        };
+    let (image, reused, bytes, requests) = decode(ctx, move |limits| {
         let limits = Limits {
-            decode_threads: threads,
+            decode_threads: params.mode.decode_threads(),
             ..limits.clone()
         };
-        media::snapshot(Box::new(reader), &params, &limits)
+        let (video, stats, reused) = match opened.take(&opened_key) {
+            Some((video, stats)) => (video, stats, true),
+            None => {
+                let stats = reader.stats();
+                let video = media::OpenedVideo::open(Box::new(reader), &limits)?;
+                (video, stats, false)
+            }
+        };
+        let (bytes, requests) = (stats.bytes(), stats.requests());
+        let mut video = video.into_video(&limits)?;
+        let image = media::snapshot_of(&mut video, &params, &limits)?;
+        let taken = (stats.bytes() - bytes, stats.requests() - requests);
+        opened.put(opened_key, (video.into_opened(), stats));
+        Ok((image, reused, taken.0, taken.1))
     })
     .await?;
     tracing::info!(
-        store_bytes = stats.bytes(),
-        store_requests = stats.requests(),
+        store_bytes = bytes,
+        store_requests = requests,
+        reopened = !reused,
         frame_pts = image.pts_seconds,
         width = image.width,
         height = image.height,

@@ -25,7 +25,7 @@ use crate::proto::route::{self, Addressing, Endpoint, Route};
 use crate::proto::sign::RequestParts;
 use crate::proto::ProtoError;
 use crate::server::body::{self, Response};
-use crate::snapshot_cache::SnapshotCache;
+use crate::snapshot_cache::{InFlight, SnapshotCache};
 use crate::storage::{Bucket, Buckets};
 
 /// Everything handlers share; built once at start.
@@ -41,6 +41,10 @@ pub struct AppState {
     pub pool: DecodePool,
     /// Recently encoded snapshots.
     pub snapshots: SnapshotCache,
+    /// Videos opened by recent snapshots, by object version.
+    pub opened: Arc<media::OpenedCache>,
+    /// Snapshot decodes in progress, joined by identical requests.
+    pub in_flight: InFlight,
     /// Templates, tasks and their queue.
     pub jobs: Jobs,
     /// CORS rules in force per bucket.
@@ -56,12 +60,15 @@ impl AppState {
         let credentials = Credentials::new(&config);
         let pool = DecodePool::new(config.media.workers, config.media.queue);
         let snapshots = SnapshotCache::new(config.media.cache_bytes);
+        let opened = Arc::new(media::OpenedCache::new(config.media.open_cache_entries));
         Ok(Self {
             config,
             buckets,
             credentials,
             pool,
             snapshots,
+            opened,
+            in_flight: InFlight::default(),
             jobs,
             cors,
         })

@@ -8,6 +8,7 @@ each frame, so the frame a snapshot shows can be told from its neighbours.
 
 import io
 import json
+import re
 import subprocess
 import threading
 import xml.etree.ElementTree as ET
@@ -264,6 +265,69 @@ def test_videoinfo_describes_the_streams(videos, http):
     assert 9.5 < float(info.findtext("Duration")) < 10.5
     j = http.get("snap/demo.mp4", params={"ci-process": "videoinfo", "format": "json"}).json()
     assert j["MediaInfo"]["VideoStreamSet"][0]["Width"] == 640
+
+
+def decodes_logged(gw) -> list[dict]:
+    """The snapshot decodes the gateway logged: store bytes, requests, reopened."""
+    pattern = r"store_bytes=(\d+) store_requests=(\d+) reopened=(true|false)"
+    return [{"bytes": int(b), "requests": int(r), "reopened": o == "true"}
+            for b, r, o in re.findall(pattern, gw.stderr_log.read_text())]
+
+
+@pytest.mark.backends("file", "s3")
+def test_snapshots_of_one_object_version_reuse_its_opened_video(gateway_factory, backend):
+    # The first snapshot opens the video (its moov is at the end); another
+    # time and mode of the same version reuse the opened container; a new
+    # version of the object is opened afresh.
+    gw = gateway_factory.start(backend, "reuse")
+    cos = support.cos_client(gw, "domain")
+    upload(cos, "v.mp4", "h264_moov_end.mp4")
+    url = f"{gw.url}/{BUCKET}/v.mp4"
+
+    def snap(time, mode):
+        r = requests.get(url, params={"ci-process": "snapshot", "time": str(time), "mode": mode},
+                         auth=support.CosSigned(), timeout=60)
+        assert r.status_code == 200, r.text
+        return decode(r.content)
+
+    assert closest_frame(snap(1, "keyframe"), "h264_moov_end.mp4", [0, 1, 25]) == 0
+    assert closest_frame(snap(7.3, "exactframe"), "h264_moov_end.mp4", [181, 182, 183]) == 182
+    assert closest_frame(snap(0.5, "exactframe"), "h264_moov_end.mp4", [11, 12, 13]) == 12
+    assert [d["reopened"] for d in decodes_logged(gw)] == [True, False, False]
+    upload(cos, "v.mp4", "vp9.webm")
+    assert closest_frame(snap(3.3, "exactframe"), "vp9.webm", [81, 82, 83]) == 82
+    assert [d["reopened"] for d in decodes_logged(gw)] == [True, False, False, True]
+
+
+@pytest.mark.backends("file")
+def test_identical_concurrent_snapshots_share_one_decode(gateway_factory):
+    gw = gateway_factory.start("file", "coalesce")
+    cos = support.cos_client(gw, "domain")
+    upload(cos, "v.mp4", "h264_bframes.mp4")
+    url = f"{gw.url}/{BUCKET}/v.mp4"
+    # An exact frame deep in the GOP, lossless: slow enough that the others
+    # arrive while the first decodes.
+    params = {"ci-process": "snapshot", "time": "9.5", "format": "png"}
+    start = threading.Barrier(8)
+    results = []
+
+    def one():
+        start.wait()
+        r = requests.get(url, params=params, auth=support.CosSigned(), timeout=60)
+        results.append((r.status_code, r.headers.get("x-framegate-cache"), r.content))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [r[0] for r in results] == [200] * 8
+    sources = sorted(r[1] for r in results)
+    assert sources.count("miss") == 1, sources
+    assert set(sources) <= {"miss", "shared", "hit"}, sources
+    assert len({r[2] for r in results}) == 1, "every request got the same picture"
+    assert len(decodes_logged(gw)) == 1, "one decode for all"
+    assert closest_frame(decode(results[0][2]), "h264_bframes.mp4", [236, 237, 238]) == 237
 
 
 @pytest.mark.backends("file")

@@ -1,0 +1,959 @@
+#!/usr/bin/env python3
+"""framegate side by side with the tools it replaces, in one run on the same
+inputs and machine: prints a Markdown table per section (absolute figures,
+ratios, targets with ✓/✗) and, with --write, puts them into BENCHMARKS.md
+between the `<!-- compare:begin -->` and `<!-- compare:end -->` markers.
+
+Usage (from the repository root):
+
+    cargo build --release
+    fixtures/make.sh large DIR
+    .venv/bin/python benches/compare.py DIR [--write]
+        [--only latency,bytes,load,rss,sprite] [--skip SECTIONS]
+        [--runs 15] [--ffmpeg-runs 5] [--duration 10] [--binary target/release/framegate]
+
+    # a smoke run (a minute or two): every section, few runs, short load
+    .venv/bin/python benches/compare.py DIR --runs 3 --ffmpeg-runs 1 --duration 2
+
+DIR holds what `fixtures/make.sh large DIR` makes: sample_{720,1080,2160}p.mp4
+(H.264), sample_1080p_hevc.mp4, sample_1080p_vp9.webm (all 10 s, one 10 s
+GOP), large_1gib.mp4 and ten_minutes_1080p.mp4. A full run takes about
+10-12 minutes on 2 cores; a busy machine distorts every figure.
+
+Sections:
+
+latency  Snapshot latency through the gateway over HTTP (one keep-alive
+         client, pre-signed URLs, warm server, snapshot cache off: every
+         request decodes; median and p95 of --runs) next to the ffmpeg
+         command line for the same picture (median of --ffmpeg-runs,
+         process start included, as a per-request ffmpeg pays it):
+           exact:    ffmpeg -ss T -i FILE -frames:v 1 out.jpg
+           keyframe: ffmpeg -noaccurate_seek -ss T -i FILE -fps_mode passthrough -frames:v 1 out.jpg
+         and the in-process lower bound: `framegate snapshot FILE --time T
+         --mode M [--width W] --repeat N` (file opened once, one untimed
+         warm-up, then N timed seek+decode+render+encode runs, no HTTP).
+         "n/a" where that binary does not accept --repeat yet.
+bytes    Bytes and ranged GETs a snapshot takes from the store on
+         large_1gib.mp4, on the local-filesystem backend and on an
+         S3-compatible one (moto): keyframe t=1 (first request), exact t=1,
+         keyframe t=2 (a repeated request of the same object).
+load     wrk against the gateway at 1, 8 and 64 connections (--duration
+         seconds each): keyframe snapshots of sample_720p.mp4 (cache off;
+         the script rotates over pre-signed URLs with times 0.5 .. 9.5 so
+         that no two concurrent requests are identical and none can be
+         coalesced), and plain pre-signed GETs of the same file next to nginx
+         serving it from a temp dir (sendfile on, keep-alive, 2 workers, no
+         access log; started on another loopback port, stopped at the end).
+rss      64 snapshot requests of sample_2160p.mp4 fired at once (cache off,
+         distinct times: every 4th in exact mode 8.75-9.5 s into the GOP,
+         the rest keyframe): statuses (200 vs 503 SlowDown), how fast the
+         503s come back, and the server's peak RSS (VmHWM) after the burst.
+sprite   A 100-cell sprite job (142x80 cells, 10x10, every 6 s) of
+         ten_minutes_1080p.mp4 through the VOD API vs
+         `ffmpeg -i VIDEO -vf fps=1/6,scale=142:80,tile=10x10 -frames:v 1`
+         (benches/sprite_job.py's run(), without its snapshot client): wall
+         and CPU (the gateway's utime+stime from /proc; ffmpeg's from
+         getrusage(RUSAGE_CHILDREN)).
+
+wrk and nginx come from Debian packages; benches/setup.sh installs them when
+missing (as root; otherwise it says what to install). Every process the
+script starts (gateways, moto, nginx, wrk, ffmpeg) is stopped on exit, also
+on Ctrl-C or an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "sdk"))
+sys.path.insert(0, str(ROOT / "benches"))
+import snapshot_latency  # noqa: E402  (start_gateway, upload, store_bytes)
+import support  # noqa: E402
+
+SECTIONS = ("latency", "bytes", "load", "rss", "sprite")
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
+
+# (label, file name) of the latency inputs, all 10 s with one 10 s GOP.
+INPUTS = [
+    ("720p H.264", "sample_720p.mp4"),
+    ("1080p H.264", "sample_1080p.mp4"),
+    ("2160p H.264", "sample_2160p.mp4"),
+    ("1080p HEVC", "sample_1080p_hevc.mp4"),
+    ("1080p VP9", "sample_1080p_vp9.webm"),
+]
+# (mode, time, width) per input; the width=320 case only for 1080p H.264.
+CASES = [("keyframe", 1.0, 0), ("keyframe", 9.5, 0), ("exactframe", 1.0, 0), ("exactframe", 9.5, 0)]
+EXTRA_CASES = {"sample_1080p.mp4": [("keyframe", 1.0, 320)]}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    """One target of the performance issue and whether this run meets it
+    (None: could not be measured)."""
+    what: str
+    measured: str
+    ok: bool | None
+
+    def mark(self) -> str:
+        return {True: "✓", False: "✗", None: "n/a"}[self.ok]
+
+
+@dataclass
+class Section:
+    title: str
+    body: list[str] = field(default_factory=list)  # Markdown paragraphs and tables
+    targets: list[Target] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def markdown(self) -> str:
+        out = [f"### {self.title}", "", *self.body]
+        if self.targets:
+            out += ["Targets:", ""]
+            out += [f"- {t.mark()} {t.what}: {t.measured}" for t in self.targets]
+            out.append("")
+        return "\n".join(out)
+
+
+def table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
+    """A Markdown table; columns whose index is in `right` align right."""
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    value = seconds * 1e3
+    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms"
+
+
+def ratio(a: float | None, b: float | None, digits: int = 1) -> str:
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.{digits}f}×"
+
+
+def mib(n: float) -> str:
+    return f"{n / MiB:.2f} MiB"
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+# --------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------
+
+def clean_env() -> dict:
+    """This environment without FRAMEGATE_* (they would override configs)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FRAMEGATE_")}
+
+
+def start_gateway(stack: contextlib.ExitStack, workdir: Path, store: str = "file://",
+                  endpoint: str | None = None) -> support.Gateway:
+    """A gateway with its snapshot cache off, stopped when `stack` closes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    gw = snapshot_latency.start_gateway(workdir, store, endpoint)
+    stack.callback(gw.stop)
+    return gw
+
+
+def start_s3(stack: contextlib.ExitStack, workdir: Path) -> support.S3Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    s3 = support.S3Server(workdir).start()
+    stack.callback(s3.stop)
+    s3.client().create_bucket(Bucket=support.S3_BACKING_BUCKET)
+    return s3
+
+
+def presign(binary: Path, gw: support.Gateway, key: str, params: dict | None = None) -> str:
+    """A COS q-sign pre-signed GET URL for `key` on the gateway's default
+    bucket, valid for an hour, made by `framegate presign` from the
+    gateway's own config (its first credential)."""
+    cmd = [str(binary), "presign", key, "--expires", "3600", "--endpoint", gw.url,
+           "--config", str(gw.config)]
+    for name, value in (params or {}).items():
+        cmd += ["--param", f"{name}={value}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=clean_env())
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL (children first, by pid) after `timeout`."""
+    if proc.poll() is not None:
+        return
+    children = []
+    with contextlib.suppress(OSError):
+        children = [int(p) for p in
+                    Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+
+
+def ensure_tools(tools: list[str]) -> None:
+    """Runs benches/setup.sh when one of `tools` is missing."""
+    if all(which(t) for t in tools):
+        return
+    log(f"installing {', '.join(t for t in tools if not which(t))} (benches/setup.sh)")
+    subprocess.run(["bash", str(ROOT / "benches" / "setup.sh")], check=True)
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+
+
+# --------------------------------------------------------------------------
+# latency: gateway over HTTP vs in-process bound vs ffmpeg CLI
+# --------------------------------------------------------------------------
+
+def http_times(session: requests.Session, url: str, runs: int, warmup: int = 2) -> list[float]:
+    """Seconds per GET of `url` (checked: 200, a JPEG), after `warmup` untimed ones."""
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        r = session.get(url, timeout=120)
+        elapsed = time.perf_counter() - t0
+        if r.status_code != 200 or r.content[:2] != b"\xff\xd8":
+            raise RuntimeError(f"GET {url}: {r.status_code} {r.text[:300]}")
+        if i >= warmup:
+            times.append(elapsed)
+    return times
+
+
+def ffmpeg_args(video: Path, mode: str, t: float, width: int) -> list[str]:
+    """The fastest correct ffmpeg command line for the same picture."""
+    if mode == "keyframe":
+        args = ["-noaccurate_seek", "-ss", f"{t:g}", "-i", str(video),
+                "-fps_mode", "passthrough", "-frames:v", "1"]
+    else:
+        args = ["-ss", f"{t:g}", "-i", str(video), "-frames:v", "1"]
+    if width:
+        args += ["-vf", f"scale={width}:-2"]
+    return args
+
+
+def ffmpeg_times(args: list[str], runs: int, tmp: Path) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args,
+                        str(tmp / "ffmpeg.jpg")], check=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+class Bound:
+    """The in-process lower bound: `framegate snapshot ... --repeat N`."""
+
+    def __init__(self, binary: Path, tmp: Path):
+        self.binary = binary
+        self.tmp = tmp
+        self.supported = True
+        self.supported = self.median_p95(ROOT / "fixtures" / "h264_bframes.mp4",
+                                         "keyframe", 1.0, 0, 1)[0] is not None
+        if not self.supported:
+            log("bound: `framegate snapshot --repeat` is not available; the bound column is n/a")
+
+    def _run(self, video: Path, mode: str, t: float, width: int, runs: int) -> dict | None:
+        cmd = [str(self.binary), "snapshot", str(video), "--time", f"{t:g}", "--mode", mode,
+               "--repeat", str(runs), "-o", str(self.tmp / "bound.jpg")]
+        if width:
+            cmd += ["--width", str(width)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=clean_env())
+        if out.returncode == 2:  # clap: unknown argument
+            return None
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: exit {out.returncode}: {out.stderr.strip()[-500:]}")
+        lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"{' '.join(cmd)} printed no JSON line: {out.stdout[-300:]!r}")
+        return json.loads(lines[-1])
+
+    def median_p95(self, video: Path, mode: str, t: float, width: int, runs: int):
+        """(median, p95) in seconds, or (None, None) when unsupported."""
+        if not self.supported:
+            return None, None
+        try:
+            result = self._run(video, mode, t, width, runs)
+        except (RuntimeError, ValueError, IndexError, KeyError) as e:
+            log(f"bound: {e}")
+            return None, None
+        if result is None:
+            return None, None
+        return result["median_ms"] / 1e3, result["p95_ms"] / 1e3
+
+
+def latency_section(args, sec: Section) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-latency-"))
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        gw = start_gateway(stack, tmp / "gw")
+        bound = Bound(args.binary, tmp)
+        session = requests.Session()
+        rows, figures = [], {}
+        for label, name in INPUTS:
+            video = args.dir / name
+            if not video.exists():
+                log(f"latency: {video} missing, skipped (fixtures/make.sh large {args.dir})")
+                rows.append([label, "(missing input)", *["n/a"] * 7])
+                continue
+            snapshot_latency.upload(gw, name, video)
+            for mode, t, width in CASES + EXTRA_CASES.get(name, []):
+                case = f"{'keyframe' if mode == 'keyframe' else 'exact'} t={t:g}" + \
+                       (f", width={width}" if width else "")
+                log(f"latency: {label}, {case}")
+                url = presign(args.binary, gw, name, {"ci-process": "snapshot", "time": f"{t:g}",
+                                                      "mode": mode, "width": str(width)})
+                ours = http_times(session, url, args.runs)
+                b_med, b_p95 = bound.median_p95(video, mode, t, width, args.runs)
+                theirs = ffmpeg_times(ffmpeg_args(video, mode, t, width), args.ffmpeg_runs, tmp)
+                med, ff = statistics.median(ours), statistics.median(theirs)
+                figures[(name, mode, t, width)] = (med, b_med, ff)
+                rows.append([label, case, ms(med), ms(p95(ours)), ms(b_med), ms(b_p95), ms(ff),
+                             ratio(ff, med), ratio(med, b_med, 2)])
+        session.close()
+    sec.body.append(
+        f"Gateway: median and p95 of {args.runs} pre-signed GETs over one keep-alive connection "
+        f"(local filesystem, cache off, warm). Bound: `framegate snapshot --repeat {args.runs}` "
+        f"(no HTTP, file open). ffmpeg: median of {args.ffmpeg_runs} runs of the command line, "
+        "process start included. All inputs are 10 s with one 10 s GOP, so t=9.5 in exact mode "
+        "decodes ~238 frames.\n")
+    sec.body.append(table(
+        ["input", "case", "framegate median", "p95", "bound median", "bound p95", "ffmpeg CLI",
+         "ffmpeg ÷ framegate", "framegate ÷ bound"], rows, right=set(range(2, 9))))
+
+    def fig(mode, t, width):
+        return figures.get(("sample_1080p.mp4", mode, t, width))
+
+    key = fig("keyframe", 1.0, 0)
+    small = fig("keyframe", 1.0, 320)
+    exact = fig("exactframe", 9.5, 0)
+    if key:
+        med, b, ff = key
+        sec.targets.append(Target("keyframe 1080p t=1, full size: within 1.2× of the in-process bound",
+                                  ratio(med, b, 2), None if b is None else med / b <= 1.2))
+        sec.targets.append(Target("keyframe 1080p t=1, full size: ≥ 6× faster than ffmpeg",
+                                  ratio(ff, med), ff / med >= 6))
+    if small:
+        med, _, ff = small
+        sec.targets.append(Target("keyframe 1080p t=1, width=320: ≥ 8× faster than ffmpeg",
+                                  ratio(ff, med), ff / med >= 8))
+    if exact:
+        med, _, ff = exact
+        sec.targets.append(Target("exact frame 9.5 s into the 10 s GOP, 1080p: ≥ 2× faster than "
+                                  "ffmpeg with accurate seek", ratio(ff, med), ff / med >= 2))
+
+
+# --------------------------------------------------------------------------
+# bytes: what a snapshot reads from the store
+# --------------------------------------------------------------------------
+
+def mp4_box_size(path: Path, box: bytes) -> int | None:
+    """The size of the first top-level `box` (e.g. b"moov") of an MP4."""
+    with open(path, "rb") as f:
+        end = path.stat().st_size
+        pos = 0
+        while pos + 8 <= end:
+            f.seek(pos)
+            head = f.read(16)
+            size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if size == 1:
+                size = int.from_bytes(head[8:16], "big")
+            elif size == 0:
+                size = end - pos
+            if kind == box:
+                return size
+            if size < 8:
+                return None
+            pos += size
+    return None
+
+
+def gop_bytes(video: Path, t: float) -> int:
+    """Bytes of the video packets of the GOP that holds time `t` (from its
+    keyframe up to the next keyframe, in decode order)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", f"%+{t + 12:g}",
+         "-show_entries", "packet=pts_time,size,flags", "-of", "csv=p=0", str(video)],
+        capture_output=True, text=True, check=True).stdout
+    gops: list[list[tuple[float, int]]] = []
+    for line in out.splitlines():
+        fields = line.split(",")
+        if len(fields) < 3 or fields[0] == "N/A":
+            continue
+        pts, size, flags = float(fields[0]), int(fields[1]), fields[2]
+        if "K" in flags or not gops:
+            gops.append([])
+        gops[-1].append((pts, size))
+    for gop in reversed(gops):
+        if gop[0][0] <= t:
+            return sum(size for _, size in gop)
+    return sum(size for _, size in gops[0])
+
+
+def bytes_section(args, sec: Section) -> None:
+    large = args.dir / "large_1gib.mp4"
+    if not large.exists():
+        raise RuntimeError(f"{large} missing (fixtures/make.sh large {args.dir})")
+    size = large.stat().st_size
+    moov = mp4_box_size(large, b"moov") or 0
+    gop = gop_bytes(large, 1.0)
+    limit = 2 * MiB + gop
+    requests_ = [("keyframe t=1, first request", {"time": "1", "mode": "keyframe"}),
+                 ("exact t=1", {"time": "1", "mode": "exactframe"}),
+                 ("keyframe t=2, repeated request", {"time": "2", "mode": "keyframe"})]
+    results: dict[str, list[tuple[int, int]]] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-bytes-"))
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        for backend in ("local filesystem", "S3 (moto)"):
+            with contextlib.ExitStack() as inner:
+                if backend.startswith("S3"):
+                    s3 = start_s3(inner, tmp / "s3")
+                    gw = start_gateway(inner, tmp / "gw-s3", f"s3://{support.S3_BACKING_BUCKET}",
+                                       s3.endpoint)
+                else:
+                    gw = start_gateway(inner, tmp / "gw-file")
+                log(f"bytes: uploading {large.name} ({size / MiB:.0f} MiB) to the {backend} backend")
+                snapshot_latency.upload(gw, "large.mp4", large)
+                session = requests.Session()
+                counts = []
+                for _, params in requests_:
+                    url = presign(args.binary, gw, "large.mp4", {"ci-process": "snapshot", **params})
+                    before = len(snapshot_latency.store_bytes(gw))
+                    r = session.get(url, timeout=300)
+                    if r.status_code != 200:
+                        raise RuntimeError(f"snapshot of large.mp4 {params}: {r.status_code} {r.text[:300]}")
+                    logged = snapshot_latency.store_bytes(gw)[before:]
+                    if len(logged) != 1:
+                        raise RuntimeError(f"expected one `store_bytes=` log line, got {len(logged)}")
+                    counts.append(logged[0])
+                session.close()
+                results[backend] = counts
+    rows = []
+    for i, (label, _) in enumerate(requests_):
+        rows.append([label] + [f"{mib(results[b][i][0])} in {results[b][i][1]}" for b in results])
+    sec.body.append(
+        f"`{large.name}`: {size / MiB:.0f} MiB, moov {moov / 1024:.0f} KiB, the GOP at t=1 "
+        f"{mib(gop)}. Bytes and ranged GETs per snapshot, from the gateway's "
+        "`store_bytes=… store_requests=…` log line; the three requests run in this order on one "
+        "gateway.\n")
+    sec.body.append(table(["request", *results], rows, right={1, 2}))
+    for backend, counts in results.items():
+        first, exact, repeat = (c[0] for c in counts)
+        sec.targets.append(Target(
+            f"{backend}: keyframe t=1 first request ≤ 2 MiB + one GOP ({mib(limit)})",
+            mib(first), first <= limit))
+        sec.targets.append(Target(
+            f"{backend}: exact t=1 ≤ 2 MiB + one GOP ({mib(limit)})", mib(exact), exact <= limit))
+        # Without a demuxer cache every request parses the moov again: the
+        # repeated request then costs about what the first one did.
+        reread = repeat >= first / 2 or (moov and repeat >= moov)
+        sec.targets.append(Target(
+            f"{backend}: repeated request (t=2) far below the first (≤ ½), moov not read again",
+            f"{mib(repeat)} vs {mib(first)} first: "
+            + ("moov probably read again" if reread else "moov not read again"),
+            not reread))
+
+
+# --------------------------------------------------------------------------
+# load: wrk, snapshots and plain GETs, nginx next to the gateway
+# --------------------------------------------------------------------------
+
+WRK_SCRIPT = r"""-- Generated by benches/compare.py: rotates over pre-signed paths, each
+-- thread from its own offset; prints a JSON summary at the end.
+paths = { %(paths)s }
+local threads = 0
+function setup(thread)
+  thread:set("offset", threads * 7)
+  threads = threads + 1
+end
+local i = nil
+function request()
+  if i == nil then i = offset or 0 end
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "bytes": %%d, ' ..
+    '"status_errors": %%d, "connect_errors": %%d, "read_errors": %%d, "write_errors": %%d, ' ..
+    '"timeouts": %%d, "p50_us": %%d, "p99_us": %%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.status, e.connect, e.read, e.write,
+    e.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def lua_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_wrk(base: str, paths: list[str], connections: int, duration: float, tmp: Path) -> dict:
+    """wrk over `paths` of `base` for `duration` seconds; requests/s of
+    successful responses, median and p99 latency, non-2xx/3xx count."""
+    script = tmp / "wrk.lua"
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(lua_string(p) for p in paths)})
+    cmd = ["wrk", "-t", str(min(2, connections)), "-c", str(connections),
+           "-d", f"{duration:g}s", "--timeout", "60s", "-s", str(script), base]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {out.returncode}\n{out.stdout}\n{out.stderr}")
+    r = json.loads(line[len("WRKJSON "):])
+    seconds = r["duration_us"] / 1e6
+    errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+    return {"rps": (r["requests"] - r["status_errors"]) / seconds,
+            "p50": r["p50_us"] / 1e6, "p99": r["p99_us"] / 1e6,
+            "non2xx": r["status_errors"], "errors": errors, "requests": r["requests"],
+            "mib_s": r["bytes"] / seconds / MiB}
+
+
+NGINX_CONF = """# Generated by benches/compare.py: static files from one directory.
+daemon off;
+master_process on;
+worker_processes 2;
+pid %(tmp)s/nginx.pid;
+error_log %(tmp)s/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path %(tmp)s/client_body;
+    proxy_temp_path %(tmp)s/proxy;
+    fastcgi_temp_path %(tmp)s/fastcgi;
+    uwsgi_temp_path %(tmp)s/uwsgi;
+    scgi_temp_path %(tmp)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+        root %(root)s;
+    }
+}
+"""
+
+
+def start_nginx(stack: contextlib.ExitStack, tmp: Path, file: Path) -> tuple[int, str]:
+    """nginx serving a copy of `file` on a free loopback port, stopped when
+    `stack` closes. Returns (port, path of the file)."""
+    # Its own world-readable directory: the workers drop root privileges.
+    www = Path(tempfile.mkdtemp(prefix="framegate-nginx-www-"))
+    stack.callback(shutil.rmtree, www, ignore_errors=True)
+    www.chmod(0o755)
+    shutil.copyfile(file, www / file.name)
+    (www / file.name).chmod(0o644)
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF % {"tmp": tmp, "port": port, "root": www})
+    proc = subprocess.Popen([which("nginx"), "-p", str(tmp), "-c", str(conf),
+                             "-e", str(tmp / "error.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp / "nginx.stderr", "wb"))
+    stack.callback(stop_process, proc)
+    try:
+        wait_port(port)
+    except RuntimeError:
+        raise RuntimeError(f"nginx did not start: {(tmp / 'nginx.stderr').read_text()}"
+                           f"{(tmp / 'error.log').read_text() if (tmp / 'error.log').exists() else ''}")
+    return port, "/" + file.name
+
+
+def load_section(args, sec: Section) -> None:
+    ensure_tools(["wrk", "nginx"])
+    video = args.dir / "sample_720p.mp4"
+    if not video.exists():
+        raise RuntimeError(f"{video} missing (fixtures/make.sh large {args.dir})")
+    levels = (1, 8, 64)
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-load-"))
+    snap, fg_get, ng_get = {}, {}, {}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        gw = start_gateway(stack, tmp / "gw")
+        snapshot_latency.upload(gw, video.name, video)
+        nginx_port, nginx_path = start_nginx(stack, tmp, video)
+        times = [f"{0.5 * i:g}" for i in range(1, 20)]  # 0.5 .. 9.5
+        snap_paths = [urllib.parse.urlsplit(presign(
+            args.binary, gw, video.name, {"ci-process": "snapshot", "time": t, "mode": "keyframe"}))
+            for t in times]
+        snap_paths = [f"{u.path}?{u.query}" for u in snap_paths]
+        get_url = urllib.parse.urlsplit(presign(args.binary, gw, video.name))
+        get_path = f"{get_url.path}?{get_url.query}"
+        # Check every URL once (and warm up) before measuring.
+        with requests.Session() as s:
+            for p in snap_paths + [get_path]:
+                r = s.get(gw.url + p, timeout=60)
+                if r.status_code != 200:
+                    raise RuntimeError(f"GET {p}: {r.status_code} {r.text[:300]}")
+            r = s.get(f"http://127.0.0.1:{nginx_port}{nginx_path}", timeout=60)
+            if r.status_code != 200 or r.content != video.read_bytes():
+                raise RuntimeError(f"nginx GET: {r.status_code}")
+        for c in levels:
+            log(f"load: keyframe snapshots, {c} connection(s), {args.duration:g} s")
+            snap[c] = run_wrk(gw.url, snap_paths, c, args.duration, tmp)
+        for c in levels:
+            log(f"load: framegate GET, {c} connection(s), {args.duration:g} s")
+            fg_get[c] = run_wrk(gw.url, [get_path], c, args.duration, tmp)
+            log(f"load: nginx GET, {c} connection(s), {args.duration:g} s")
+            ng_get[c] = run_wrk(f"http://127.0.0.1:{nginx_port}", [nginx_path], c,
+                                args.duration, tmp)
+
+    def row(what, c, r, extra):
+        errors = r["non2xx"] + r["errors"]
+        return [what, str(c), f"{r['rps']:.1f}", ms(r["p50"]), ms(r["p99"]),
+                str(errors) if errors else "0", extra]
+
+    rows = []
+    for c in levels:
+        rows.append(row("framegate snapshot (keyframe 720p)", c, snap[c],
+                        ratio(snap[c]["rps"], snap[1]["rps"], 2) + " of 1 client"))
+    for c in levels:
+        rows.append(row("framegate GET", c, fg_get[c],
+                        f"{fg_get[c]['mib_s']:.0f} MiB/s, {ratio(fg_get[c]['rps'], ng_get[c]['rps'], 2)} of nginx"))
+        rows.append(row("nginx GET", c, ng_get[c], f"{ng_get[c]['mib_s']:.0f} MiB/s"))
+    sec.body.append(
+        f"wrk, {args.duration:g} s per row, 2 threads (1 with one connection), on the same 2 cores "
+        f"as the servers. Snapshots: `{video.name}` keyframe, full size, cache off, rotating over "
+        f"{len(times)} pre-signed URLs (t = 0.5 … 9.5). GET: the whole {video.stat().st_size / MiB:.1f} "
+        "MiB file with a pre-signed URL; nginx serves the same file (sendfile, keep-alive, "
+        "2 workers, no access log). Requests/s counts 2xx answers only; errors are non-2xx "
+        "(503 SlowDown beyond `media.workers` + `media.queue`) and socket errors; latencies "
+        "include every answer.\n")
+    sec.body.append(table(["load", "connections", "requests/s", "median", "p99", "errors", "ratio"],
+                          rows, right={1, 2, 3, 4, 5}))
+    scale = snap[8]["rps"] / snap[1]["rps"] if snap[1]["rps"] else 0
+    sec.targets.append(Target("throughput at 8 clients, keyframe 720p, ≥ 1.8× single client",
+                              f"{scale:.2f}×", scale >= 1.8))
+    worst = min(levels, key=lambda c: fg_get[c]["rps"] / ng_get[c]["rps"])
+    share = fg_get[worst]["rps"] / ng_get[worst]["rps"]
+    sec.targets.append(Target(
+        "plain GET throughput ≥ 80 % of nginx (at every concurrency)",
+        f"lowest {share * 100:.0f} % (at {worst} connection{'s' if worst > 1 else ''})",
+        share >= 0.8))
+
+
+# --------------------------------------------------------------------------
+# rss: 64 concurrent 2160p snapshots
+# --------------------------------------------------------------------------
+
+def burst(urls: list[str]) -> list[tuple[int, float, str]]:
+    """GETs every URL at once, one connection each (connected beforehand);
+    returns (status, seconds, error code) per request."""
+    results: list = [None] * len(urls)
+    gate = threading.Barrier(len(urls) + 1)
+
+    def one(i: int, url: str) -> None:
+        u = urllib.parse.urlsplit(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+        try:
+            conn.connect()
+            gate.wait()
+            t0 = time.perf_counter()
+            conn.request("GET", f"{u.path}?{u.query}")
+            resp = conn.getresponse()
+            body = resp.read()
+            elapsed = time.perf_counter() - t0
+            code = re.search(rb"<Code>([^<]+)</Code>", body) if resp.status != 200 else None
+            results[i] = (resp.status, elapsed, code.group(1).decode() if code else "")
+        except Exception as e:  # noqa: BLE001  (reported as status 0)
+            results[i] = (0, 0.0, repr(e))
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=one, args=(i, u), daemon=True) for i, u in enumerate(urls)]
+    for t in threads:
+        t.start()
+    gate.wait(timeout=60)
+    for t in threads:
+        t.join()
+    return results
+
+
+def rss_section(args, sec: Section) -> None:
+    video = args.dir / "sample_2160p.mp4"
+    if not video.exists():
+        raise RuntimeError(f"{video} missing (fixtures/make.sh large {args.dir})")
+    n = 64
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-rss-"))
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        gw = start_gateway(stack, tmp / "gw")
+        snapshot_latency.upload(gw, video.name, video)
+        # Every 4th request: exact frame deep in the GOP (8.75..9.5 s);
+        # the others: keyframe at distinct times.
+        params = []
+        for i in range(n):
+            if i % 4 == 0:
+                params.append({"time": f"{9.5 - (i // 4) * 0.05:.2f}", "mode": "exactframe"})
+            else:
+                params.append({"time": f"{0.05 + i * 0.1:.2f}", "mode": "keyframe"})
+        urls = [presign(args.binary, gw, video.name, {"ci-process": "snapshot", **p}) for p in params]
+        warm = presign(args.binary, gw, video.name, {"ci-process": "snapshot", "time": "0.01",
+                                                     "mode": "keyframe"})
+        requests.get(warm, timeout=60).raise_for_status()
+        before = gw.status_kib("VmHWM") * 1024
+        log(f"rss: {n} concurrent 2160p snapshots")
+        t0 = time.perf_counter()
+        results = burst(urls)
+        total = time.perf_counter() - t0
+        peak = gw.status_kib("VmHWM") * 1024
+        text = Path(f"/proc/{gw.pid}/status").read_text()
+        workers = re.search(r"^Threads:\s+(\d+)", text, re.M).group(1)
+    ok = [r for r in results if r[0] == 200]
+    slow = [r for r in results if r[0] == 503]
+    other = [r for r in results if r[0] not in (200, 503)]
+    ok_exact = sum(1 for r, p in zip(results, params) if r[0] == 200 and p["mode"] == "exactframe")
+    rows = [[
+        f"{n} ({n // 4} exact, {n - n // 4} keyframe)",
+        f"{len(ok)} ({ok_exact} exact)",
+        f"{len(slow)}" + ("" if not slow or all(r[2] == "SlowDown" for r in slow) else " (not SlowDown)"),
+        str(len(other)) + (f" ({other[0][0]} {other[0][2]})" if other else ""),
+        ms(statistics.median(r[1] for r in ok)) if ok else "n/a",
+        ms(max(r[1] for r in ok)) if ok else "n/a",
+        ms(statistics.median(r[1] for r in slow)) if slow else "n/a",
+        f"{before / MiB:.0f} MiB", f"{peak / MiB:.0f} MiB",
+    ]]
+    sec.body.append(
+        f"`{video.name}` (3840x2160), cache off, default `media.workers`/`media.queue`; {n} "
+        "requests on their own connections (opened beforehand) released at once: every 4th "
+        "exact frame at t = 8.75 … 9.5 (one 10 s GOP, so ~220-238 frames decoded each), the "
+        f"others keyframe at distinct times. Burst over in {total:.1f} s; the server had "
+        f"{workers} threads after it. VmHWM is the server's peak RSS since start (before: after "
+        "one warm-up snapshot).\n")
+    sec.body.append(table(["requests", "200", "503", "other", "200 median", "200 slowest",
+                           "503 median", "VmHWM before", "VmHWM after"], rows,
+                          right=set(range(1, 9))))
+    sec.targets.append(Target("64 concurrent 2160p: peak RSS ≤ 1 GiB", f"{peak / MiB:.0f} MiB",
+                              peak <= GiB))
+    if slow:
+        med = statistics.median(r[1] for r in slow)
+        sec.targets.append(Target("excess requests answered 503 SlowDown quickly (median ≤ 100 ms)",
+                                  f"{len(slow)} × 503, median {ms(med)}",
+                                  med <= 0.1 and not other))
+    else:
+        sec.targets.append(Target("excess requests answered 503 SlowDown quickly",
+                                  "no 503 (every request was admitted)", None))
+
+
+# --------------------------------------------------------------------------
+# sprite: a 100-cell sprite job vs ffmpeg fps+scale+tile
+# --------------------------------------------------------------------------
+
+def sprite_section(args, sec: Section) -> None:
+    import sprite_job
+
+    video = args.dir / "ten_minutes_1080p.mp4"
+    if not video.exists():
+        raise RuntimeError(f"{video} missing (fixtures/make.sh large {args.dir})")
+    log(f"sprite: 100-cell sprite job and ffmpeg on {video.name}")
+    r = sprite_job.run(video, 100, args.binary, idle_priority=True, probes=False)
+    interval = r["interval_s"]
+    rows = [
+        ["framegate sprite job", f"{r['framegate_wall_s']:.2f} s", f"{r['framegate_cpu_s']:.2f} s"],
+        ["ffmpeg fps + scale + tile", f"{r['ffmpeg_wall_s']:.2f} s", f"{r['ffmpeg_cpu_s']:.2f} s"],
+        ["ffmpeg ÷ framegate", f"**{ratio(r['ffmpeg_wall_s'], r['framegate_wall_s'])}**",
+         ratio(r["ffmpeg_cpu_s"], r["framegate_cpu_s"])],
+    ]
+    sec.body.append(
+        f"`{video.name}` ({r['duration_s']:.0f} s 1080p H.264, 2 s GOPs). The job: an "
+        f"`ImageSpriteTemplate` of 142x80 cells, 10x10, one every {interval} s ({r['cells']} "
+        "cells), one job worker at `SCHED_IDLE`, timed from `ProcessMedia` to `FINISH`; CPU "
+        "is the gateway's user + system time. ffmpeg: `ffmpeg -i VIDEO -vf "
+        f"fps=1/{interval},scale=142:80,tile=10x10 -frames:v 1 out.jpg`, CPU from "
+        "`getrusage(RUSAGE_CHILDREN)`. Nothing else runs meanwhile.\n")
+    sec.body.append(table(["", "wall", "CPU"], rows, right={1, 2}))
+    speedup = r["ffmpeg_wall_s"] / r["framegate_wall_s"]
+    sec.targets.append(Target("sprite job ≥ 3× faster than ffmpeg (wall)", f"{speedup:.1f}×",
+                              speedup >= 3))
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+def machine_line() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        m = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if m:
+            cpu = m.group(1).strip()
+    ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
+    ffmpeg = ffmpeg.splitlines()[0].split(" Copyright")[0] if ffmpeg else "ffmpeg ?"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return (f"{os.cpu_count()} cores ({cpu}), {ffmpeg}, framegate commit {commit}"
+            + (" plus uncommitted changes under src/" if dirty else ""))
+
+
+def report(sections: list[Section], args, started: datetime.datetime, seconds: float) -> str:
+    out = [
+        f"Generated by `benches/compare.py` on {started:%Y-%m-%d %H:%M} UTC in "
+        f"{seconds / 60:.1f} min: {machine_line()}; release build; "
+        f"--runs {args.runs} --ffmpeg-runs {args.ffmpeg_runs} --duration {args.duration:g}.",
+        "",
+    ]
+    for sec in sections:
+        out.append(sec.markdown())
+    targets = [(sec.title, t) for sec in sections for t in sec.targets]
+    if targets:
+        out += ["### Targets", ""]
+        out.append(table(["", "target", "measured"],
+                         [[t.mark(), t.what, t.measured] for _, t in targets]))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_benchmarks(text: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    doc = path.read_text()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"{path} has no {BEGIN} … {END} markers")
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    log(f"wrote the results into {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Sections: " + ", ".join(SECTIONS) + ". See the module docstring for details.")
+    parser.add_argument("dir", type=Path, help="the output directory of `fixtures/make.sh large DIR`")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help="comma-separated sections to run (default: all)")
+    parser.add_argument("--skip", default="", help="comma-separated sections to leave out")
+    parser.add_argument("--runs", type=int, default=15,
+                        help="gateway requests and bound runs per latency case (default 15)")
+    parser.add_argument("--ffmpeg-runs", type=int, default=5,
+                        help="ffmpeg runs per latency case (default 5)")
+    parser.add_argument("--duration", type=float, default=10,
+                        help="seconds per load-generator run (default 10)")
+    parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "framegate")
+    parser.add_argument("--write", action="store_true",
+                        help="replace the generated section of BENCHMARKS.md")
+    args = parser.parse_args()
+    args.dir = args.dir.resolve()
+    args.binary = args.binary.resolve()
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    skipped = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = (set(wanted) | skipped) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
+    if not args.binary.exists():
+        parser.error(f"{args.binary} not found: run `cargo build --release`")
+    if args.runs < 1 or args.ffmpeg_runs < 1 or args.duration <= 0:
+        parser.error("--runs and --ffmpeg-runs must be ≥ 1, --duration > 0")
+    os.environ["FRAMEGATE_BIN"] = str(args.binary)  # support.Gateway starts this binary
+
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every `finally` stops its processes.
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+
+    runners = {"latency": ("Snapshot latency: gateway vs in-process bound vs ffmpeg CLI", latency_section),
+               "bytes": ("Bytes read from the store per snapshot, ≥ 1 GiB MP4", bytes_section),
+               "load": ("Throughput under load (wrk): snapshots, and plain GETs next to nginx", load_section),
+               "rss": ("64 concurrent 2160p snapshots: admission and peak RSS", rss_section),
+               "sprite": ("Sprite job vs the ffmpeg command line", sprite_section)}
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t_start = time.monotonic()
+    sections, failed = [], []
+    for name in SECTIONS:
+        if name not in wanted or name in skipped:
+            continue
+        title, run = runners[name]
+        sec = Section(title)
+        t0 = time.monotonic()
+        try:
+            run(args, sec)
+        except KeyboardInterrupt:
+            log("interrupted")
+            return 130
+        except Exception as e:  # noqa: BLE001  (one broken section must not hide the others)
+            traceback.print_exc()
+            sec.body.append(f"**Failed:** `{type(e).__name__}: {str(e).splitlines()[0][:300]}`\n")
+            failed.append(name)
+        sec.seconds = time.monotonic() - t0
+        log(f"{name}: {sec.seconds:.0f} s")
+        sections.append(sec)
+        print(sec.markdown(), flush=True)
+    seconds = time.monotonic() - t_start
+    text = report(sections, args, started, seconds)
+    print("\n" + "=" * 72 + "\n")
+    print(text)
+    log(f"total {seconds / 60:.1f} min" + (f"; failed sections: {', '.join(failed)}" if failed else ""))
+    if args.write:
+        if failed:
+            log("not writing BENCHMARKS.md: some sections failed")
+        else:
+            write_benchmarks(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
