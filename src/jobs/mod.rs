@@ -405,17 +405,8 @@ impl Jobs {
         let session_id = p.string("SessionId")?.unwrap_or_default();
         params::check_len("SessionId", &session_id, 50)?;
         let now = now_ms();
-        if !session_id.is_empty() {
-            let window = 3 * 24 * 3600 * 1000;
-            if let Some(existing) = self
-                .store
-                .task_by_session(&session_id, now - window)
-                .await?
-            {
-                tracing::info!(task = %existing, session = %session_id, "duplicate submission");
-                return Ok(json!({ "TaskId": existing }));
-            }
-        }
+        // A SessionId deduplicates submissions for three days.
+        let session_since = now - 3 * 24 * 3600 * 1000;
         let spec = TaskSpec {
             bucket,
             key,
@@ -432,21 +423,29 @@ impl Jobs {
             self.config.app_id,
             hex::encode(rand::random::<[u8; 16]>())
         );
-        self.store
-            .insert_task(&TaskRow {
-                task_id: task_id.clone(),
-                status: "WAITING".into(),
-                priority,
-                file_id,
-                session_id: (!session_id.is_empty()).then_some(session_id),
-                created_ms: now,
-                begin_ms: None,
-                finish_ms: None,
-                attempts: 0,
-                spec: serde_json::to_string(&spec).expect("spec JSON"),
-                state: serde_json::to_string(&state).expect("state JSON"),
-            })
+        let duplicate = self
+            .store
+            .insert_task(
+                &TaskRow {
+                    task_id: task_id.clone(),
+                    status: "WAITING".into(),
+                    priority,
+                    file_id,
+                    session_id: (!session_id.is_empty()).then_some(session_id),
+                    created_ms: now,
+                    begin_ms: None,
+                    finish_ms: None,
+                    attempts: 0,
+                    spec: serde_json::to_string(&spec).expect("spec JSON"),
+                    state: serde_json::to_string(&state).expect("state JSON"),
+                },
+                session_since,
+            )
             .await?;
+        if let Some(existing) = duplicate {
+            tracing::info!(task = %existing, session = %spec.session_id, "duplicate submission");
+            return Ok(json!({ "TaskId": existing }));
+        }
         tracing::info!(task = %task_id, key = %spec.key, priority, "task queued");
         self.wake.notify_one();
         Ok(json!({ "TaskId": task_id }))

@@ -213,7 +213,11 @@ impl Store {
                     state TEXT NOT NULL)"
             ),
             "CREATE INDEX IF NOT EXISTS fg_tasks_queue ON fg_tasks (status, priority, seq)".into(),
-            "CREATE INDEX IF NOT EXISTS fg_tasks_session ON fg_tasks (session_id)".into(),
+            // One task per SessionId: the unique index makes deduplication
+            // hold across concurrent submissions and gateways (NULLs, tasks
+            // without one, never conflict).
+            "DROP INDEX IF EXISTS fg_tasks_session".into(),
+            "CREATE UNIQUE INDEX IF NOT EXISTS fg_tasks_session_id ON fg_tasks (session_id)".into(),
             format!(
                 "CREATE TABLE IF NOT EXISTS fg_templates (
                     kind TEXT NOT NULL,
@@ -419,12 +423,29 @@ impl Store {
 
     // ---------------------------------------------------------------- tasks
 
-    /// Queues a task (status WAITING).
-    pub async fn insert_task(&self, task: &TaskRow) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Queues a task (status WAITING) and returns `None`; or, when a task
+    /// with the same session id was queued at or after `session_since_ms`,
+    /// queues nothing and returns that task's id. A session id last used
+    /// before the window is released for the new task.
+    pub async fn insert_task(
+        &self,
+        task: &TaskRow,
+        session_since_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(session) = &task.session_id {
+            sqlx::query(
+                "UPDATE fg_tasks SET session_id = NULL WHERE session_id = $1 AND created_ms < $2",
+            )
+            .bind(session)
+            .bind(session_since_ms)
+            .execute(&self.pool)
+            .await?;
+        }
+        let inserted = sqlx::query(
             "INSERT INTO fg_tasks (task_id, status, priority, file_id, session_id, created_ms,
                                    spec, state)
-             VALUES ($1, 'WAITING', $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, 'WAITING', $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (session_id) DO NOTHING",
         )
         .bind(&task.task_id)
         .bind(task.priority)
@@ -434,8 +455,19 @@ impl Store {
         .bind(&task.spec)
         .bind(&task.state)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        // Only the session id can conflict (task ids are random).
+        let existing = match &task.session_id {
+            Some(session) => self.task_by_session(session, i64::MIN).await?,
+            None => None,
+        };
+        existing
+            .map(Some)
+            .ok_or_else(|| StoreError(sqlx::Error::Protocol("the task was not queued".into())))
     }
 
     /// One task.
@@ -471,7 +503,7 @@ impl Store {
 
     /// The task an earlier submission with `session_id` (at or after
     /// `since_ms`) created.
-    pub async fn task_by_session(
+    async fn task_by_session(
         &self,
         session_id: &str,
         since_ms: i64,

@@ -194,15 +194,32 @@ pub fn parse_subtasks(
 ) -> Result<Vec<Subtask>, JobError> {
     let p = Params::nested(task, "MediaProcessTask.");
     let mut subtasks = Vec::new();
+    // (set, the prefix its fields are named with in errors, template kind)
     let sets = [
-        ("SnapshotByTimeOffsetTaskSet", Kind::SnapshotByTimeOffset),
-        ("SampleSnapshotTaskSet", Kind::SampleSnapshot),
-        ("ImageSpriteTaskSet", Kind::ImageSprite),
-        ("CoverBySnapshotTaskSet", Kind::SnapshotByTimeOffset),
+        (
+            "SnapshotByTimeOffsetTaskSet",
+            "SnapshotByTimeOffsetTaskSet.",
+            Kind::SnapshotByTimeOffset,
+        ),
+        (
+            "SampleSnapshotTaskSet",
+            "SampleSnapshotTaskSet.",
+            Kind::SampleSnapshot,
+        ),
+        (
+            "ImageSpriteTaskSet",
+            "ImageSpriteTaskSet.",
+            Kind::ImageSprite,
+        ),
+        (
+            "CoverBySnapshotTaskSet",
+            "CoverBySnapshotTaskSet.",
+            Kind::SnapshotByTimeOffset,
+        ),
     ];
-    for (set, kind) in sets {
+    for (set, prefix, kind) in sets {
         for input in p.array(set)?.into_iter().flatten() {
-            let ip = Params::nested(input, set);
+            let ip = Params::nested(input, prefix);
             let definition = ip
                 .uint("Definition")?
                 .ok_or_else(|| JobError::MissingParameter {

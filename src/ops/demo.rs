@@ -118,7 +118,10 @@ async fn page(
         .entries
         .iter()
         .map(|e| e.key.as_str())
-        .filter(|k| !k.starts_with(&state.jobs.config().output_prefix))
+        .filter(|k| {
+            let outputs = &state.jobs.config().output_prefix;
+            outputs.is_empty() || !k.starts_with(outputs.as_str())
+        })
         .filter(|k| {
             PLAYABLE
                 .iter()

@@ -148,15 +148,20 @@ async fn decode_snapshot(
             decode_threads: params.mode.decode_threads(),
             ..limits.clone()
         };
-        let (video, stats, reused) = match opened.take(&opened_key) {
-            Some((video, stats)) => (video, stats, true),
+        // What this request reads: from zero for a fresh reader (the open
+        // counts), from where the last request left a cached one.
+        let (video, stats, reused, before) = match opened.take(&opened_key) {
+            Some((video, stats)) => {
+                let before = (stats.bytes(), stats.requests());
+                (video, stats, true, before)
+            }
             None => {
                 let stats = reader.stats();
                 let video = media::OpenedVideo::open(Box::new(reader), &limits)?;
-                (video, stats, false)
+                (video, stats, false, (0, 0))
             }
         };
-        let (bytes, requests) = (stats.bytes(), stats.requests());
+        let (bytes, requests) = before;
         let mut video = video.into_video(&limits)?;
         let image = media::snapshot_of(&mut video, &params, &limits)?;
         let taken = (stats.bytes() - bytes, stats.requests() - requests);

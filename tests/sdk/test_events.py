@@ -224,10 +224,25 @@ def test_session_id_returns_the_first_task_and_starts_nothing(gateway_factory):
     second = process(client, "/videos/clip.mp4", QUICK, SessionId="upload-42")
     other = process(client, "/videos/clip.mp4", QUICK, SessionId="upload-43")
     assert first == second and other != first
-    wait(client, first)
-    wait(client, other)
+    # Submissions racing each other still make one task.
+    racing = []
+    start = threading.Barrier(6)
+
+    def submit():
+        own = vod(gw)
+        start.wait()
+        racing.append(process(own, "/videos/clip.mp4", QUICK, SessionId="upload-44"))
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(racing) == 6 and len(set(racing)) == 1, racing
+    for task in (first, other, racing[0]):
+        wait(client, task)
     tasks = call(client, "DescribeTasks", {"Limit": 10}).TaskSet
-    assert sorted(t.TaskId for t in tasks) == sorted([first, other])
+    assert sorted(t.TaskId for t in tasks) == sorted([first, other, racing[0]])
     assert detail(client, first).ProcedureTask.SessionId == "upload-42"
 
 

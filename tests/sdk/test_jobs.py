@@ -151,8 +151,16 @@ def test_time_point_screenshots_show_the_frames_at_those_times(client):
         same_picture(img, VIDEO, pic.TimeOffset / 1000)
 
 
+def test_time_points_past_the_end_show_the_last_frame(client):
+    task = process(client, "/videos/clip.mp4", {"SnapshotByTimeOffsetTaskSet": [
+        {"Definition": 10, "ExtTimeOffsetSet": ["99s"]}]})
+    [(_, r)] = results(wait(client, task))
+    assert r.Status == "SUCCESS", r.Message
+    same_picture(image(r.Output.PicInfoSet[0].Url), VIDEO, 10 - 1 / FPS)
+
+
 def test_sampled_screenshots_by_percent_and_by_time(client):
-    percent = create(client, "SampleSnapshot", SampleType="Percent", SampleInterval=25,
+    percent = create(client, "SampleSnapshot", SampleType="Percent", SampleInterval=30,
                      Width=160, Height=0)
     seconds = create(client, "SampleSnapshot", SampleType="Time", SampleInterval=3,
                      Width=0, Height=0, Format="png")
@@ -161,13 +169,13 @@ def test_sampled_screenshots_by_percent_and_by_time(client):
     d = wait(client, task)
     (_, by_percent), (_, by_time), (_, preset) = results(d)
     assert by_percent.Status == "SUCCESS"
-    assert (by_percent.Output.SampleType, by_percent.Output.Interval) == ("Percent", 25)
+    assert (by_percent.Output.SampleType, by_percent.Output.Interval) == ("Percent", 30)
     urls = by_percent.Output.ImageUrlSet
-    assert len(urls) == 4  # floor(100 / 25): at 0, 25, 50 and 75 %
+    assert len(urls) == 3  # floor(100 / 30): at 0, 30 and 60 %
     for k, url in enumerate(urls):
         img = image(url)
         assert img.size == (160, 120)
-        same_picture(img, VIDEO, 10 * k * 0.25)
+        same_picture(img, VIDEO, 10 * k * 0.30)
     urls = by_time.Output.ImageUrlSet
     assert len(urls) == 4  # 0, 3, 6, 9 s: before the end of a 10 s video
     for k, url in enumerate(urls):
@@ -267,12 +275,18 @@ def test_cover_is_stored_and_shown_in_the_media_info(client):
     [(kind, r)] = results(d)
     assert (kind, r.Status, r.Input.PositionType) == ("CoverBySnapshot", "SUCCESS", "Percent")
     same_picture(image(r.Output.CoverUrl), VIDEO, 3)
+    # By time: a later cover replaces the first in the media's info.
+    by_time = wait(client, process(client, "/videos/clip.mp4", {"CoverBySnapshotTaskSet": [
+        {"Definition": 10, "PositionType": "Time", "PositionValue": 7.5}]}))
+    [(_, t)] = results(by_time)
+    assert (t.Status, t.Input.PositionType) == ("SUCCESS", "Time")
+    same_picture(image(t.Output.CoverUrl), VIDEO, 7.5)
     info = call(client, "DescribeMediaInfos", {"FileIds": [d.ProcedureTask.FileId, "1"]})
     assert info.NotExistFileIdSet == ["1"]
     media = info.MediaInfoSet[0]
     assert media.BasicInfo.Name == "clip.mp4"
-    assert media.BasicInfo.CoverUrl.split("?")[0] == r.Output.CoverUrl.split("?")[0]
-    same_picture(image(media.BasicInfo.CoverUrl), VIDEO, 3)
+    assert media.BasicInfo.CoverUrl.split("?")[0] == t.Output.CoverUrl.split("?")[0]
+    same_picture(image(media.BasicInfo.CoverUrl), VIDEO, 7.5)
 
 
 def test_file_id_is_stable_and_accepted(client):
