@@ -132,6 +132,9 @@ pub struct LimitsConfig {
     pub max_object_bytes: u64,
     /// Largest XML/JSON request body in bytes.
     pub max_document_bytes: usize,
+    /// Bytes of small objects (up to a quarter of this each) kept in memory
+    /// for repeated GETs (0 disables the cache).
+    pub object_cache_bytes: usize,
     /// Seconds a client may take to send a request head.
     pub header_read_timeout_secs: u64,
     /// Seconds an idle keep-alive connection is kept open.
@@ -148,6 +151,7 @@ impl Default for LimitsConfig {
             max_header_bytes: 64 * 1024,
             max_object_bytes: 5 * 1024 * 1024 * 1024,
             max_document_bytes: 1024 * 1024,
+            object_cache_bytes: 64 * 1024 * 1024,
             header_read_timeout_secs: 15,
             idle_timeout_secs: 75,
             shutdown_grace_secs: 30,

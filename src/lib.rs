@@ -15,7 +15,7 @@
 //! - [`pool`]: the bounded pool decode work runs on.
 //! - [`jobs`]: VOD-style templates and screenshot tasks on a durable queue
 //!   (SQLite or PostgreSQL), and the workers that run them.
-//! - [`snapshot_cache`]: the size-bounded LRU of encoded snapshots.
+//! - [`memory_cache`]: size-bounded LRUs of encoded snapshots and hot objects.
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
 //! - [`api_client`]: a TC3-signing API 3.0 client for `framegate job`.
@@ -28,10 +28,10 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod media;
+pub mod memory_cache;
 pub mod ops;
 pub mod pool;
 pub mod presign;
 pub mod proto;
 pub mod server;
-pub mod snapshot_cache;
 pub mod storage;

@@ -44,12 +44,19 @@ pub enum SeekMode {
 }
 
 impl SeekMode {
-    /// Decoder threads that suit the mode: an exact frame deep in a GOP
-    /// decodes many frames, so FFmpeg gets every core (0); a keyframe is one
-    /// frame, where threads only add start-up cost.
+    /// Decoder threads that suit the mode. An exact frame deep in a GOP
+    /// decodes a chain of reference frames (the others are skipped), each
+    /// waiting on the last, so frame threads overlap only partly: twice as
+    /// many threads as cores keeps the cores busy (measured on 1080p H.264,
+    /// 2 cores: 1.0 s with 1 thread, 0.80 s with 2 or FFmpeg's automatic 3,
+    /// 0.73 s with 4). A keyframe is one frame, where threads only add
+    /// start-up cost.
     pub fn decode_threads(self) -> u32 {
         match self {
-            Self::ExactFrame => 0,
+            Self::ExactFrame => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                u32::try_from(cores * 2).unwrap_or(16).min(16)
+            }
             Self::Keyframe => 1,
         }
     }

@@ -11,11 +11,11 @@ use sha1::{Digest as _, Sha1};
 use super::Ctx;
 use crate::error::ApiError;
 use crate::media::{self, Limits, SnapshotParams};
+use crate::memory_cache::{CachedImage, SnapshotCache, Turn};
 use crate::proto::conditional::etag_list_matches;
 use crate::proto::snapshot;
 use crate::proto::xml::json_to_xml;
 use crate::server::body::{self, Response};
-use crate::snapshot_cache::{CachedImage, SnapshotCache, Turn};
 use crate::storage::{ObjectInfo, ReadStats};
 
 /// Videos kept open between snapshots, keyed by bucket, key and ETag, with

@@ -20,12 +20,12 @@ use crate::auth::{self, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::jobs::Jobs;
+use crate::memory_cache::{InFlight, MemoryCache, SnapshotCache};
 use crate::pool::DecodePool;
 use crate::proto::route::{self, Addressing, Endpoint, Route};
 use crate::proto::sign::RequestParts;
 use crate::proto::ProtoError;
 use crate::server::body::{self, Response};
-use crate::snapshot_cache::{InFlight, SnapshotCache};
 use crate::storage::{Bucket, Buckets};
 
 /// Everything handlers share; built once at start.
@@ -41,6 +41,8 @@ pub struct AppState {
     pub pool: DecodePool,
     /// Recently encoded snapshots.
     pub snapshots: SnapshotCache,
+    /// Small objects recently read, by bucket, key and ETags.
+    pub objects: MemoryCache<bytes::Bytes>,
     /// Videos opened by recent snapshots, by object version.
     pub opened: Arc<media::OpenedCache>,
     /// Snapshot decodes in progress, joined by identical requests.
@@ -60,6 +62,7 @@ impl AppState {
         let credentials = Credentials::new(&config);
         let pool = DecodePool::new(config.media.workers, config.media.queue);
         let snapshots = SnapshotCache::new(config.media.cache_bytes);
+        let objects = MemoryCache::new(config.limits.object_cache_bytes);
         let opened = Arc::new(media::OpenedCache::new(config.media.open_cache_entries));
         Ok(Self {
             config,
@@ -67,6 +70,7 @@ impl AppState {
             credentials,
             pool,
             snapshots,
+            objects,
             opened,
             in_flight: InFlight::default(),
             jobs,

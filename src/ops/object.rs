@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -9,6 +10,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use super::Ctx;
 use crate::error::{ApiError, ErrorCode};
 use crate::jobs::flows::{PROCEDURE_HEADER, PROCEDURE_META};
+use crate::memory_cache::MemoryCache;
 use crate::proto::conditional::{self, Precondition};
 use crate::proto::range::{self, RangeRequest};
 use crate::proto::route::validate_key;
@@ -96,10 +98,38 @@ pub async fn get(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiError> {
     headers.insert(header::CONTENT_LENGTH, (range.end - range.start).into());
     let body = if head_only {
         body::empty()
+    } else if let Some(whole) = hot_object(ctx, &info).await? {
+        body::full(whole.slice(range.start as usize..range.end as usize))
     } else {
         body::stream(ctx.bucket.read(key(ctx), range).await?)
     };
     Ok(builder.status(status).body(body).expect("valid response"))
+}
+
+/// A small object's bytes from the in-memory cache, read whole into it on a
+/// miss; `None` for objects too large for the cache, or whose backend has
+/// no ETag to tie the bytes to (they are streamed instead). Keyed by both
+/// ETags, and read only if the backend still holds that version, so a
+/// changed object is never answered with old bytes.
+async fn hot_object(ctx: &Ctx<'_>, info: &ObjectInfo) -> Result<Option<Bytes>, ApiError> {
+    let cache = &ctx.state.objects;
+    let Some(backend_etag) = info.backend_etag.as_deref() else {
+        return Ok(None);
+    };
+    if info.size > cache.max_entry() as u64 {
+        return Ok(None);
+    }
+    let cache_key = MemoryCache::<Bytes>::key(&ctx.bucket.name, key(ctx), &info.etag, backend_etag);
+    if let Some(bytes) = cache.get(&cache_key) {
+        return Ok(Some(bytes));
+    }
+    match ctx.bucket.read_whole(key(ctx), backend_etag).await? {
+        Some(bytes) if bytes.len() as u64 == info.size => {
+            cache.put(cache_key, bytes.clone());
+            Ok(Some(bytes))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn object_headers(headers: &mut HeaderMap, info: &ObjectInfo, ctx: &Ctx<'_>) {

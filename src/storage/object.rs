@@ -1,6 +1,5 @@
 //! Reading, deleting, copying and listing objects.
 
-use std::io::{Seek, SeekFrom};
 use std::ops::Range;
 use std::time::SystemTime;
 
@@ -9,15 +8,15 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore};
-use tokio::io::AsyncReadExt;
 
 use super::meta::ObjectInfo;
 use super::write::{write_stream, Expect};
 use super::{key_to_path, path_to_key, Bucket, StorageError};
 use crate::proto::route::RESERVED_PREFIX;
 
-/// Chunk size when streaming a local file to a client.
-const FILE_CHUNK: usize = 256 * 1024;
+/// Chunk size when streaming a local file to a client: each chunk is one
+/// blocking read straight into the buffer that is sent.
+const FILE_CHUNK: u64 = 1024 * 1024;
 /// Sidecars read concurrently while listing.
 const LIST_META_CONCURRENCY: usize = 16;
 
@@ -75,20 +74,50 @@ pub(super) async fn open_stream(
     };
     let result = store.get_opts(path, options).await?;
     Ok(match result.payload {
-        GetResultPayload::File(mut file, path) => {
-            let generic = |source: std::io::Error| object_store::Error::Generic {
-                store: "LocalFileSystem",
-                source: Box::new(source),
-            };
-            file.seek(SeekFrom::Start(range.start)).map_err(generic)?;
-            let reader = tokio::fs::File::from_std(file).take(len);
+        GetResultPayload::File(file, path) => {
             drop(path);
-            tokio_util::io::ReaderStream::with_capacity(reader, FILE_CHUNK)
-                .map_err(generic)
-                .boxed()
+            file_chunks(file, range.start, len).boxed()
         }
         GetResultPayload::Stream(stream) => stream,
     })
+}
+
+fn local_error(source: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(source),
+    }
+}
+
+/// `len` bytes of `file` from `offset`, in [`FILE_CHUNK`] pieces, each read
+/// on a blocking thread directly into the buffer the client is sent (one
+/// copy, where `tokio::fs::File` copies through a buffer of its own), the
+/// next piece read while the last is being sent.
+fn file_chunks(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+) -> impl futures::Stream<Item = Result<Bytes, object_store::Error>> {
+    let file = std::sync::Arc::new(file);
+    let pieces = (0..len.div_ceil(FILE_CHUNK)).map(move |i| {
+        let file = std::sync::Arc::clone(&file);
+        let at = offset + i * FILE_CHUNK;
+        let wanted = FILE_CHUNK.min(offset + len - at) as usize;
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut chunk = vec![0; wanted];
+                // The file shrinking under us ends the body with an error,
+                // never a short body.
+                file.read_exact_at(&mut chunk, at)?;
+                Ok(Bytes::from(chunk))
+            })
+            .await
+            .map_err(|e| local_error(std::io::Error::other(e)))?
+            .map_err(local_error)
+        }
+    });
+    futures::stream::iter(pieces).buffered(2)
 }
 
 impl Bucket {
@@ -100,6 +129,26 @@ impl Bucket {
                 object_store::Error::NotFound { .. } => StorageError::NoSuchKey,
                 e => e.into(),
             })
+    }
+
+    /// The whole of `key` in memory, if the backend still holds the version
+    /// whose backend ETag is `backend_etag` (`None` once it has changed).
+    pub async fn read_whole(
+        &self,
+        key: &str,
+        backend_etag: &str,
+    ) -> Result<Option<Bytes>, StorageError> {
+        let options = GetOptions {
+            if_match: Some(backend_etag.to_owned()),
+            ..GetOptions::default()
+        };
+        match self.data.get_opts(&key_to_path(key), options).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes `key`; deleting a missing key succeeds (COS semantics).

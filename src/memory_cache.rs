@@ -1,12 +1,14 @@
-//! A size-bounded LRU of encoded snapshots, so the thumbnails a web page
-//! requests again and again cost no decode.
+//! Size-bounded LRUs of bytes kept in memory: encoded snapshots, so the
+//! thumbnails a web page requests again and again cost no decode, and small
+//! hot objects, so repeated GETs cost no file read.
 //!
-//! Entries are keyed by bucket, key, the source object's ETag and the
-//! normalised parameters: when the object changes, its ETag changes and the
-//! old entries are never hit again (they age out).
+//! Entries are keyed by what they were made from, including the source
+//! object's ETag: when the object changes, its ETag changes and the old
+//! entries are never hit again (they age out).
 //!
-//! [`InFlight`] coalesces identical requests that arrive while the first is
-//! still decoding: they wait for its picture instead of decoding again.
+//! [`InFlight`] coalesces identical snapshot requests that arrive while the
+//! first is still decoding: they wait for its picture instead of decoding
+//! again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,21 +27,42 @@ pub struct CachedImage {
     pub pts_seconds: f64,
 }
 
-/// The cache. `capacity_bytes == 0` disables it.
+/// What an entry costs in memory.
+pub trait Weigh {
+    /// Bytes the entry holds.
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for CachedImage {
+    fn weight(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl Weigh for Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A cache of at most `capacity_bytes`; 0 disables it.
 #[derive(Debug)]
-pub struct SnapshotCache {
-    inner: Mutex<Inner>,
+pub struct MemoryCache<V> {
+    inner: Mutex<Inner<V>>,
     capacity_bytes: usize,
 }
 
+/// Encoded snapshots by bucket, key, source ETag and parameters.
+pub type SnapshotCache = MemoryCache<CachedImage>;
+
 #[derive(Debug)]
-struct Inner {
-    entries: LruCache<String, CachedImage>,
+struct Inner<V> {
+    entries: LruCache<String, V>,
     bytes: usize,
 }
 
-impl SnapshotCache {
-    /// A cache holding at most `capacity_bytes` of images.
+impl<V: Weigh + Clone> MemoryCache<V> {
+    /// A cache holding at most `capacity_bytes`.
     pub fn new(capacity_bytes: usize) -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -50,35 +73,45 @@ impl SnapshotCache {
         }
     }
 
-    /// The cache key of a snapshot.
+    /// The cache key of an entry made from `source_etag` of `bucket/key`
+    /// with `params`.
     pub fn key(bucket: &str, key: &str, source_etag: &str, params: &str) -> String {
         format!("{bucket}\n{key}\n{source_etag}\n{params}")
     }
 
-    /// The cached image, if any (and marks it recently used).
-    pub fn get(&self, key: &str) -> Option<CachedImage> {
+    /// The largest entry kept: a quarter of the capacity.
+    pub fn max_entry(&self) -> usize {
+        self.capacity_bytes / 4
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
+        // Entries are whole values; a panic elsewhere cannot tear one.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached entry, if any (and marks it recently used).
+    pub fn get(&self, key: &str) -> Option<V> {
         if self.capacity_bytes == 0 {
             return None;
         }
-        let mut inner = self.inner.lock().expect("cache lock");
-        inner.entries.get(key).cloned()
+        self.inner().entries.get(key).cloned()
     }
 
-    /// Stores an image, evicting the least recently used ones beyond the
-    /// capacity. Images larger than a quarter of the capacity are not kept.
-    pub fn put(&self, key: String, image: CachedImage) {
-        let size = image.bytes.len();
-        if self.capacity_bytes == 0 || size > self.capacity_bytes / 4 {
+    /// Stores an entry, evicting the least recently used ones beyond the
+    /// capacity. Entries larger than [`MemoryCache::max_entry`] are not kept.
+    pub fn put(&self, key: String, value: V) {
+        let size = value.weight();
+        if self.capacity_bytes == 0 || size > self.max_entry() {
             return;
         }
-        let mut inner = self.inner.lock().expect("cache lock");
-        if let Some(old) = inner.entries.put(key, image) {
-            inner.bytes -= old.bytes.len();
+        let mut inner = self.inner();
+        if let Some(old) = inner.entries.put(key, value) {
+            inner.bytes -= old.weight();
         }
         inner.bytes += size;
         while inner.bytes > self.capacity_bytes {
             match inner.entries.pop_lru() {
-                Some((_, evicted)) => inner.bytes -= evicted.bytes.len(),
+                Some((_, evicted)) => inner.bytes -= evicted.weight(),
                 None => break,
             }
         }
