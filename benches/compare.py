@@ -594,7 +594,7 @@ def bytes_section(args, sec: Section) -> None:
         "several calls, and each request also reads ~0.2 KiB of object metadata); S3, what the "
         "S3 server sent back (HTTP headers included) and the GETs it got, through a counting "
         "proxy. The last column is the gateway's own log line (`store_bytes=… store_requests=… "
-        "reopened=…`), which leaves out what opening the container read.\n")
+        "reopened=…`; the request that opens the container counts what the open read).\n")
     sec.body.append(table(["request", *results, "gateway log"], rows, right={1, 2}))
     for backend, counts in results.items():
         (first, *_), (exact, *_), (repeat, _, (_, _, reopened)) = counts
