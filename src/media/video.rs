@@ -197,7 +197,7 @@ impl Video {
             max_source_pixels,
             touched: _,
         } = self;
-        // The decoder goes first: it refers to the input's stream.
+        // Closed before anything else, as `Video`'s field order has it.
         drop(decoder);
         OpenedVideo {
             input,

@@ -150,7 +150,7 @@ async fn decode_snapshot(
         };
         // What this request reads: from zero for a fresh reader (the open
         // counts), from where the last request left a cached one.
-        let (video, stats, reused, before) = match opened.take(&opened_key) {
+        let (video, stats, reused, (bytes, requests)) = match opened.take(&opened_key) {
             Some((video, stats)) => {
                 let before = (stats.bytes(), stats.requests());
                 (video, stats, true, before)
@@ -161,7 +161,6 @@ async fn decode_snapshot(
                 (video, stats, false, (0, 0))
             }
         };
-        let (bytes, requests) = before;
         let mut video = video.into_video(&limits)?;
         let image = media::snapshot_of(&mut video, &params, &limits)?;
         let taken = (stats.bytes() - bytes, stats.requests() - requests);
