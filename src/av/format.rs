@@ -126,6 +126,9 @@ pub struct StreamInfo {
     /// The display matrix (ISO/IEC 14496-12 layout, 16.16 / 2.30 fixed
     /// point), when the container has one.
     pub display_matrix: Option<[i32; 9]>,
+    /// The codec's out-of-band setup bytes (`avcC`, `hvcC`… records), empty
+    /// when the stream has none.
+    pub extradata: Vec<u8>,
 }
 
 /// An opened input: the format context and the I/O context it reads from.
@@ -270,9 +273,10 @@ impl Input {
     /// A copy of the stream's parameters.
     pub fn stream(&self, index: usize) -> StreamInfo {
         let st = self.stream_ptr(index);
-        // SAFETY: `st` is a valid stream of this context with valid codecpar;
-        // the side-data pointer returned by FFmpeg is valid for `size` bytes
-        // and is read unaligned.
+        // SAFETY: `st` is a valid stream of this context with valid codecpar,
+        // whose extradata holds `extradata_size` bytes when not NULL; the
+        // side-data pointer returned by FFmpeg is valid for `size` bytes and
+        // is read unaligned.
         unsafe {
             let par = (*st).codecpar;
             let kind = match (*par).codec_type {
@@ -313,6 +317,12 @@ impl Input {
                 channels: u32::try_from((*par).ch_layout.nb_channels).unwrap_or(0),
                 attached_picture: (*st).disposition & ffi::AV_DISPOSITION_ATTACHED_PIC != 0,
                 display_matrix,
+                extradata: match usize::try_from((*par).extradata_size) {
+                    Ok(len) if !(*par).extradata.is_null() && len > 0 => {
+                        std::slice::from_raw_parts((*par).extradata, len).to_vec()
+                    }
+                    _ => Vec::new(),
+                },
             }
         }
     }

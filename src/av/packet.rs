@@ -43,6 +43,20 @@ impl Packet {
         unsafe { (*self.0).flags & ffi::AV_PKT_FLAG_KEY != 0 }
     }
 
+    /// The compressed payload (empty for an empty packet).
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: a valid packet's `data` points to `size` readable bytes
+        // (or is NULL with size 0), owned by the packet and unchanged while
+        // it is borrowed.
+        unsafe {
+            let (data, size) = ((*self.0).data, (*self.0).size);
+            match usize::try_from(size) {
+                Ok(len) if !data.is_null() && len > 0 => std::slice::from_raw_parts(data, len),
+                _ => &[],
+            }
+        }
+    }
+
     /// Releases the payload; the packet can be reused.
     pub fn unref(&mut self) {
         // SAFETY: `self.0` is a valid packet; unref on an empty one is a no-op.

@@ -12,6 +12,7 @@
 //! default).
 
 pub mod compose;
+mod disposable;
 mod encode;
 mod error;
 pub mod geometry;

@@ -5,6 +5,7 @@
 //! [`Video::frame_at`] (seek + decode) as often as needed, then
 //! [`super::render`] and [`super::encode`].
 
+use super::disposable::Disposable;
 use super::geometry::Orientation;
 use super::source::ByteSource;
 use super::{Limits, MediaError, SeekMode};
@@ -23,6 +24,8 @@ pub struct Video {
     /// The first timestamp of the stream (or `origin`).
     first: i64,
     max_source_pixels: u64,
+    /// Which packets hold pictures nothing references.
+    disposable: Disposable,
     /// Whether packets were read since the last seek or since opening.
     touched: bool,
 }
@@ -165,6 +168,7 @@ impl OpenedVideo {
             })?;
         Ok(Video {
             decoder,
+            disposable: Disposable::for_stream(&self.stream.codec_name, &self.stream.extradata),
             input: self.input,
             stream: self.stream,
             origin: self.origin,
@@ -195,6 +199,7 @@ impl Video {
             origin,
             first,
             max_source_pixels,
+            disposable: _,
             touched: _,
         } = self;
         // Closed before anything else, as `Video`'s field order has it.
@@ -406,18 +411,24 @@ impl Video {
                     None => pick.best_ts.is_some() || !run.from_start,
                 }
             });
-            self.decoder
-                .set_discard(if skippable && sent_any && all_pts {
-                    Discard::NonReference
-                } else {
-                    Discard::Nothing
-                });
+            let skippable = skippable && sent_any && all_pts;
             if let Some(p) = pts {
                 if recent.len() == 32 {
                     recent.pop_front();
                 }
                 recent.push_back(p);
             }
+            // A picture nothing references never reaches the decoder (see
+            // `disposable`); for codecs without such a rule the decoder
+            // skips what it can tell is unreferenced.
+            if skippable && self.disposable.is_disposable(packet.data()) {
+                continue;
+            }
+            self.decoder.set_discard(if skippable {
+                Discard::NonReference
+            } else {
+                Discard::Nothing
+            });
             let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts, each);
             let stopped =
                 self.send(&packet, &mut frame, &mut cb)? || self.drain(&mut frame, &mut cb)?;
