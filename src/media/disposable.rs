@@ -26,6 +26,11 @@ pub(crate) enum Framing {
     StartCodes,
 }
 
+/// Classifies one NAL unit: `Some(true)` for a slice of a picture nothing
+/// references, `Some(false)` for a unit that carries no decoder state,
+/// `None` for anything else.
+type UnitRule = fn(&[u8]) -> Option<bool>;
+
 /// The codec-specific rule, chosen once per stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Disposable {
@@ -71,7 +76,7 @@ impl Disposable {
     /// Whether the packet `data` holds one picture that no other picture
     /// references (and nothing else a decoder keeps).
     pub(crate) fn is_disposable(self, data: &[u8]) -> bool {
-        let (framing, unit_ok): (Framing, fn(&[u8]) -> Option<bool>) = match self {
+        let (framing, unit_ok): (Framing, UnitRule) = match self {
             Self::H264(f) => (f, h264_unit),
             Self::Hevc(f) => (f, hevc_unit),
             Self::Unknown => return false,
