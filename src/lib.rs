@@ -35,3 +35,4 @@ pub mod presign;
 pub mod proto;
 pub mod server;
 pub mod storage;
+pub mod zero_copy;

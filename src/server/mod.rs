@@ -69,6 +69,7 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let stream = crate::zero_copy::SendfileStream::new(stream);
                 let (stream, activity) = idle::Tracked::new(stream);
                 let state = state.clone();
                 let requests = activity.clone();
@@ -76,13 +77,14 @@ pub async fn run(
                 let service = service_fn(move |request: Request<Incoming>| {
                     let state = state.clone();
                     let in_flight = requests.begin();
+                    let handling = crate::zero_copy::Handling::begin();
                     let case = (request.version() < http::Version::HTTP_2).then(|| header_case.clone());
                     async move {
                         let mut response = serve_request(&state, request).await;
                         if let Some(case) = case {
                             *response.extensions_mut() = Extensions::clone(&case);
                         }
-                        drop(in_flight);
+                        drop((in_flight, handling));
                         Ok::<_, Infallible>(response)
                     }
                 });

@@ -7,12 +7,14 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore};
+use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectMeta, ObjectStore};
 
 use super::meta::ObjectInfo;
 use super::write::{write_stream, Expect};
 use super::{key_to_path, path_to_key, Bucket, StorageError};
 use crate::proto::route::RESERVED_PREFIX;
+use crate::zero_copy;
+use std::sync::Arc;
 
 /// Chunk size when streaming a local file to a client: each chunk is one
 /// blocking read straight into the buffer that is sent.
@@ -133,6 +135,8 @@ impl Bucket {
 
     /// The whole of `key` in memory, if the backend still holds the version
     /// whose backend ETag is `backend_etag` (`None` once it has changed).
+    /// A local file of at least [`zero_copy::MIN_FILE_BYTES`] comes back as
+    /// [`zero_copy::file_bytes`], which connections send with `sendfile`.
     pub async fn read_whole(
         &self,
         key: &str,
@@ -142,12 +146,27 @@ impl Bucket {
             if_match: Some(backend_etag.to_owned()),
             ..GetOptions::default()
         };
-        match self.data.get_opts(&key_to_path(key), options).await {
-            Ok(result) => Ok(Some(result.bytes().await?)),
+        let result = match self.data.get_opts(&key_to_path(key), options).await {
+            Ok(result) => result,
             Err(
                 object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
-            ) => Ok(None),
-            Err(e) => Err(e.into()),
+            ) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = result.meta.size;
+        match result.payload {
+            GetResultPayload::File(file, _) if len >= zero_copy::MIN_FILE_BYTES as u64 => {
+                let read = tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let mut data = vec![0; usize::try_from(len).map_err(std::io::Error::other)?];
+                    file.read_exact_at(&mut data, 0)?;
+                    Ok(zero_copy::file_bytes(data, Arc::new(file), 0))
+                })
+                .await
+                .map_err(|e| local_error(std::io::Error::other(e)))?;
+                Ok(Some(read.map_err(local_error)?))
+            }
+            payload => Ok(Some(GetResult { payload, ..result }.bytes().await?)),
         }
     }
 
