@@ -135,6 +135,9 @@ pub struct LimitsConfig {
     /// Bytes of small objects (up to a quarter of this each) kept in memory
     /// for repeated GETs (0 disables the cache).
     pub object_cache_bytes: usize,
+    /// When cached objects of local buckets (1 MiB or more) are sent with
+    /// `sendfile(2)`: `auto` (while the server is busy), `always` or `off`.
+    pub sendfile: crate::zero_copy::SendfileMode,
     /// Seconds a client may take to send a request head.
     pub header_read_timeout_secs: u64,
     /// Seconds an idle keep-alive connection is kept open.
@@ -152,6 +155,7 @@ impl Default for LimitsConfig {
             max_object_bytes: 5 * 1024 * 1024 * 1024,
             max_document_bytes: 1024 * 1024,
             object_cache_bytes: 64 * 1024 * 1024,
+            sendfile: crate::zero_copy::SendfileMode::Auto,
             header_read_timeout_secs: 15,
             idle_timeout_secs: 75,
             shutdown_grace_secs: 30,

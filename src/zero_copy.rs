@@ -89,6 +89,20 @@ fn file_range(slice: &[u8]) -> Option<(Arc<File>, u64, usize)> {
     })
 }
 
+/// When registered bytes are sent with `sendfile` (`limits.sendfile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendfileMode {
+    /// While at least as many other requests are being handled as there are
+    /// cores (copying is faster with a core to spare).
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never: registered bytes are copied like any others.
+    Off,
+}
+
 /// Requests whose handlers are running.
 static HANDLING: AtomicUsize = AtomicUsize::new(0);
 
@@ -126,10 +140,15 @@ pub struct SendfileStream {
 
 impl SendfileStream {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, mode: SendfileMode) -> Self {
+        let sendfile_from = match mode {
+            SendfileMode::Auto => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            SendfileMode::Always => 0,
+            SendfileMode::Off => usize::MAX,
+        };
         Self {
             stream,
-            sendfile_from: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            sendfile_from,
         }
     }
 
@@ -280,8 +299,7 @@ mod tests {
         let zeros = file_bytes(vec![0; pattern.len()], file, 0);
         let sender = tokio::spawn(async move {
             let (socket, _) = listener.accept().await.unwrap();
-            let mut stream = SendfileStream::new(socket);
-            stream.sendfile_from = 0;
+            let mut stream = SendfileStream::new(socket, SendfileMode::Always);
             let parts = [
                 Bytes::from_static(b"HEAD\r\n"),
                 zeros.slice(10..),

@@ -55,6 +55,7 @@ pub async fn run(
     let header_case = Arc::new(header_case::canonical_case_extensions().await);
     let graceful = GracefulShutdown::new();
     let idle_timeout = state.config.idle_timeout();
+    let sendfile = state.config.limits.sendfile;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -69,7 +70,7 @@ pub async fn run(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let stream = crate::zero_copy::SendfileStream::new(stream);
+                let stream = crate::zero_copy::SendfileStream::new(stream, sendfile);
                 let (stream, activity) = idle::Tracked::new(stream);
                 let state = state.clone();
                 let requests = activity.clone();
