@@ -379,6 +379,9 @@ impl Video {
         let mut recent: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
         let mut all_pts = true;
         let mut sent_any = false;
+        // A packet shown after every target, held until the next packet
+        // tells whether anything wanted may refer to it.
+        let mut held: Option<Packet> = None;
         while !pick.stop && self.next_packet(&mut packet)? {
             let pts = packet.pts();
             if !sent_any {
@@ -396,7 +399,14 @@ impl Video {
                 pick.read_dts = pick.read_dts.max(dts);
             }
             if sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
+                // Nothing from here on is shown at or before a target, so
+                // nothing wanted refers to a held packet: it is never decoded.
                 break;
+            }
+            if let Some(earlier) = held.take() {
+                if self.feed(&earlier, Discard::NonReference, &mut frame, &mut pick, each)? {
+                    break;
+                }
             }
             // A frame is not needed when a later-read frame is also at or
             // before the first target at or after it (B-frames come after
@@ -424,14 +434,20 @@ impl Video {
             if skippable && self.disposable.is_disposable(packet.data()) {
                 continue;
             }
-            self.decoder.set_discard(if skippable {
+            // Past every target, a reference picture matters only if a later
+            // packet read before the data passes the last target refers to
+            // it (a B-frame shown before it); the next packet tells.
+            if skippable && pts.is_some_and(|p| p > last_target) {
+                let next = Packet::new().map_err(MediaError::internal)?;
+                held = Some(std::mem::replace(&mut packet, next));
+                continue;
+            }
+            let discard = if skippable {
                 Discard::NonReference
             } else {
                 Discard::Nothing
-            });
-            let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts, each);
-            let stopped =
-                self.send(&packet, &mut frame, &mut cb)? || self.drain(&mut frame, &mut cb)?;
+            };
+            let stopped = self.feed(&packet, discard, &mut frame, &mut pick, each)?;
             sent_any = true;
             if stopped {
                 break;
@@ -461,6 +477,21 @@ impl Video {
             0 => Ok(RunEnd::TooLate(pick.key_ts.unwrap_or(run.targets[0]))),
             n => Ok(RunEnd::Served(n)),
         }
+    }
+
+    /// Sends one packet of an exact run (frames go to `pick`); returns
+    /// whether `pick` asked to stop.
+    fn feed(
+        &mut self,
+        packet: &Packet,
+        discard: Discard,
+        frame: &mut Frame,
+        pick: &mut MultiPick<'_, '_>,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> Result<bool, MediaError> {
+        self.decoder.set_discard(discard);
+        let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts, each);
+        Ok(self.send(packet, frame, &mut cb)? || self.drain(frame, &mut cb)?)
     }
 
     fn seek(&mut self, ts: i64, from_start: bool) -> Result<(), MediaError> {
