@@ -40,7 +40,6 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct DecodePool {
     admission: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
-    workers: usize,
 }
 
 /// Raises the cancel flag when the waiting future is dropped early.
@@ -82,13 +81,7 @@ impl DecodePool {
         Self {
             admission: Arc::new(Semaphore::new(workers + queue)),
             jobs,
-            workers,
         }
-    }
-
-    /// Concurrent jobs.
-    pub fn workers(&self) -> usize {
-        self.workers
     }
 
     /// Runs `job` on a worker thread once one is free. `job` gets the
@@ -167,6 +160,30 @@ mod tests {
         seen_rx
             .recv_timeout(Duration::from_secs(5))
             .expect("the job saw the cancel flag");
+    }
+
+    #[tokio::test]
+    async fn workers_run_jobs_at_once() {
+        // Each job waits for the other: only two workers running side by
+        // side finish them.
+        let pool = Arc::new(DecodePool::new(2, 0));
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let jobs: Vec<_> = (0..2)
+            .map(|i| {
+                let (pool, barrier) = (pool.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    pool.run(move |_| {
+                        barrier.wait();
+                        i
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            let done = tokio::time::timeout(Duration::from_secs(10), job).await;
+            assert_eq!(done.expect("both jobs ran at once").unwrap(), Ok(i));
+        }
     }
 
     #[tokio::test]

@@ -41,6 +41,9 @@ type Regions = BTreeMap<usize, (usize, Arc<File>, u64)>;
 
 static REGIONS: LazyLock<Mutex<Regions>> = LazyLock::new(Mutex::default);
 
+/// How many regions are registered: with none, writes skip the lock.
+static REGISTERED: AtomicUsize = AtomicUsize::new(0);
+
 fn regions() -> std::sync::MutexGuard<'static, Regions> {
     REGIONS.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -58,7 +61,9 @@ impl AsRef<[u8]> for FileBacked {
 
 impl Drop for FileBacked {
     fn drop(&mut self) {
-        regions().remove(&(self.data.as_ptr() as usize));
+        if regions().remove(&(self.data.as_ptr() as usize)).is_some() {
+            REGISTERED.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -73,12 +78,16 @@ pub fn file_bytes(data: Vec<u8>, file: Arc<File>, offset: u64) -> Bytes {
     // The heap buffer does not move with the Vec, so its address is the
     // key for as long as `FileBacked` owns it.
     regions().insert(data.as_ptr() as usize, (data.len(), file, offset));
+    REGISTERED.fetch_add(1, Ordering::Relaxed);
     Bytes::from_owner(FileBacked { data })
 }
 
 /// The file range equal to `slice` (at most its length), if `slice` starts
 /// inside registered memory.
 fn file_range(slice: &[u8]) -> Option<(Arc<File>, u64, usize)> {
+    if REGISTERED.load(Ordering::Relaxed) == 0 || slice.is_empty() {
+        return None;
+    }
     let at = slice.as_ptr() as usize;
     let regions = regions();
     let (&start, (len, file, offset)) = regions.range(..=at).next_back()?;
