@@ -161,6 +161,25 @@ impl SendfileStream {
         }
     }
 
+    /// Runs the non-blocking `send` once the socket is writable, again
+    /// after each spurious wake-up.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        mut send: impl FnMut() -> rustix::io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self
+                .stream
+                .try_io(Interest::WRITABLE, || send().map_err(io::Error::from))
+            {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
     fn poll_sendfile(
         &self,
         cx: &mut Context<'_>,
@@ -168,20 +187,15 @@ impl SendfileStream {
         mut offset: u64,
         count: usize,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            let sent = self.stream.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(&self.stream, file, Some(&mut offset), count)
-                    .map_err(io::Error::from)
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                // The file ended early (it cannot, short of damage on disk):
-                // fail rather than let the client wait for missing bytes.
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
-                other => return Poll::Ready(other),
-            }
-        }
+        let sent = ready!(self.poll_send(cx, || {
+            rustix::fs::sendfile(&self.stream, file, Some(&mut offset), count)
+        }));
+        // The file ended early (it cannot, short of damage on disk): fail
+        // rather than let the client wait for missing bytes.
+        Poll::Ready(match sent {
+            Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            other => other,
+        })
     }
 
     /// Writes `bufs` marked MSG_MORE: a response head that file bytes
@@ -191,22 +205,14 @@ impl SendfileStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            let sent = self.stream.try_io(Interest::WRITABLE, || {
-                rustix::net::sendmsg(
-                    &self.stream,
-                    bufs,
-                    &mut rustix::net::SendAncillaryBuffer::default(),
-                    rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
-                )
-                .map_err(io::Error::from)
-            });
-            match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                other => return Poll::Ready(other),
-            }
-        }
+        self.poll_send(cx, || {
+            rustix::net::sendmsg(
+                &self.stream,
+                bufs,
+                &mut rustix::net::SendAncillaryBuffer::default(),
+                rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
+            )
+        })
     }
 }
 
