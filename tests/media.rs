@@ -441,6 +441,11 @@ fn h264_flv() {
 }
 
 #[test]
+fn motion_jpeg_avi_full_range() {
+    check_codec("mjpeg.avi");
+}
+
+#[test]
 fn mpeg2_program_stream() {
     check_codec("mpeg2.mpg");
 }
@@ -680,6 +685,80 @@ fn jpeg_quality_changes_the_size() {
             .len()
     };
     assert!(at(30) < at(85) && at(85) < at(98));
+}
+
+/// Frame `index` of `path` as ffmpeg converts it to JPEG's full-range 4:2:0
+/// (Y, then Cb, then Cr, rows unpadded).
+fn reference_yuvj420(path: &Path, index: usize) -> Vec<u8> {
+    let filter = format!("select=eq(n\\,{index}),scale=out_range=full");
+    tool(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-i",
+            path.to_str().unwrap(),
+            "-map",
+            "0:v:0",
+            "-vf",
+            &filter,
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuvj420p",
+            "-",
+        ],
+    )
+}
+
+/// A full-size JPEG's planes hold the frame's samples in JPEG's full range:
+/// limited-range video (16-235) is expanded, full-range video (Motion JPEG)
+/// is taken as it is. Compared plane by plane with ffmpeg's conversion, at
+/// quality 100 so that the encoder's loss stays far below a range error
+/// (which would shift every dark and bright sample by up to 16 levels).
+#[test]
+fn full_size_jpeg_holds_full_range_samples() {
+    for name in ["h264_bframes.mp4", "mjpeg.avi"] {
+        let path = fixture(name);
+        let l = Limits {
+            jpeg_quality: 100,
+            ..limits()
+        };
+        let p = SnapshotParams {
+            rotate: Rotate::Off,
+            ..SnapshotParams::at(0.0)
+        };
+        let image = snapshot(source(&path), &p, &l).unwrap();
+        assert_eq!(image.content_type, "image/jpeg");
+        let ours = turbojpeg::decompress_to_yuv(&image.bytes).unwrap();
+        let (w, h) = (ours.width, ours.height);
+        assert_eq!((w, h), (320, 240), "{name}");
+        assert_eq!(ours.subsamp, turbojpeg::Subsamp::Sub2x2, "{name}");
+        let reference = reference_yuvj420(&path, 0);
+        let luma = w * h;
+        let chroma = (w / 2) * (h / 2);
+        assert_eq!(ours.pixels.len(), reference.len(), "{name}: plane sizes");
+        let planes = [(0, luma), (luma, chroma), (luma + chroma, chroma)];
+        for (plane, (start, len)) in ["Y", "Cb", "Cr"].iter().zip(planes) {
+            let a = &ours.pixels[start..start + len];
+            let b = &reference[start..start + len];
+            let d = mad(a, b);
+            let mean = |p: &[u8]| p.iter().map(|&v| f64::from(v)).sum::<f64>() / p.len() as f64;
+            let shift = (mean(a) - mean(b)).abs();
+            let (lo, hi) = (a.iter().min().unwrap(), a.iter().max().unwrap());
+            eprintln!("{name} {plane}: mad {d:.3}, mean shift {shift:.3}, range {lo}-{hi}");
+            assert!(d < 1.0, "{name} {plane}: differs from ffmpeg by {d:.3}");
+            assert!(shift < 0.25, "{name} {plane}: mean shifted by {shift:.3}");
+        }
+        // The pattern has black and white: full range reaches both ends.
+        let y = &ours.pixels[..luma];
+        assert!(
+            y.iter().any(|&v| v < 8) && y.iter().any(|&v| v > 247),
+            "{name}"
+        );
+    }
 }
 
 // ------------------------------------------------------------ failures

@@ -81,19 +81,79 @@ impl Picture {
     }
 }
 
-/// A configured swscale context.
+/// A configured conversion: swscale, or for a 4:2:0 frame wanted at its own
+/// size as JPEG's 4:2:0, one pass over the samples.
 pub struct Scaler {
-    ctx: *mut ffi::SwsContext,
+    how: Conversion,
     src: (c_int, c_int, c_int),
     width: u32,
     height: u32,
     format: PictureFormat,
 }
 
+/// How [`Scaler::scale`] makes the picture.
+enum Conversion {
+    /// A swscale context (owned; freed on drop).
+    Sws(*mut ffi::SwsContext),
+    /// Same-size 8-bit 4:2:0 to full-range 4:2:0: each sample through
+    /// `RangeTables` (limited-range input) or copied (full-range input).
+    /// swscale has no unscaled path for the range change and runs its
+    /// whole filter chain at 1:1, several times the cost of this pass (a
+    /// 1080p frame: ~9 ms against ~1.5 ms).
+    Direct {
+        /// The input is limited range (16-235 luma, 16-240 chroma).
+        expand: bool,
+    },
+}
+
+/// Limited- to full-range lookup tables for 8-bit luma and chroma.
+struct RangeTables {
+    luma: [u8; 256],
+    chroma: [u8; 256],
+}
+
+impl RangeTables {
+    /// `(v - 16) * 255 / 219` for luma and `(v - 128) * 255 / 224 + 128` for
+    /// chroma, rounded to nearest and clamped to 0-255.
+    const fn new() -> Self {
+        let mut luma = [0u8; 256];
+        let mut chroma = [0u8; 256];
+        let mut v = 0;
+        while v < 256 {
+            luma[v] = expand(v as i32 - 16, 219, 0);
+            chroma[v] = expand(v as i32 - 128, 224, 128);
+            v += 1;
+        }
+        Self { luma, chroma }
+    }
+}
+
+/// `offset + d * 255 / range`, rounded half away from zero, clamped to a
+/// byte.
+const fn expand(d: i32, range: i32, offset: i32) -> u8 {
+    let scaled = d * 255 * 2;
+    let rounded = if scaled >= 0 {
+        (scaled + range) / (2 * range)
+    } else {
+        (scaled - range) / (2 * range)
+    };
+    let v = offset + rounded;
+    if v < 0 {
+        0
+    } else if v > 255 {
+        255
+    } else {
+        v as u8
+    }
+}
+
+static RANGE: RangeTables = RangeTables::new();
+
 impl Scaler {
     /// A scaler from frames shaped like `src` to `width` x `height` in
     /// `format`, with a bicubic filter. The source's colour matrix and range
-    /// are honoured.
+    /// are honoured. An 8-bit 4:2:0 frame wanted as JPEG's 4:2:0 at its own
+    /// size skips swscale (see [`Conversion::Direct`]).
     pub fn new(
         src: &Frame,
         width: u32,
@@ -117,6 +177,20 @@ impl Scaler {
         };
         let (src_fmt, full_range_fmt) = pixel_format(raw_fmt).ok_or_else(invalid)?;
         let src_full = full_range_fmt || range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
+        if format == PictureFormat::Yuv420
+            && src_fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P
+            && (c_int::try_from(width), c_int::try_from(height)) == (Ok(sw), Ok(sh))
+        {
+            // YUV to YUV keeps the colour matrix (as swscale does): only the
+            // range changes.
+            return Ok(Self {
+                how: Conversion::Direct { expand: !src_full },
+                src: (sw, sh, raw_fmt),
+                width,
+                height,
+                format,
+            });
+        }
         let dst_fmt = match format {
             // The full-range twin: swscale sets up range conversion for
             // YUV-to-YUV only from the format at init time.
@@ -157,7 +231,7 @@ impl Scaler {
             return Err(invalid());
         }
         let scaler = Self {
-            ctx,
+            how: Conversion::Sws(ctx),
             src: (sw, sh, raw_fmt),
             width,
             height,
@@ -199,6 +273,17 @@ impl Scaler {
             return Err(AvError::from_code(ffi::AVERROR(ffi::EINVAL)));
         }
         let mut picture = Picture::new(self.format, self.width, self.height);
+        let ctx = match self.how {
+            Conversion::Sws(ctx) => ctx,
+            Conversion::Direct { expand } => {
+                for (i, plane) in picture.planes.iter_mut().enumerate() {
+                    let table = if i == 0 { &RANGE.luma } else { &RANGE.chroma };
+                    let tables = expand.then_some(table);
+                    convert_plane(frame, i, plane, tables)?;
+                }
+                return Ok(picture);
+            }
+        };
         let mut dst = [ptr::null_mut::<u8>(); 4];
         let mut strides = [0 as c_int; 4];
         for (i, plane) in picture.planes.iter_mut().enumerate() {
@@ -211,7 +296,7 @@ impl Scaler {
         // destination format by Picture::new.
         let rc = unsafe {
             ffi::sws_scale(
-                self.ctx,
+                ctx,
                 (*f).data.as_ptr().cast::<*const u8>(),
                 (*f).linesize.as_ptr(),
                 0,
@@ -227,9 +312,47 @@ impl Scaler {
 
 impl Drop for Scaler {
     fn drop(&mut self) {
-        // SAFETY: `ctx` came from sws_getContext and is freed once.
-        unsafe { ffi::sws_freeContext(self.ctx) }
+        if let Conversion::Sws(ctx) = self.how {
+            // SAFETY: `ctx` came from sws_getContext and is freed once.
+            unsafe { ffi::sws_freeContext(ctx) }
+        }
     }
+}
+
+/// Fills `plane` from plane `i` of an 8-bit planar `frame` whose plane has
+/// at least `plane.rows` rows of `plane.row_bytes` samples, each sample
+/// through `table` (or copied).
+fn convert_plane(
+    frame: &Frame,
+    i: usize,
+    plane: &mut Plane,
+    table: Option<&[u8; 256]>,
+) -> Result<(), AvError> {
+    let f = frame.as_ptr();
+    // SAFETY: reading plain fields of a valid frame.
+    let (data, linesize) = unsafe { ((*f).data[i], (*f).linesize[i]) };
+    let linesize = usize::try_from(linesize).map_err(|_| AvError::InvalidData)?;
+    let (rows, row_bytes) = (plane.rows, plane.row_bytes);
+    if data.is_null() || rows == 0 || linesize < row_bytes {
+        return Err(AvError::InvalidData);
+    }
+    // SAFETY: the frame is a decoded picture of the shape the scaler was
+    // built for (checked by the caller): plane `i` holds `rows` rows of
+    // `linesize` bytes starting at `data`, the last row at least
+    // `row_bytes` long, and nothing writes to it while `frame` is borrowed.
+    let src = unsafe { std::slice::from_raw_parts(data, linesize * (rows - 1) + row_bytes) };
+    for y in 0..rows {
+        let from = &src[y * linesize..y * linesize + row_bytes];
+        let to = &mut plane.data[y * plane.stride..y * plane.stride + row_bytes];
+        match table {
+            Some(table) => to
+                .iter_mut()
+                .zip(from)
+                .for_each(|(d, &s)| *d = table[usize::from(s)]),
+            None => to.copy_from_slice(from),
+        }
+    }
+    Ok(())
 }
 
 /// Converts a frame's format number to the enum, mapping the deprecated
@@ -251,4 +374,20 @@ fn pixel_format(raw: c_int) -> Option<(ffi::AVPixelFormat, bool)> {
         P::AV_PIX_FMT_YUVJ411P => (P::AV_PIX_FMT_YUV411P, true),
         other => (other, false),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RANGE;
+
+    #[test]
+    fn range_tables_map_the_limited_range_onto_0_to_255() {
+        let (y, c) = (&RANGE.luma, &RANGE.chroma);
+        assert_eq!((y[0], y[16], y[235], y[255]), (0, 0, 255, 255));
+        assert_eq!((c[0], c[16], c[128], c[240], c[255]), (0, 0, 128, 255, 255));
+        // Mid-grey and a rounding case: (126 - 16) * 255 / 219 = 128.08.
+        assert_eq!((y[126], y[125]), (128, 127));
+        assert!(y.windows(2).all(|w| w[0] <= w[1]));
+        assert!(c.windows(2).all(|w| w[0] <= w[1]));
+    }
 }
