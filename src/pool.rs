@@ -91,6 +91,19 @@ impl DecodePool {
         F: FnOnce(Arc<AtomicBool>) -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.run_leaving(move |cancel| (job(cancel), ())).await
+    }
+
+    /// As [`DecodePool::run`], for a job that returns its result and what
+    /// it leaves behind: the leftovers are dropped on the worker after the
+    /// result has been sent, so tearing down (a decoder's threads and
+    /// frames, say) costs the caller no wait. The job's place in the pool
+    /// is held until they are gone.
+    pub async fn run_leaving<T, L, F>(&self, job: F) -> Result<T, PoolError>
+    where
+        F: FnOnce(Arc<AtomicBool>) -> (T, L) + Send + 'static,
+        T: Send + 'static,
+    {
         let admitted = self
             .admission
             .clone()
@@ -100,10 +113,14 @@ impl DecodePool {
         let mut guard = CancelOnDrop(Some(cancel.clone()));
         let (done, outcome) = oneshot::channel();
         let queued: Job = Box::new(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(|| job(cancel)));
-            drop(admitted);
+            let (result, leftovers) = match panic::catch_unwind(AssertUnwindSafe(|| job(cancel))) {
+                Ok((value, leftovers)) => (Ok(value), Some(leftovers)),
+                Err(panicked) => (Err(panicked), None),
+            };
             // The caller may have stopped waiting; the result is dropped.
             let _ = done.send(result);
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(leftovers)));
+            drop(admitted);
         });
         self.jobs.send(queued).map_err(|_| PoolError::Panicked)?;
         let result = match outcome.await {
@@ -184,6 +201,41 @@ mod tests {
             let done = tokio::time::timeout(Duration::from_secs(10), job).await;
             assert_eq!(done.expect("both jobs ran at once").unwrap(), Ok(i));
         }
+    }
+
+    #[tokio::test]
+    async fn leftovers_are_dropped_after_the_result_is_sent() {
+        // The leftover's drop waits until the caller has the result: it
+        // would never end if the result were sent after it.
+        struct Leftover(std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>);
+        impl Drop for Leftover {
+            fn drop(&mut self) {
+                self.0.recv_timeout(Duration::from_secs(10)).unwrap();
+                self.1.send(()).unwrap();
+            }
+        }
+        let pool = DecodePool::new(1, 0);
+        let (result_seen, wait) = std::sync::mpsc::channel();
+        let (dropped, dropped_rx) = std::sync::mpsc::channel();
+        let value = pool
+            .run_leaving(move |_| (7, Leftover(wait, dropped)))
+            .await;
+        assert_eq!(value, Ok(7));
+        result_seen.send(()).unwrap();
+        dropped_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the leftover was dropped");
+        // Its slot is free again once the leftover is gone (just after
+        // the drop signalled).
+        let mut again = pool.run(|_| 8).await;
+        for _ in 0..500 {
+            if again != Err(PoolError::Busy) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            again = pool.run(|_| 8).await;
+        }
+        assert_eq!(again, Ok(8));
     }
 
     #[tokio::test]

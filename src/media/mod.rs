@@ -31,7 +31,7 @@ pub use params::{
     DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
 };
 pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
-pub use video::{DecodedFrame, OpenedVideo, Video};
+pub use video::{ClosingDecoder, DecodedFrame, OpenedVideo, Video};
 
 use crate::av::Picture;
 

@@ -30,6 +30,12 @@ pub struct Video {
     touched: bool,
 }
 
+/// A decoder taken from a [`Video`] by [`Video::into_parts`]; closed when
+/// dropped.
+pub struct ClosingDecoder {
+    _decoder: Decoder,
+}
+
 /// A decoded frame and where it sits on the timeline.
 pub struct DecodedFrame {
     frame: Frame,
@@ -192,6 +198,15 @@ impl Video {
     /// Releases the decoder (and the frames it holds), keeping the opened
     /// container for another request.
     pub fn into_opened(self) -> OpenedVideo {
+        self.into_parts().0
+    }
+
+    /// Splits the video into the opened container, for another request, and
+    /// its decoder, to be dropped where closing it (joining its threads,
+    /// freeing its frames: milliseconds for a threaded HD decoder) delays no
+    /// one. The two are independent: the decoder copied what it needed from
+    /// the container when it opened.
+    pub fn into_parts(self) -> (OpenedVideo, ClosingDecoder) {
         let Video {
             decoder,
             input,
@@ -202,15 +217,14 @@ impl Video {
             disposable: _,
             touched: _,
         } = self;
-        // Closed before anything else, as `Video`'s field order has it.
-        drop(decoder);
-        OpenedVideo {
+        let opened = OpenedVideo {
             input,
             stream,
             origin,
             first,
             max_source_pixels,
-        }
+        };
+        (opened, ClosingDecoder { _decoder: decoder })
     }
 
     /// What the container says about the chosen video stream.

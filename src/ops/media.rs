@@ -34,6 +34,16 @@ where
     F: FnOnce(&Limits) -> Result<T, media::MediaError> + Send + 'static,
     T: Send + 'static,
 {
+    decode_leaving(ctx, move |limits| (job(limits), ())).await
+}
+
+/// As [`decode`], for a job that also leaves something to drop after the
+/// answer has gone back (see [`crate::pool::DecodePool::run_leaving`]).
+async fn decode_leaving<T, L, F>(ctx: &Ctx<'_>, job: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Limits) -> (Result<T, media::MediaError>, L) + Send + 'static,
+    T: Send + 'static,
+{
     let media = &ctx.state.config.media;
     let timeout = Duration::from_secs(media.timeout_secs);
     let mut limits = Limits::with_timeout(timeout);
@@ -42,7 +52,7 @@ where
     let result = ctx
         .state
         .pool
-        .run(move |cancel| {
+        .run_leaving(move |cancel| {
             let limits = Limits {
                 deadline: Instant::now() + timeout,
                 cancel,
@@ -143,29 +153,36 @@ async fn decode_snapshot(
         .reader(key(ctx), info.size, tokio::runtime::Handle::current());
     let opened = Arc::clone(&ctx.state.opened);
     let started = Instant::now();
-    let (image, reused, bytes, requests) = decode(ctx, move |limits| {
+    let (image, reused, bytes, requests) = decode_leaving(ctx, move |limits| {
         let limits = Limits {
             decode_threads: params.mode.decode_threads(),
             ..limits.clone()
         };
-        // What this request reads: from zero for a fresh reader (the open
-        // counts), from where the last request left a cached one.
-        let (video, stats, reused, (bytes, requests)) = match opened.take(&opened_key) {
-            Some((video, stats)) => {
-                let before = (stats.bytes(), stats.requests());
-                (video, stats, true, before)
-            }
-            None => {
-                let stats = reader.stats();
-                let video = media::OpenedVideo::open(Box::new(reader), &limits)?;
-                (video, stats, false, (0, 0))
-            }
+        let mut decoder = None;
+        let attempt = || {
+            // What this request reads: from zero for a fresh reader (the
+            // open counts), from where the last request left a cached one.
+            let (video, stats, reused, (bytes, requests)) = match opened.take(&opened_key) {
+                Some((video, stats)) => {
+                    let before = (stats.bytes(), stats.requests());
+                    (video, stats, true, before)
+                }
+                None => {
+                    let stats = reader.stats();
+                    let video = media::OpenedVideo::open(Box::new(reader), &limits)?;
+                    (video, stats, false, (0, 0))
+                }
+            };
+            let mut video = video.into_video(&limits)?;
+            let image = media::snapshot_of(&mut video, &params, &limits)?;
+            let taken = (stats.bytes() - bytes, stats.requests() - requests);
+            let (video, closing) = video.into_parts();
+            opened.put(opened_key, (video, stats));
+            // Closed after the answer has gone.
+            decoder = Some(closing);
+            Ok((image, reused, taken.0, taken.1))
         };
-        let mut video = video.into_video(&limits)?;
-        let image = media::snapshot_of(&mut video, &params, &limits)?;
-        let taken = (stats.bytes() - bytes, stats.requests() - requests);
-        opened.put(opened_key, (video.into_opened(), stats));
-        Ok((image, reused, taken.0, taken.1))
+        (attempt(), decoder)
     })
     .await?;
     tracing::info!(
