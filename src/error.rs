@@ -306,6 +306,19 @@ impl From<PoolError> for ApiError {
     }
 }
 
+/// The job store failing under an object request (an upload that starts
+/// procedures cannot record them): 503, so the client retries and nothing
+/// is lost.
+impl From<JobError> for ApiError {
+    fn from(err: JobError) -> Self {
+        tracing::error!(error = %err, "job store");
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            "The job store is unavailable; please retry the upload.",
+        )
+    }
+}
+
 /// An API 3.0 error: a dotted code and a message, answered as
 /// `{"Response": {"Error": {"Code", "Message"}, "RequestId"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

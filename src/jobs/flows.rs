@@ -143,10 +143,9 @@ impl Jobs {
         self.submit(media, &task, &p).await
     }
 
-    /// After an upload of `bucket/key` completed: starts every procedure a
-    /// trigger rule or the uploader (`named`) asks for, once each. Returns
-    /// the TaskIds. Failures are logged; the upload itself stands.
-    pub async fn on_upload(&self, bucket: &str, key: &str, named: Option<&str>) -> Vec<String> {
+    /// The procedures an upload of `bucket/key` starts: every trigger rule
+    /// that matches, and the one the uploader named; once each.
+    fn triggered<'a>(&'a self, bucket: &str, key: &str, named: Option<&'a str>) -> Vec<&'a str> {
         let mut procedures: Vec<&str> = self
             .triggers
             .iter()
@@ -157,6 +156,82 @@ impl Jobs {
         procedures.extend(named);
         procedures.sort_unstable();
         procedures.dedup();
+        procedures
+    }
+
+    /// Before an upload of `bucket/key` is committed: when it will start
+    /// procedures, records that in the store, so that a gateway stopped
+    /// after the commit and before [`Jobs::on_upload`] starts them when it
+    /// restarts (see [`Jobs::resume_uploads`]). The upload should fail when
+    /// this does: its procedures could be lost.
+    pub async fn upload_begins(
+        &self,
+        bucket: &str,
+        key: &str,
+        named: Option<&str>,
+    ) -> Result<Option<UploadIntent>, JobError> {
+        if self.triggered(bucket, key, named).is_empty() {
+            return Ok(None);
+        }
+        let seq = self
+            .store
+            .insert_upload(&self.node, bucket, key, named, now_ms())
+            .await?;
+        Ok(Some(UploadIntent(seq)))
+    }
+
+    /// The upload of an [`UploadIntent`] failed: nothing is to start.
+    pub async fn upload_abandoned(&self, intent: Option<UploadIntent>) {
+        if let Some(UploadIntent(seq)) = intent {
+            if let Err(err) = self.store.delete_upload(seq).await {
+                tracing::warn!(error = %err, "could not remove the record of a failed upload");
+            }
+        }
+    }
+
+    /// At start-up: starts the procedures of the uploads this node committed
+    /// but stopped before starting them (`exists` says whether the object is
+    /// there: an upload that never committed starts nothing). A procedure
+    /// may run twice when the stop came after it started and before its
+    /// record was removed; none is lost. Returns the TaskIds.
+    pub async fn resume_uploads<F, Fut>(&self, exists: F) -> Result<Vec<String>, JobError>
+    where
+        F: Fn(String, String) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut started = Vec::new();
+        for upload in self.store.uploads_of(&self.node).await? {
+            if exists(upload.bucket.clone(), upload.key.clone()).await {
+                tracing::info!(bucket = %upload.bucket, key = %upload.key, "starting the procedures of an upload interrupted by the last stop");
+                let intent = Some(UploadIntent(upload.seq));
+                started.extend(
+                    self.on_upload(
+                        &upload.bucket,
+                        &upload.key,
+                        upload.procedure.as_deref(),
+                        intent,
+                    )
+                    .await,
+                );
+            } else {
+                self.store.delete_upload(upload.seq).await?;
+            }
+        }
+        Ok(started)
+    }
+
+    /// After an upload of `bucket/key` completed: starts every procedure a
+    /// trigger rule or the uploader (`named`) asks for, once each, then
+    /// removes the upload's record. Returns the TaskIds. Failures are
+    /// logged; the upload itself stands.
+    pub async fn on_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        named: Option<&str>,
+        intent: Option<UploadIntent>,
+    ) -> Vec<String> {
+        let procedures = self.triggered(bucket, key, named);
         let mut started = Vec::new();
         for name in procedures {
             let result = async {
@@ -183,9 +258,21 @@ impl Jobs {
                 }
             }
         }
+        if let Some(UploadIntent(seq)) = intent {
+            if let Err(err) = self.store.delete_upload(seq).await {
+                // Left behind, the record starts the procedures again at the
+                // next start: twice rather than never.
+                tracing::warn!(%bucket, %key, error = %err, "could not remove an upload record");
+            }
+        }
         started
     }
 }
+
+/// The store's record of an upload that starts procedures, from
+/// [`Jobs::upload_begins`] to [`Jobs::on_upload`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadIntent(i64);
 
 fn procedure_missing(name: &str) -> JobError {
     JobError::NotFound {

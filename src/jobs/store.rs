@@ -137,6 +137,21 @@ pub struct MediaRow {
     pub body: String,
 }
 
+/// An upload that may start procedures, recorded before its object is
+/// committed and removed once they are started: what a gateway stopped
+/// between the two finds again when it restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    /// Row number.
+    pub seq: i64,
+    /// Bucket of the object.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// The procedure the uploader named, if any.
+    pub procedure: Option<String>,
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and creates
     /// the tables if needed.
@@ -254,6 +269,15 @@ impl Store {
             "CREATE TABLE IF NOT EXISTS fg_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
                 .into(),
             format!(
+                "CREATE TABLE IF NOT EXISTS fg_uploads (
+                    seq {serial},
+                    node TEXT NOT NULL,
+                    bucket TEXT NOT NULL,
+                    object_key TEXT NOT NULL,
+                    procedure TEXT,
+                    created_ms {int} NOT NULL)"
+            ),
+            format!(
                 "CREATE TABLE IF NOT EXISTS fg_media (
                     file_id TEXT PRIMARY KEY,
                     bucket TEXT NOT NULL,
@@ -361,6 +385,63 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    // -------------------------------------------------------------- uploads
+
+    /// Records that `node` is committing an upload of `bucket/key` that
+    /// starts procedures (`procedure`: the one the uploader named). Returns
+    /// the row number.
+    pub async fn insert_upload(
+        &self,
+        node: &str,
+        bucket: &str,
+        key: &str,
+        procedure: Option<&str>,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO fg_uploads (node, bucket, object_key, procedure, created_ms)
+             VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+        )
+        .bind(node)
+        .bind(bucket)
+        .bind(key)
+        .bind(procedure)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("seq")?)
+    }
+
+    /// Removes an upload record.
+    pub async fn delete_upload(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM fg_uploads WHERE seq = $1")
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The uploads `node` recorded and did not finish, oldest first.
+    pub async fn uploads_of(&self, node: &str) -> Result<Vec<UploadRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, bucket, object_key, procedure FROM fg_uploads
+             WHERE node = $1 ORDER BY seq",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(UploadRow {
+                    seq: row.try_get("seq")?,
+                    bucket: row.try_get("bucket")?,
+                    key: row.try_get("object_key")?,
+                    procedure: row.try_get("procedure")?,
+                })
+            })
+            .collect()
     }
 
     // ---------------------------------------------------------------- media

@@ -58,6 +58,17 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
         let jobs = Jobs::open(&config).await?;
+        jobs.resume_uploads(|bucket, key| {
+            let bucket = buckets.get(&bucket).cloned();
+            async move {
+                match bucket {
+                    Some(bucket) => bucket.head(&key).await.is_ok(),
+                    None => false,
+                }
+            }
+        })
+        .await
+        .map_err(|e| format!("job store: {e}"))?;
         let cors = cors::CorsRules::load(&config, &buckets).await?;
         let credentials = Credentials::new(&config);
         let pool = DecodePool::new(config.media.workers, config.media.queue);

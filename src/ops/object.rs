@@ -238,10 +238,18 @@ fn put_request(ctx: &Ctx<'_>, max_len: u64) -> Result<PutRequest, ApiError> {
 pub async fn put(ctx: &Ctx<'_>, body: BodyStream) -> Result<Response, ApiError> {
     let request = put_request(ctx, ctx.state.config.limits.max_object_bytes)?;
     let named = named_procedure(ctx, &request.user_meta).await?;
-    let info = ctx.bucket.put_object(key(ctx), body, request).await?;
-    ctx.state
-        .jobs
-        .on_upload(&ctx.bucket.name, key(ctx), named.as_deref())
+    let jobs = &ctx.state.jobs;
+    let intent = jobs
+        .upload_begins(&ctx.bucket.name, key(ctx), named.as_deref())
+        .await?;
+    let info = match ctx.bucket.put_object(key(ctx), body, request).await {
+        Ok(info) => info,
+        Err(err) => {
+            jobs.upload_abandoned(intent).await;
+            return Err(err.into());
+        }
+    };
+    jobs.on_upload(&ctx.bucket.name, key(ctx), named.as_deref(), intent)
         .await;
     Ok(written_response(&info))
 }
@@ -577,13 +585,22 @@ pub async fn complete_upload(
     let parts = parse_complete_multipart(&document)?;
     let upload = ctx.bucket.upload(key(ctx), upload_id).await?;
     let named = named_procedure(ctx, &upload.user_meta).await?;
-    let info = ctx
+    let jobs = &ctx.state.jobs;
+    let intent = jobs
+        .upload_begins(&ctx.bucket.name, key(ctx), named.as_deref())
+        .await?;
+    let info = match ctx
         .bucket
         .complete_upload(key(ctx), upload_id, &parts)
-        .await?;
-    ctx.state
-        .jobs
-        .on_upload(&ctx.bucket.name, key(ctx), named.as_deref())
+        .await
+    {
+        Ok(info) => info,
+        Err(err) => {
+            jobs.upload_abandoned(intent).await;
+            return Err(err.into());
+        }
+    };
+    jobs.on_upload(&ctx.bucket.name, key(ctx), named.as_deref(), intent)
         .await;
     let mut doc = XmlWriter::new("CompleteMultipartUploadResult");
     doc.text("Location", format!("/{}/{}", ctx.bucket.name, key(ctx)))

@@ -5,8 +5,10 @@ is done again under the same output keys."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
+import botocore.exceptions
 import pytest
 
 import support
@@ -123,3 +125,56 @@ def test_sigterm_hands_the_running_task_back(gateway_factory):
     gw.start()
     check_complete(client := vod(gw), gw, task_id)
     assert "task interrupted; it will be resumed" in gw.stderr_log.read_text()
+
+
+TRIGGERS = '\n[[triggers]]\nprefix = "incoming/"\nsuffix = ".mp4"\nprocedure = "thumbs"\n'
+
+
+def upload_records(data) -> list[tuple]:
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        return db.execute("SELECT bucket, object_key FROM fg_uploads ORDER BY seq").fetchall()
+
+
+def test_an_upload_committed_just_before_a_stop_still_starts_its_procedures(gateway_factory):
+    # The object is committed by a gateway without the rule (so nothing
+    # starts); the store then holds what a gateway killed between committing
+    # an upload and starting its procedures leaves: the upload's record.
+    first = gateway_factory.start("file", "upload-record-a", extra=jobs_toml("sqlite"))
+    client = vod(first)
+    call(client, "CreateProcedureTemplate", {"Name": "thumbs", "MediaProcessTask": {
+        "SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s"]}]}})
+    upload(first, "incoming/late.mp4", "demo.mp4")
+    assert call(client, "DescribeTasks", {"Limit": 10}).TaskSet == []
+    assert first.stop() == 0
+    data = first.config.parent / "data"
+    node = (data / "node-id").read_text().strip()
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        db.executemany(
+            "INSERT INTO fg_uploads (node, bucket, object_key, procedure, created_ms) "
+            "VALUES (?, ?, ?, NULL, 0)",
+            [(node, support.BUCKET, "incoming/late.mp4"),
+             # Recorded, never committed: starts nothing.
+             (node, support.BUCKET, "incoming/never.mp4")])
+    gw = gateway_factory.start("file", "upload-record-b", data_dir=data,
+                               extra=jobs_toml("sqlite") + TRIGGERS)
+    client = vod(gw)
+    [task] = call(client, "DescribeTasks", {"Limit": 10}).TaskSet
+    d = wait(client, task.TaskId)
+    assert d.Status == "FINISH"
+    assert "late.mp4" in d.ProcedureTask.FileName
+    [(_, r)] = results(d)
+    assert r.Status == "SUCCESS" and len(r.Output.PicInfoSet) == 1
+    assert upload_records(data) == []
+    assert "starting the procedures of an upload interrupted by the last stop" in \
+        gw.stderr_log.read_text()
+    # A normal triggered upload leaves no record; one that fails starts
+    # nothing and leaves none either.
+    upload(gw, "incoming/now.mp4", "demo.mp4")
+    s3 = support.boto3_client(gw)
+    with pytest.raises(botocore.exceptions.ClientError) as failed:
+        s3.put_object(Bucket=support.BUCKET, Key="incoming/bad.mp4", Body=b"not this",
+                      ContentMD5="1B2M2Y8AsgTpgAmY7PhCfg==")
+    assert failed.value.response["Error"]["Code"] == "BadDigest"
+    assert upload_records(data) == []
+    tasks = call(client, "DescribeTasks", {"Limit": 10}).TaskSet
+    assert len(tasks) == 2
