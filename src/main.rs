@@ -206,6 +206,7 @@ fn snapshot_command(args: SnapshotArgs) -> Result<(), String> {
     let mut limits = Limits::with_timeout(Duration::from_secs(args.timeout));
     limits.jpeg_quality = args.quality;
     limits.decode_threads = params.mode.decode_threads();
+    limits.conceal_errors = params.mode == media::SeekMode::Keyframe;
     let started = Instant::now();
     let mut video = media::Video::open(source, &limits).map_err(|e| e.to_string())?;
     let open_ms = started.elapsed().as_secs_f64() * 1e3;

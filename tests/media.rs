@@ -10,7 +10,7 @@
 use framegate::media::source::{ByteSource, CountingSource, FileSource, MemorySource};
 use framegate::media::{
     probe, snapshot, snapshot_of, EncodedImage, ImageFormat, Limits, MediaError, OpenedVideo,
-    Rotate, SeekMode, SnapshotParams,
+    Rotate, SeekMode, SnapshotParams, Video,
 };
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,6 +33,16 @@ fn source(path: &Path) -> Box<dyn ByteSource> {
 
 fn limits() -> Limits {
     Limits::with_timeout(Duration::from_secs(60))
+}
+
+/// The limits exact-mode requests decode under: threads per core, no
+/// error concealment, unreferenced reference pictures cut.
+fn exact_limits() -> Limits {
+    Limits {
+        decode_threads: SeekMode::ExactFrame.decode_threads(),
+        conceal_errors: false,
+        ..limits()
+    }
 }
 
 fn run(path: &Path, params: &SnapshotParams) -> Result<EncodedImage, MediaError> {
@@ -341,6 +351,16 @@ fn check_frames(name: &str, mode: SeekMode, times: &[f64]) {
             ..params(time, mode)
         };
         let image = run(&path, &p).unwrap_or_else(|e| panic!("{name} at {time}: {e:?}"));
+        if mode == SeekMode::ExactFrame {
+            // As the server decodes exact frames: reference pictures nothing
+            // wanted uses are cut; the picture is the same.
+            let planned = snapshot(source(&path), &p, &exact_limits())
+                .unwrap_or_else(|e| panic!("{name} at {time}: {e:?}"));
+            assert!(
+                planned.bytes == image.bytes,
+                "{name} at {time}: cutting unreferenced pictures changed the picture"
+            );
+        }
         let got = pixels(&image);
         let d = mad(&got, reference(index));
         assert!(
@@ -759,6 +779,113 @@ fn full_size_jpeg_holds_full_range_samples() {
             "{name}"
         );
     }
+}
+
+/// H.264 encodings whose reference structures differ, and whether
+/// reference B-pictures must be cut: with one reference per P-frame
+/// (x264's faster presets) nothing but B-frames uses them; with more, a
+/// P-frame's list usually holds them and they are decoded.
+const REFERENCE_VARIANTS: &[(&str, &str, &str, bool)] = &[
+    (
+        "ref1_pyramid",
+        "ref=1:bframes=3:b-pyramid=normal",
+        "mp4",
+        true,
+    ),
+    (
+        "ref1_weighted",
+        "ref=1:bframes=5:b-pyramid=normal:weightp=2:b-adapt=2",
+        "mp4",
+        true,
+    ),
+    (
+        "ref1_strict",
+        "ref=1:bframes=4:b-pyramid=strict",
+        "mp4",
+        true,
+    ),
+    (
+        "ref1_slices_cavlc",
+        "ref=1:bframes=3:slices=4:cabac=0",
+        "mp4",
+        true,
+    ),
+    ("ref1_mbaff", "ref=1:bframes=3:interlaced=1", "mp4", true),
+    ("ref1_annex_b", "ref=1:bframes=3", "ts", true),
+    (
+        "ref3_pyramid",
+        "ref=3:bframes=3:b-pyramid=normal",
+        "mp4",
+        false,
+    ),
+    (
+        "ref6_weighted",
+        "ref=6:bframes=5:weightp=2:b-adapt=2",
+        "mp4",
+        false,
+    ),
+    (
+        "ref2_no_pyramid",
+        "ref=2:bframes=2:b-pyramid=none",
+        "mp4",
+        false,
+    ),
+];
+
+/// Exact pictures decoded as the server does (reference B-pictures nothing
+/// wanted uses cut to their headers, no concealment) equal those of a full
+/// decode, byte for byte, on every variant; the cut happens where the
+/// stream has such pictures.
+#[test]
+fn cutting_unreferenced_pictures_keeps_every_picture_exact() {
+    let dir = std::env::temp_dir().join(format!("framegate-refcut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for &(name, x264, ext, cuts) in REFERENCE_VARIANTS {
+        let path = dir.join(format!("{name}.{ext}"));
+        let settings = format!("keyint=150:min-keyint=150:scenecut=0:threads=1:{x264}");
+        tool(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=6,noise=alls=12:allf=t",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                "28",
+                "-pix_fmt",
+                "yuv420p",
+                "-x264-params",
+                &settings,
+                path.to_str().unwrap(),
+            ],
+        );
+        let times = [0.0, 0.52, 1.0, 2.36, 3.0, 4.44, 5.0, 5.96];
+        let mut planned = Video::open(source(&path), &exact_limits()).unwrap();
+        for &time in &times {
+            let p = params(time, SeekMode::ExactFrame);
+            let full = run(&path, &p).unwrap_or_else(|e| panic!("{name} at {time}: {e:?}"));
+            let cut = snapshot_of(&mut planned, &p, &exact_limits())
+                .unwrap_or_else(|e| panic!("{name} at {time}: {e:?}"));
+            assert_eq!(full.pts_seconds, cut.pts_seconds, "{name} at {time}");
+            assert!(
+                full.bytes == cut.bytes,
+                "{name} at {time}: the picture changed when unreferenced pictures were cut"
+            );
+        }
+        let pictures_cut = planned.pictures_cut();
+        eprintln!("{name}: {pictures_cut} pictures cut");
+        if cuts {
+            assert!(pictures_cut > 0, "{name}: nothing was cut");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ------------------------------------------------------------ failures

@@ -32,6 +32,7 @@ impl Decoder {
         par: *const ffi::AVCodecParameters,
         time_base: ffi::AVRational,
         threads: u32,
+        conceal_errors: bool,
     ) -> Result<Self, AvError> {
         // SAFETY: the caller guarantees `par` is valid.
         let codec_id = unsafe { (*par).codec_id };
@@ -49,12 +50,19 @@ impl Decoder {
         }
         let decoder = Self { ctx };
         // SAFETY: `ctx` is a fresh context for `codec`, `par` is valid. The
-        // fields set are plain options read by avcodec_open2.
+        // fields set are plain options read by avcodec_open2; `priv_data`,
+        // when set, is the codec's option object (allocated with the
+        // context) and the option name a NUL-terminated literal.
         unsafe {
             AvError::check(ffi::avcodec_parameters_to_context(ctx, par))?;
             (*ctx).pkt_timebase = time_base;
             (*ctx).thread_count = c_int::try_from(threads).unwrap_or(0);
             (*ctx).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+            if !conceal_errors && !(*ctx).priv_data.is_null() {
+                // H.264's private `enable_er` option; decoders without it
+                // answer "option not found", which leaves them as they are.
+                let _ = ffi::av_opt_set_int((*ctx).priv_data, c"enable_er".as_ptr(), 0, 0);
+            }
             AvError::check(ffi::avcodec_open2(ctx, codec, ptr::null_mut()))?;
         }
         Ok(decoder)

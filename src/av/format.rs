@@ -365,12 +365,18 @@ impl Input {
         }
     }
 
-    /// Opens a decoder for stream `index` with `threads` threads (0: auto).
-    pub fn open_decoder(&self, index: usize, threads: u32) -> Result<Decoder, AvError> {
+    /// Opens a decoder for stream `index` with `threads` threads (0: auto),
+    /// concealing damaged data or not (where the decoder has the choice).
+    pub fn open_decoder(
+        &self,
+        index: usize,
+        threads: u32,
+        conceal_errors: bool,
+    ) -> Result<Decoder, AvError> {
         let st = self.stream_ptr(index);
         // SAFETY: `st` is a valid stream whose codecpar and time base stay
         // valid during the call; the decoder copies what it needs.
-        unsafe { Decoder::open((*st).codecpar, (*st).time_base, threads) }
+        unsafe { Decoder::open((*st).codecpar, (*st).time_base, threads, conceal_errors) }
     }
 
     /// Seeks stream `index` to the keyframe at or before `ts` (in the

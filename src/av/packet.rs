@@ -57,6 +57,26 @@ impl Packet {
         }
     }
 
+    /// Replaces the payload with a copy of `data`, keeping the timestamps,
+    /// flags, stream index and side data.
+    pub fn set_payload(&mut self, data: &[u8]) -> Result<(), AvError> {
+        let len = std::ffi::c_int::try_from(data.len()).map_err(|_| AvError::InvalidData)?;
+        let fresh = Packet::new()?;
+        // SAFETY: `fresh.0` is a valid empty packet; av_new_packet gives it
+        // a buffer of `len` bytes (plus zeroed padding) or fails, and the
+        // copy writes exactly `len` bytes into it from `data`, which does not
+        // overlap a fresh allocation. av_packet_copy_props only reads
+        // `self.0`; the move leaves `fresh.0` empty for its drop.
+        unsafe {
+            AvError::check(ffi::av_new_packet(fresh.0, len))?;
+            std::ptr::copy_nonoverlapping(data.as_ptr(), (*fresh.0).data, data.len());
+            AvError::check(ffi::av_packet_copy_props(fresh.0, self.0))?;
+            ffi::av_packet_unref(self.0);
+            ffi::av_packet_move_ref(self.0, fresh.0);
+        }
+        Ok(())
+    }
+
     /// Releases the payload; the packet can be reused.
     pub fn unref(&mut self) {
         // SAFETY: `self.0` is a valid packet; unref on an empty one is a no-op.

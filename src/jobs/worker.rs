@@ -140,6 +140,8 @@ async fn run_task(state: &Arc<AppState>, row: TaskRow) {
     limits.max_source_pixels = state.config.media.max_source_pixels;
     limits.jpeg_quality = state.config.media.jpeg_quality;
     limits.decode_threads = jobs.config.decode_threads;
+    // Jobs decode exact frames: see `Limits::conceal_errors`.
+    limits.conceal_errors = false;
     let (progress_tx, progress_rx) = watch::channel(None::<String>);
     let (done_tx, done_rx) = oneshot::channel();
     let handle = tokio::runtime::Handle::current();

@@ -73,6 +73,14 @@ impl Disposable {
         }
     }
 
+    /// How an H.264 stream's packets are framed (`None` for other codecs).
+    pub(crate) fn h264_framing(self) -> Option<Framing> {
+        match self {
+            Self::H264(framing) => Some(framing),
+            _ => None,
+        }
+    }
+
     /// Whether the packet `data` holds one picture that no other picture
     /// references (and nothing else a decoder keeps).
     pub(crate) fn is_disposable(self, data: &[u8]) -> bool {
@@ -129,7 +137,7 @@ fn hevc_unit(unit: &[u8]) -> Option<bool> {
 
 /// The NAL units of a packet; `None` marks data that does not parse (and
 /// ends the walk).
-fn units(framing: Framing, data: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+pub(crate) fn units(framing: Framing, data: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
     let mut rest = data;
     let mut failed = false;
     std::iter::from_fn(move || {

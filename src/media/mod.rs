@@ -16,9 +16,11 @@ mod disposable;
 mod encode;
 mod error;
 pub mod geometry;
+mod h264_syntax;
 mod open_cache;
 mod params;
 mod probe;
+mod reference_plan;
 pub mod source;
 mod video;
 

@@ -119,6 +119,12 @@ pub struct Limits {
     /// Decoder threads; 0 lets FFmpeg pick one per core. The server runs
     /// one decode per core already, so its default is 1.
     pub decode_threads: u32,
+    /// Whether the decoder conceals damaged data (FFmpeg's error
+    /// resilience). With it off, an exact decode of H.264 cuts reference
+    /// pictures nothing wanted uses to their slice headers (see
+    /// `reference_plan`), which concealment would otherwise spend time on;
+    /// a damaged picture is wrong either way.
+    pub conceal_errors: bool,
 }
 
 impl Limits {
@@ -131,6 +137,7 @@ impl Limits {
             max_output_side: DEFAULT_MAX_OUTPUT_SIDE,
             jpeg_quality: DEFAULT_JPEG_QUALITY,
             decode_threads: 1,
+            conceal_errors: true,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use super::disposable::Disposable;
 use super::geometry::Orientation;
+use super::reference_plan::ReferencePlan;
 use super::source::ByteSource;
 use super::{Limits, MediaError, SeekMode};
 use crate::av::{
@@ -26,6 +27,9 @@ pub struct Video {
     max_source_pixels: u64,
     /// Which packets hold pictures nothing references.
     disposable: Disposable,
+    /// Which reference pictures an exact run may cut (H.264 without error
+    /// concealment).
+    plan: Option<ReferencePlan>,
     /// Whether packets were read since the last seek or since opening.
     touched: bool,
 }
@@ -166,15 +170,25 @@ impl OpenedVideo {
             .rearm(limits.deadline, limits.cancel.clone());
         let decoder = self
             .input
-            .open_decoder(self.stream.index, limits.decode_threads)
+            .open_decoder(
+                self.stream.index,
+                limits.decode_threads,
+                limits.conceal_errors,
+            )
             .map_err(|e| match e {
                 AvError::DecoderNotFound(codec) => MediaError::UnsupportedCodec { codec },
                 AvError::InvalidData => MediaError::Corrupt,
                 other => MediaError::internal(other),
             })?;
+        let disposable = Disposable::for_stream(&self.stream.codec_name, &self.stream.extradata);
+        let plan = disposable
+            .h264_framing()
+            .filter(|_| !limits.conceal_errors)
+            .map(|framing| ReferencePlan::new(framing, &self.stream.extradata));
         Ok(Video {
             decoder,
-            disposable: Disposable::for_stream(&self.stream.codec_name, &self.stream.extradata),
+            disposable,
+            plan,
             input: self.input,
             stream: self.stream,
             origin: self.origin,
@@ -215,6 +229,7 @@ impl Video {
             first,
             max_source_pixels,
             disposable: _,
+            plan: _,
             touched: _,
         } = self;
         let opened = OpenedVideo {
@@ -225,6 +240,13 @@ impl Video {
             max_source_pixels,
         };
         (opened, ClosingDecoder { _decoder: decoder })
+    }
+
+    /// How many reference pictures the exact decodes so far sent only as
+    /// slice headers, because nothing wanted refers to them (H.264 without
+    /// error concealment; see [`super::Limits::conceal_errors`]).
+    pub fn pictures_cut(&self) -> u64 {
+        self.plan.as_ref().map_or(0, ReferencePlan::cut)
     }
 
     /// What the container says about the chosen video stream.
@@ -366,6 +388,23 @@ impl Video {
         run: &Run<'_>,
         each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
     ) -> Result<RunEnd, MediaError> {
+        let mut plan = self.plan.take();
+        if let Some(plan) = plan.as_mut() {
+            plan.restart();
+        }
+        let result = self.run_exact_planned(run, each, &mut plan);
+        self.plan = plan;
+        result
+    }
+
+    /// [`Video::run_exact`], sending packets through `plan` when there is
+    /// one.
+    fn run_exact_planned(
+        &mut self,
+        run: &Run<'_>,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+        plan: &mut Option<ReferencePlan>,
+    ) -> Result<RunEnd, MediaError> {
         let tb = self.stream.time_base;
         let mut packet = Packet::new().map_err(MediaError::internal)?;
         let mut frame = Frame::new().map_err(MediaError::internal)?;
@@ -418,7 +457,16 @@ impl Video {
                 break;
             }
             if let Some(earlier) = held.take() {
-                if self.feed(&earlier, Discard::NonReference, &mut frame, &mut pick, each)? {
+                let stopped = match plan.as_mut() {
+                    Some(plan) => {
+                        plan.push(earlier, Discard::NonReference, true);
+                        self.feed_released(plan, &mut frame, &mut pick, each)?
+                    }
+                    None => {
+                        self.feed(&earlier, Discard::NonReference, &mut frame, &mut pick, each)?
+                    }
+                };
+                if stopped {
                     break;
                 }
             }
@@ -461,10 +509,24 @@ impl Video {
             } else {
                 Discard::Nothing
             };
-            let stopped = self.feed(&packet, discard, &mut frame, &mut pick, each)?;
+            let stopped = match plan.as_mut() {
+                Some(plan) => {
+                    let next = Packet::new().map_err(MediaError::internal)?;
+                    plan.push(std::mem::replace(&mut packet, next), discard, skippable);
+                    self.feed_released(plan, &mut frame, &mut pick, each)?
+                }
+                None => self.feed(&packet, discard, &mut frame, &mut pick, each)?,
+            };
             sent_any = true;
             if stopped {
                 break;
+            }
+        }
+        if let Some(plan) = plan.as_mut() {
+            // Nothing more is read: what waits is decided and sent.
+            plan.finish();
+            if !pick.stop {
+                self.feed_released(plan, &mut frame, &mut pick, each)?;
             }
         }
         if let Some(err) = pick.error.take() {
@@ -506,6 +568,22 @@ impl Video {
         self.decoder.set_discard(discard);
         let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts, each);
         Ok(self.send(packet, frame, &mut cb)? || self.drain(frame, &mut cb)?)
+    }
+
+    /// Feeds what `plan` lets go; returns whether `pick` asked to stop.
+    fn feed_released(
+        &mut self,
+        plan: &mut ReferencePlan,
+        frame: &mut Frame,
+        pick: &mut MultiPick<'_, '_>,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> Result<bool, MediaError> {
+        while let Some(release) = plan.next() {
+            if self.feed(&release.packet, release.discard, frame, pick, each)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn seek(&mut self, ts: i64, from_start: bool) -> Result<(), MediaError> {

@@ -153,9 +153,10 @@ async fn decode_snapshot(
         .reader(key(ctx), info.size, tokio::runtime::Handle::current());
     let opened = Arc::clone(&ctx.state.opened);
     let started = Instant::now();
-    let (image, reused, bytes, requests) = decode_leaving(ctx, move |limits| {
+    let (image, reused, bytes, requests, cut) = decode_leaving(ctx, move |limits| {
         let limits = Limits {
             decode_threads: params.mode.decode_threads(),
+            conceal_errors: params.mode == media::SeekMode::Keyframe,
             ..limits.clone()
         };
         let mut decoder = None;
@@ -175,12 +176,13 @@ async fn decode_snapshot(
             };
             let mut video = video.into_video(&limits)?;
             let image = media::snapshot_of(&mut video, &params, &limits)?;
+            let cut = video.pictures_cut();
             let taken = (stats.bytes() - bytes, stats.requests() - requests);
             let (video, closing) = video.into_parts();
             opened.put(opened_key, (video, stats));
             // Closed after the answer has gone.
             decoder = Some(closing);
-            Ok((image, reused, taken.0, taken.1))
+            Ok((image, reused, taken.0, taken.1, cut))
         };
         (attempt(), decoder)
     })
@@ -189,6 +191,7 @@ async fn decode_snapshot(
         store_bytes = bytes,
         store_requests = requests,
         reopened = !reused,
+        pictures_cut = cut,
         frame_pts = image.pts_seconds,
         width = image.width,
         height = image.height,

@@ -1,0 +1,619 @@
+//! Which reference B-pictures an exact H.264 decode may leave undecoded.
+//!
+//! x264 and most encoders make some B-frames references (B-pyramid); in a
+//! long GOP they are a third or more of the decoding work before a late
+//! target, yet the P-frames of such streams usually never use them. This
+//! module follows the stream's reference lists and reference marking
+//! (ITU-T H.264 §8.2.1, §8.2.4, §8.2.5) for the packets an exact decode
+//! sends, and proves for each reference B-picture whether any picture that
+//! is decoded for real refers to it while it is held for reference.
+//!
+//! A picture nothing decoded refers to is still sent, but cut to its slice
+//! headers: the decoder parses them, so its picture buffer, frame numbers,
+//! picture order counts and reference marking (including the adaptive
+//! marking x264 gives B-references) stay exactly those of the full stream,
+//! and only the pixels of that one picture, which nothing reads, are not
+//! decoded. Dropping the packet instead would not do: the decoder would see
+//! a frame-number gap and fill it with a made-up picture marked by another
+//! rule.
+//!
+//! The proof is conservative: a picture refers to every entry of its active
+//! lists; a list entry that cannot be resolved, a picture kind or syntax
+//! not modelled here (field pictures, long-term references, marking other
+//! than "unused for short-term reference", frame-number gaps, picture
+//! order count type 1, slice groups, redundant pictures), or a run that does
+//! not start at an IDR picture turns the plan off, and everything from then
+//! on is decoded in full.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::disposable::{units, Framing};
+use super::h264_syntax::{
+    parse_slice_header, Modification, ParamSets, SliceHeader, SliceKind, Sps, Unsupported,
+};
+use crate::av::{Discard, Packet};
+
+/// At most this many packets wait for a decision; the oldest is then
+/// decoded in full.
+const MAX_PENDING: usize = 48;
+
+/// What follows the header of a cut slice: all ones never make an
+/// emulation-prevention or start-code pattern, and end in a stop bit.
+const CUT_TAIL: [u8; 4] = [0xff; 4];
+
+/// A reference picture held for reference.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Decode-order number of the picture.
+    id: u64,
+    frame_num: u32,
+    poc: i64,
+}
+
+/// The stream state that decides reference lists.
+#[derive(Debug, Default)]
+struct Model {
+    /// Short-term reference pictures, in no particular order.
+    dpb: Vec<Held>,
+    /// `frame_num` of the last reference picture.
+    prev_ref_frame_num: u32,
+    /// Picture order count state (type 0): MSB and LSB of the last
+    /// reference picture.
+    prev_poc_msb: i64,
+    prev_poc_lsb: i64,
+    /// Picture order count state (type 2): offset and `frame_num` of the
+    /// last picture.
+    prev_frame_num_offset: i64,
+    prev_frame_num: u32,
+    next_id: u64,
+}
+
+/// What is known of a reference B-picture that might be cut.
+#[derive(Debug, Clone, Copy, Default)]
+struct Candidate {
+    /// A picture decoded in full (or still undecided) refers to it.
+    referenced: bool,
+    /// It can still be referred to.
+    held: bool,
+}
+
+/// One packet waiting to be sent.
+struct Pending {
+    packet: Packet,
+    discard: Discard,
+    /// Set for a candidate: its picture id and its payload cut to the slice
+    /// headers.
+    candidate: Option<(u64, Vec<u8>)>,
+}
+
+/// The plan for one decoding run from a seek.
+pub(crate) struct ReferencePlan {
+    framing: Framing,
+    params: ParamSets,
+    /// `None` once the stream left what is modelled (or before an IDR).
+    model: Option<Model>,
+    started: bool,
+    candidates: HashMap<u64, Candidate>,
+    pending: VecDeque<Pending>,
+    /// Pictures cut so far (all runs).
+    cut: u64,
+}
+
+/// A packet the plan lets go: sent as it is, or with a cut payload.
+pub(crate) struct Release {
+    /// The packet (payload already cut when it is to be).
+    pub packet: Packet,
+    /// The discard level it was queued with.
+    pub discard: Discard,
+}
+
+impl ReferencePlan {
+    /// A plan for an H.264 stream framed as `framing`, whose out-of-band
+    /// setup (avcC or Annex B parameter sets) is `extradata`.
+    pub(crate) fn new(framing: Framing, extradata: &[u8]) -> Self {
+        let mut params = ParamSets::default();
+        for unit in parameter_sets(extradata) {
+            // A set that does not parse leaves its id unknown: slices that
+            // use it turn the plan off.
+            let _ = params.add(unit[0] & 0x1f, &unit[1..]);
+        }
+        Self {
+            framing,
+            params,
+            model: None,
+            started: false,
+            candidates: HashMap::new(),
+            pending: VecDeque::new(),
+            cut: 0,
+        }
+    }
+
+    /// How many pictures were cut to their headers so far.
+    pub(crate) fn cut(&self) -> u64 {
+        self.cut
+    }
+
+    /// Starts a new run (after a seek): nothing is pending, the model waits
+    /// for an IDR picture.
+    pub(crate) fn restart(&mut self) {
+        self.model = None;
+        self.started = false;
+        self.candidates.clear();
+        self.pending.clear();
+    }
+
+    /// Queues a packet about to be sent; `may_cut` says that its picture is
+    /// not one wanted (it is decoded only if something wanted refers to
+    /// it). Packets whose fate is known come out of [`ReferencePlan::next`].
+    pub(crate) fn push(&mut self, packet: Packet, discard: Discard, may_cut: bool) {
+        let candidate = match self.observe(&packet, may_cut) {
+            Ok(candidate) => candidate,
+            Err(Unsupported) => {
+                self.turn_off();
+                None
+            }
+        };
+        self.pending.push_back(Pending {
+            packet,
+            discard,
+            candidate,
+        });
+        if self.pending.len() > MAX_PENDING {
+            if let Some((id, _)) = self.pending.front().and_then(|p| p.candidate.as_ref()) {
+                let id = *id;
+                if let Some(c) = self.candidates.get_mut(&id) {
+                    c.referenced = true;
+                }
+            }
+        }
+    }
+
+    /// The run ended: every picture still held can no longer be referred
+    /// to by anything decoded.
+    pub(crate) fn finish(&mut self) {
+        for c in self.candidates.values_mut() {
+            c.held = false;
+        }
+    }
+
+    /// The next packet to send, once its fate is known.
+    pub(crate) fn next(&mut self) -> Option<Release> {
+        let front = self.pending.front()?;
+        let cut = match &front.candidate {
+            None => false,
+            Some((id, _)) => {
+                let c = self.candidates.get(id).copied().unwrap_or(Candidate {
+                    referenced: true,
+                    held: false,
+                });
+                if c.held && !c.referenced {
+                    return None;
+                }
+                !c.referenced
+            }
+        };
+        let Pending {
+            mut packet,
+            discard,
+            candidate,
+        } = self.pending.pop_front()?;
+        if let Some((id, payload)) = candidate {
+            self.candidates.remove(&id);
+            if cut {
+                if packet.set_payload(&payload).is_ok() {
+                    self.cut += 1;
+                } else {
+                    // Sent whole: decoding it is never wrong.
+                    tracing::debug!("could not cut a packet; decoding it");
+                }
+            }
+        }
+        Some(Release { packet, discard })
+    }
+
+    /// From here on, everything is decoded in full.
+    fn turn_off(&mut self) {
+        self.model = None;
+        self.started = true;
+        for c in self.candidates.values_mut() {
+            c.referenced = true;
+        }
+    }
+
+    /// Follows one packet through the model; returns its candidate entry
+    /// when it may be cut.
+    fn observe(
+        &mut self,
+        packet: &Packet,
+        may_cut: bool,
+    ) -> Result<Option<(u64, Vec<u8>)>, Unsupported> {
+        if self.started && self.model.is_none() {
+            return Ok(None);
+        }
+        let data = packet.data();
+        let mut slices: Vec<(SliceHeader, &[u8])> = Vec::new();
+        // Every unit in order, with the header length of slices.
+        let mut all: Vec<(&[u8], Option<usize>)> = Vec::new();
+        for unit in units(self.framing, data) {
+            let unit = unit.ok_or(Unsupported)?;
+            match unit[0] & 0x1f {
+                1 | 5 => {
+                    let header = parse_slice_header(unit, &self.params)?;
+                    all.push((unit, Some(header.header_bytes)));
+                    slices.push((header, unit));
+                }
+                7 | 8 => {
+                    self.params.add(unit[0] & 0x1f, &unit[1..])?;
+                    all.push((unit, None));
+                }
+                // SEI, access unit delimiter, end of sequence/stream,
+                // filler: no reference state.
+                6 | 9 | 10 | 11 | 12 => all.push((unit, None)),
+                _ => return Err(Unsupported),
+            }
+        }
+        let Some((first, _)) = slices.first() else {
+            return Err(Unsupported);
+        };
+        if !self.started {
+            if !first.idr {
+                return Err(Unsupported);
+            }
+            self.started = true;
+            self.model = Some(Model::default());
+        }
+        let first = first.clone();
+        if slices.iter().any(|(s, _)| {
+            (
+                s.frame_num,
+                s.idr,
+                s.reference,
+                s.poc_lsb,
+                s.pps_id,
+                &s.adaptive_marking,
+            ) != (
+                first.frame_num,
+                first.idr,
+                first.reference,
+                first.poc_lsb,
+                first.pps_id,
+                &first.adaptive_marking,
+            )
+        }) {
+            return Err(Unsupported);
+        }
+        let sps = self.params.sps_of(first.pps_id)?.clone();
+        let model = self.model.as_mut().ok_or(Unsupported)?;
+        let poc = model.poc(&first, &sps)?;
+        // What this picture refers to.
+        for (slice, _) in &slices {
+            for id in model.referenced(slice, poc, &sps)? {
+                if let Some(c) = self.candidates.get_mut(&id) {
+                    c.referenced = true;
+                }
+            }
+        }
+        let id = model.next_id;
+        model.next_id += 1;
+        for removed in model.mark(&first, id, poc, &sps)? {
+            if let Some(c) = self.candidates.get_mut(&removed) {
+                c.held = false;
+            }
+        }
+        let all_b = slices.iter().all(|(s, _)| s.kind == SliceKind::B);
+        if !(may_cut && first.reference && all_b) {
+            return Ok(None);
+        }
+        let mut payload = Vec::with_capacity(all.len() * 64);
+        for &(unit, header_bytes) in &all {
+            // A slice keeps its header, then a few bytes of ones: the
+            // decoder reads the header (the last one is the stop bit it
+            // looks for), marks the picture and gives up on the slice data
+            // at once. Other units stay as they are.
+            let (keep, tail): (&[u8], &[u8]) = match header_bytes {
+                Some(n) if unit.len() > n + CUT_TAIL.len() => (&unit[..n], &CUT_TAIL),
+                _ => (unit, &[]),
+            };
+            let cut_len = keep.len() + tail.len();
+            match self.framing {
+                Framing::Length(n) => {
+                    let len = cut_len.to_be_bytes();
+                    payload.extend_from_slice(&len[len.len() - n..]);
+                }
+                Framing::StartCodes => payload.extend_from_slice(&[0, 0, 0, 1]),
+            }
+            payload.extend_from_slice(keep);
+            payload.extend_from_slice(tail);
+        }
+        self.candidates.insert(
+            id,
+            Candidate {
+                referenced: false,
+                held: true,
+            },
+        );
+        Ok(Some((id, payload)))
+    }
+}
+
+impl Model {
+    /// The picture order count of the picture `slice` starts (§8.2.1), and
+    /// the state update for the next one.
+    fn poc(&mut self, slice: &SliceHeader, sps: &Sps) -> Result<i64, Unsupported> {
+        match sps.poc_type {
+            0 => {
+                let max_lsb = 1i64 << sps.log2_max_poc_lsb;
+                let (prev_msb, prev_lsb) = if slice.idr {
+                    (0, 0)
+                } else {
+                    (self.prev_poc_msb, self.prev_poc_lsb)
+                };
+                let lsb = i64::from(slice.poc_lsb);
+                let msb = if lsb < prev_lsb && prev_lsb - lsb >= max_lsb / 2 {
+                    prev_msb + max_lsb
+                } else if lsb > prev_lsb && lsb - prev_lsb > max_lsb / 2 {
+                    prev_msb - max_lsb
+                } else {
+                    prev_msb
+                };
+                let top = msb + lsb;
+                let bottom = top + i64::from(slice.delta_poc_bottom);
+                if slice.reference {
+                    self.prev_poc_msb = msb;
+                    self.prev_poc_lsb = lsb;
+                }
+                Ok(top.min(bottom))
+            }
+            2 => {
+                let max_frame_num = 1i64 << sps.log2_max_frame_num;
+                let offset = if slice.idr {
+                    0
+                } else if self.prev_frame_num > slice.frame_num {
+                    self.prev_frame_num_offset + max_frame_num
+                } else {
+                    self.prev_frame_num_offset
+                };
+                self.prev_frame_num_offset = offset;
+                self.prev_frame_num = slice.frame_num;
+                let abs = offset + i64::from(slice.frame_num);
+                Ok(if slice.reference {
+                    2 * abs
+                } else {
+                    2 * abs - 1
+                })
+            }
+            _ => Err(Unsupported),
+        }
+    }
+
+    /// `FrameNumWrap` / `PicNum` of a held picture seen from a picture with
+    /// `frame_num` (§8.2.4.1).
+    fn pic_num(held: &Held, frame_num: u32, sps: &Sps) -> i64 {
+        let max = 1i64 << sps.log2_max_frame_num;
+        if held.frame_num > frame_num {
+            i64::from(held.frame_num) - max
+        } else {
+            i64::from(held.frame_num)
+        }
+    }
+
+    /// The pictures one slice refers to: its active list entries after
+    /// initialisation and modification (§8.2.4.2, §8.2.4.3).
+    fn referenced(
+        &self,
+        slice: &SliceHeader,
+        poc: i64,
+        sps: &Sps,
+    ) -> Result<Vec<u64>, Unsupported> {
+        let lists = match slice.kind {
+            SliceKind::I => return Ok(Vec::new()),
+            SliceKind::P => self.p_list(slice.frame_num, sps),
+            SliceKind::B => self.b_lists(poc),
+        };
+        let mut out = Vec::new();
+        for (list_index, initial) in lists.into_iter().enumerate() {
+            let active = slice.num_ref_idx_active[list_index] as usize;
+            let list = self.modified(
+                initial,
+                &slice.modifications[list_index],
+                active,
+                slice.frame_num,
+                sps,
+            )?;
+            if list.iter().take(active).any(Option::is_none) {
+                // An empty entry is filled by the decoder from what it
+                // holds: anything held may be used.
+                out.extend(self.dpb.iter().map(|h| h.id));
+            }
+            out.extend(list.into_iter().take(active).flatten());
+        }
+        Ok(out)
+    }
+
+    /// The initial list of a P slice: descending `PicNum`.
+    fn p_list(&self, frame_num: u32, sps: &Sps) -> Vec<Vec<Held>> {
+        let mut list = self.dpb.clone();
+        list.sort_by_key(|h| std::cmp::Reverse(Self::pic_num(h, frame_num, sps)));
+        vec![list]
+    }
+
+    /// The initial lists of a B slice: by picture order count around the
+    /// current one.
+    fn b_lists(&self, poc: i64) -> Vec<Vec<Held>> {
+        let mut before: Vec<Held> = self.dpb.iter().copied().filter(|h| h.poc < poc).collect();
+        let mut after: Vec<Held> = self.dpb.iter().copied().filter(|h| h.poc > poc).collect();
+        before.sort_by_key(|h| std::cmp::Reverse(h.poc));
+        after.sort_by_key(|h| h.poc);
+        let l0: Vec<Held> = before.iter().chain(after.iter()).copied().collect();
+        let mut l1: Vec<Held> = after.iter().chain(before.iter()).copied().collect();
+        // Pictures with the current count belong to neither side; the
+        // decoder's own lists would differ from these.
+        let same = self.dpb.iter().filter(|h| h.poc == poc).count();
+        if same > 0 {
+            // Handled by the caller's conservative fallback: an entry that
+            // cannot be placed makes the whole holding count.
+            l1.clear();
+            return vec![Vec::new(), l1];
+        }
+        if l1.len() > 1 && l1.iter().map(|h| h.id).eq(l0.iter().map(|h| h.id)) {
+            l1.swap(0, 1);
+        }
+        vec![l0, l1]
+    }
+
+    /// Applies the modification commands to an initial list cut to
+    /// `active` entries (§8.2.4.3.1).
+    fn modified(
+        &self,
+        initial: Vec<Held>,
+        commands: &[Modification],
+        active: usize,
+        frame_num: u32,
+        sps: &Sps,
+    ) -> Result<Vec<Option<u64>>, Unsupported> {
+        let mut list: Vec<Option<u64>> = initial.iter().map(|h| Some(h.id)).collect();
+        list.resize(active.max(list.len()), None);
+        list.truncate(active);
+        let max = 1i64 << sps.log2_max_frame_num;
+        let curr = i64::from(frame_num);
+        let mut pred = curr;
+        for (ref_idx, command) in commands.iter().enumerate() {
+            if ref_idx >= active {
+                return Err(Unsupported);
+            }
+            let no_wrap = match *command {
+                Modification::Minus(d) => {
+                    let v = pred - (i64::from(d) + 1);
+                    if v < 0 {
+                        v + max
+                    } else {
+                        v
+                    }
+                }
+                Modification::Plus(d) => {
+                    let v = pred + (i64::from(d) + 1);
+                    if v >= max {
+                        v - max
+                    } else {
+                        v
+                    }
+                }
+            };
+            pred = no_wrap;
+            let pic_num = if no_wrap > curr {
+                no_wrap - max
+            } else {
+                no_wrap
+            };
+            let target = self
+                .dpb
+                .iter()
+                .find(|h| Self::pic_num(h, frame_num, sps) == pic_num)
+                .ok_or(Unsupported)?
+                .id;
+            list.insert(ref_idx, Some(target));
+            let mut seen_at = None;
+            for (i, entry) in list.iter().enumerate().skip(ref_idx + 1) {
+                if *entry == Some(target) {
+                    seen_at = Some(i);
+                    break;
+                }
+            }
+            match seen_at {
+                Some(i) => {
+                    list.remove(i);
+                }
+                None => {
+                    list.pop();
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// Marks after decoding the picture `slice` starts (§8.2.5); returns the
+    /// pictures no longer held.
+    fn mark(
+        &mut self,
+        slice: &SliceHeader,
+        id: u64,
+        poc: i64,
+        sps: &Sps,
+    ) -> Result<Vec<u64>, Unsupported> {
+        let max = 1u32 << sps.log2_max_frame_num;
+        if !slice.idr
+            && slice.frame_num != self.prev_ref_frame_num
+            && slice.frame_num != (self.prev_ref_frame_num + 1) % max
+        {
+            // A frame_num gap: the decoder would invent pictures.
+            return Err(Unsupported);
+        }
+        let mut removed = Vec::new();
+        if !slice.reference {
+            return Ok(removed);
+        }
+        if slice.idr {
+            removed.extend(self.dpb.drain(..).map(|h| h.id));
+        } else if let Some(ops) = &slice.adaptive_marking {
+            for &diff in ops {
+                let pic_num = i64::from(slice.frame_num) - (i64::from(diff) + 1);
+                let at = self
+                    .dpb
+                    .iter()
+                    .position(|h| Self::pic_num(h, slice.frame_num, sps) == pic_num)
+                    .ok_or(Unsupported)?;
+                removed.push(self.dpb.remove(at).id);
+            }
+        } else if self.dpb.len() >= sps.max_num_ref_frames.max(1) as usize {
+            let oldest = self
+                .dpb
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, h)| Self::pic_num(h, slice.frame_num, sps))
+                .map(|(i, _)| i)
+                .ok_or(Unsupported)?;
+            removed.push(self.dpb.remove(oldest).id);
+        }
+        if self.dpb.len() >= sps.max_num_ref_frames.max(1) as usize {
+            return Err(Unsupported);
+        }
+        self.dpb.push(Held {
+            id,
+            frame_num: slice.frame_num,
+            poc,
+        });
+        self.prev_ref_frame_num = slice.frame_num;
+        Ok(removed)
+    }
+}
+
+/// The parameter set units of an avcC record or Annex B extradata.
+fn parameter_sets(extradata: &[u8]) -> Vec<&[u8]> {
+    match extradata {
+        [1, _, _, _, _, count, rest @ ..] => {
+            let mut out = Vec::new();
+            let mut rest = rest;
+            if take_units(usize::from(count & 0x1f), &mut rest, &mut out).is_some() {
+                if let Some((&pps_count, tail)) = rest.split_first() {
+                    let mut tail = tail;
+                    let _ = take_units(usize::from(pps_count), &mut tail, &mut out);
+                }
+            }
+            out
+        }
+        _ => units(Framing::StartCodes, extradata).flatten().collect(),
+    }
+}
+
+/// Takes `n` units with 16-bit lengths off the front of `rest` (avcC).
+fn take_units<'a>(n: usize, rest: &mut &'a [u8], out: &mut Vec<&'a [u8]>) -> Option<()> {
+    for _ in 0..n {
+        let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+        let unit = rest.get(2..2 + len)?;
+        if !unit.is_empty() {
+            out.push(unit);
+        }
+        *rest = &rest[2 + len..];
+    }
+    Some(())
+}
