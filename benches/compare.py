@@ -277,15 +277,46 @@ def which(tool: str) -> str | None:
 # latency: gateway over HTTP vs in-process bound vs ffmpeg CLI
 # --------------------------------------------------------------------------
 
-def http_times(session: requests.Session, url: str, runs: int, warmup: int = 2) -> list[float]:
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection per server, read with http.client:
+    `requests` spends ~3 ms of Python per 300 KB body (it reads in 10 KB
+    chunks and joins them), which would be counted as the gateway's."""
+
+    def __init__(self):
+        self.conns: dict[tuple[str, int], http.client.HTTPConnection] = {}
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        u = urllib.parse.urlsplit(url)
+        key = (u.hostname, u.port)
+        for attempt in (0, 1):
+            conn = self.conns.get(key)
+            if conn is None:
+                conn = self.conns[key] = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+            try:
+                conn.request("GET", u.path + (f"?{u.query}" if u.query else ""))
+                resp = conn.getresponse()
+                return resp.status, resp.read()
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                del self.conns[key]
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self):
+        for conn in self.conns.values():
+            conn.close()
+
+
+def http_times(client: KeepAlive, url: str, runs: int, warmup: int = 2) -> list[float]:
     """Seconds per GET of `url` (checked: 200, a JPEG), after `warmup` untimed ones."""
     times = []
     for i in range(warmup + runs):
         t0 = time.perf_counter()
-        r = session.get(url, timeout=120)
+        status, body = client.get(url)
         elapsed = time.perf_counter() - t0
-        if r.status_code != 200 or r.content[:2] != b"\xff\xd8":
-            raise RuntimeError(f"GET {url}: {r.status_code} {r.text[:300]}")
+        if status != 200 or body[:2] != b"\xff\xd8":
+            raise RuntimeError(f"GET {url}: {status} {body[:300]!r}")
         if i >= warmup:
             times.append(elapsed)
     return times
@@ -360,7 +391,7 @@ def latency_section(args, sec: Section) -> None:
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         gw = start_gateway(stack, tmp / "gw")
         bound = Bound(args.binary, tmp)
-        session = requests.Session()
+        session = KeepAlive()
         rows, figures = [], {}
         for label, name in INPUTS:
             video = args.dir / name
@@ -390,7 +421,7 @@ def latency_section(args, sec: Section) -> None:
     fewer = (f", or {SLOW_CASE_RUNS} where a request takes over {SLOW_CASE_S:g} s"
              if args.runs > SLOW_CASE_RUNS else "")
     sec.body.append(
-        f"Gateway: median and p95 of n pre-signed GETs over one keep-alive connection (local "
+        f"Gateway: median and p95 of n pre-signed GETs over one keep-alive connection (http.client; local "
         f"filesystem, cache off, warm: 2 untimed requests first); n = {args.runs}{fewer}. Bound: "
         "`framegate snapshot FILE --repeat n` (file open, no HTTP). ffmpeg: median of "
         f"{args.ffmpeg_runs} runs of the command line, process start included. All inputs are "

@@ -33,13 +33,23 @@ impl Plane {
     pub fn new(row_bytes: usize, rows: usize) -> Self {
         // Rows aligned for swscale's SIMD writes, plus slack: one spare row
         // (encoders read 4:2:0 pictures padded to even sizes) and a tail.
-        let stride = row_bytes.div_ceil(64) * 64;
+        let stride = Self::stride_for(row_bytes);
         Self {
-            data: vec![0; stride * (rows + 1) + 64],
+            data: vec![0; Self::size_for(stride, rows)],
             stride,
             row_bytes,
             rows,
         }
+    }
+
+    /// The stride of rows of `row_bytes` bytes.
+    fn stride_for(row_bytes: usize) -> usize {
+        row_bytes.div_ceil(64) * 64
+    }
+
+    /// The buffer size of `rows` rows of `stride` bytes, with the slack.
+    fn size_for(stride: usize, rows: usize) -> usize {
+        stride * (rows + 1) + 64
     }
 
     /// Row `y` (only the picture bytes).
@@ -95,8 +105,8 @@ pub struct Scaler {
 enum Conversion {
     /// A swscale context (owned; freed on drop).
     Sws(*mut ffi::SwsContext),
-    /// Same-size 8-bit 4:2:0 to full-range 4:2:0: each sample through
-    /// `RangeTables` (limited-range input) or copied (full-range input).
+    /// Same-size 8-bit 4:2:0 to full-range 4:2:0: each sample expanded
+    /// (limited-range input, see `Expansion`) or copied (full-range input).
     /// swscale has no unscaled path for the range change and runs its
     /// whole filter chain at 1:1, several times the cost of this pass (a
     /// 1080p frame: ~9 ms against ~1.5 ms).
@@ -106,48 +116,31 @@ enum Conversion {
     },
 }
 
-/// Limited- to full-range lookup tables for 8-bit luma and chroma.
-struct RangeTables {
-    luma: [u8; 256],
-    chroma: [u8; 256],
+/// Limited- to full-range expansion of one 8-bit plane:
+/// `(v * mul + add) >> 12`, clamped to a byte. The constants reproduce
+/// `(v - 16) * 255 / 219` (luma) and `(v - 128) * 255 / 224 + 128` (chroma),
+/// rounded to nearest, exactly for every input (a test checks all 256), in a
+/// form the compiler turns into SIMD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Expansion {
+    mul: i32,
+    add: i32,
 }
 
-impl RangeTables {
-    /// `(v - 16) * 255 / 219` for luma and `(v - 128) * 255 / 224 + 128` for
-    /// chroma, rounded to nearest and clamped to 0-255.
-    const fn new() -> Self {
-        let mut luma = [0u8; 256];
-        let mut chroma = [0u8; 256];
-        let mut v = 0;
-        while v < 256 {
-            luma[v] = expand(v as i32 - 16, 219, 0);
-            chroma[v] = expand(v as i32 - 128, 224, 128);
-            v += 1;
-        }
-        Self { luma, chroma }
+const LUMA: Expansion = Expansion {
+    mul: 4770,
+    add: -74348,
+};
+const CHROMA: Expansion = Expansion {
+    mul: 4663,
+    add: -70553,
+};
+
+impl Expansion {
+    fn apply(self, v: u8) -> u8 {
+        ((i32::from(v) * self.mul + self.add) >> 12).clamp(0, 255) as u8
     }
 }
-
-/// `offset + d * 255 / range`, rounded half away from zero, clamped to a
-/// byte.
-const fn expand(d: i32, range: i32, offset: i32) -> u8 {
-    let scaled = d * 255 * 2;
-    let rounded = if scaled >= 0 {
-        (scaled + range) / (2 * range)
-    } else {
-        (scaled - range) / (2 * range)
-    };
-    let v = offset + rounded;
-    if v < 0 {
-        0
-    } else if v > 255 {
-        255
-    } else {
-        v as u8
-    }
-}
-
-static RANGE: RangeTables = RangeTables::new();
 
 impl Scaler {
     /// A scaler from frames shaped like `src` to `width` x `height` in
@@ -272,18 +265,27 @@ impl Scaler {
         if shape != self.src || frame.is_empty() {
             return Err(AvError::from_code(ffi::AVERROR(ffi::EINVAL)));
         }
-        let mut picture = Picture::new(self.format, self.width, self.height);
         let ctx = match self.how {
             Conversion::Sws(ctx) => ctx,
             Conversion::Direct { expand } => {
-                for (i, plane) in picture.planes.iter_mut().enumerate() {
-                    let table = if i == 0 { &RANGE.luma } else { &RANGE.chroma };
-                    let tables = expand.then_some(table);
-                    convert_plane(frame, i, plane, tables)?;
-                }
-                return Ok(picture);
+                let (w, h) = (self.width as usize, self.height as usize);
+                let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                let planes = [(w, h, LUMA), (cw, ch, CHROMA), (cw, ch, CHROMA)]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (row_bytes, rows, expansion))| {
+                        convert_plane(frame, i, row_bytes, rows, expand.then_some(expansion))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(Picture {
+                    format: self.format,
+                    width: self.width,
+                    height: self.height,
+                    planes,
+                });
             }
         };
+        let mut picture = Picture::new(self.format, self.width, self.height);
         let mut dst = [ptr::null_mut::<u8>(); 4];
         let mut strides = [0 as c_int; 4];
         for (i, plane) in picture.planes.iter_mut().enumerate() {
@@ -319,20 +321,21 @@ impl Drop for Scaler {
     }
 }
 
-/// Fills `plane` from plane `i` of an 8-bit planar `frame` whose plane has
-/// at least `plane.rows` rows of `plane.row_bytes` samples, each sample
-/// through `table` (or copied).
+/// Plane `i` of an 8-bit planar `frame` that has at least `rows` rows of
+/// `row_bytes` samples, each sample expanded (or copied), laid out as
+/// [`Plane::new`] lays out a plane of that size. Written once, never zeroed
+/// first.
 fn convert_plane(
     frame: &Frame,
     i: usize,
-    plane: &mut Plane,
-    table: Option<&[u8; 256]>,
-) -> Result<(), AvError> {
+    row_bytes: usize,
+    rows: usize,
+    expansion: Option<Expansion>,
+) -> Result<Plane, AvError> {
     let f = frame.as_ptr();
     // SAFETY: reading plain fields of a valid frame.
     let (data, linesize) = unsafe { ((*f).data[i], (*f).linesize[i]) };
     let linesize = usize::try_from(linesize).map_err(|_| AvError::InvalidData)?;
-    let (rows, row_bytes) = (plane.rows, plane.row_bytes);
     if data.is_null() || rows == 0 || linesize < row_bytes {
         return Err(AvError::InvalidData);
     }
@@ -341,18 +344,24 @@ fn convert_plane(
     // `linesize` bytes starting at `data`, the last row at least
     // `row_bytes` long, and nothing writes to it while `frame` is borrowed.
     let src = unsafe { std::slice::from_raw_parts(data, linesize * (rows - 1) + row_bytes) };
-    for y in 0..rows {
-        let from = &src[y * linesize..y * linesize + row_bytes];
-        let to = &mut plane.data[y * plane.stride..y * plane.stride + row_bytes];
-        match table {
-            Some(table) => to
-                .iter_mut()
-                .zip(from)
-                .for_each(|(d, &s)| *d = table[usize::from(s)]),
-            None => to.copy_from_slice(from),
+    let stride = Plane::stride_for(row_bytes);
+    let size = Plane::size_for(stride, rows);
+    let mut out = Vec::with_capacity(size);
+    for row in src.chunks(linesize).take(rows) {
+        let row = &row[..row_bytes];
+        match expansion {
+            Some(e) => out.extend(row.iter().map(|&v| e.apply(v))),
+            None => out.extend_from_slice(row),
         }
+        out.resize(out.len() + stride - row_bytes, 0);
     }
-    Ok(())
+    out.resize(size, 0);
+    Ok(Plane {
+        data: out,
+        stride,
+        row_bytes,
+        rows,
+    })
 }
 
 /// Converts a frame's format number to the enum, mapping the deprecated
@@ -378,16 +387,22 @@ fn pixel_format(raw: c_int) -> Option<(ffi::AVPixelFormat, bool)> {
 
 #[cfg(test)]
 mod tests {
-    use super::RANGE;
+    use super::{CHROMA, LUMA};
+
+    /// `offset + d * 255 / range`, rounded half away from zero, clamped.
+    fn exact(d: i32, range: i32, offset: i32) -> u8 {
+        let scaled = f64::from(d) * 255.0 / f64::from(range);
+        (f64::from(offset) + scaled.round()).clamp(0.0, 255.0) as u8
+    }
 
     #[test]
-    fn range_tables_map_the_limited_range_onto_0_to_255() {
-        let (y, c) = (&RANGE.luma, &RANGE.chroma);
-        assert_eq!((y[0], y[16], y[235], y[255]), (0, 0, 255, 255));
-        assert_eq!((c[0], c[16], c[128], c[240], c[255]), (0, 0, 128, 255, 255));
-        // Mid-grey and a rounding case: (126 - 16) * 255 / 219 = 128.08.
-        assert_eq!((y[126], y[125]), (128, 127));
-        assert!(y.windows(2).all(|w| w[0] <= w[1]));
-        assert!(c.windows(2).all(|w| w[0] <= w[1]));
+    fn range_expansion_is_exact_for_every_sample() {
+        for v in 0..=255u8 {
+            let d = i32::from(v);
+            assert_eq!(LUMA.apply(v), exact(d - 16, 219, 0), "luma {v}");
+            assert_eq!(CHROMA.apply(v), exact(d - 128, 224, 128), "chroma {v}");
+        }
+        assert_eq!((LUMA.apply(16), LUMA.apply(235)), (0, 255));
+        assert_eq!((CHROMA.apply(128), CHROMA.apply(240)), (128, 255));
     }
 }
