@@ -425,7 +425,8 @@ def latency_section(args, sec: Section) -> None:
         f"filesystem, cache off, warm: 2 untimed requests first); n = {args.runs}{fewer}. Bound: "
         "`framegate snapshot FILE --repeat n` (file open, no HTTP). ffmpeg: median of "
         f"{args.ffmpeg_runs} runs of the command line, process start included. All inputs are "
-        "10 s with one 10 s GOP, so t=9.5 in exact mode decodes ~238 frames.\n")
+        "10 s with one 10 s GOP, so t=9.5 in exact mode reads ~238 frames (what it decodes: see "
+        "\"Reading the figures\").\n")
     sec.body.append(table(
         ["input", "case", "n", "framegate median", "p95", "bound median", "bound p95",
          "ffmpeg CLI", "ffmpeg ÷ framegate", "framegate ÷ bound"], rows, right=set(range(2, 10))))
