@@ -97,8 +97,8 @@ impl DecodePool {
     /// As [`DecodePool::run`], for a job that returns its result and what
     /// it leaves behind: the leftovers are dropped on the worker after the
     /// result has been sent, so tearing down (a decoder's threads and
-    /// frames, say) costs the caller no wait. The job's place in the pool
-    /// is held until they are gone.
+    /// frames, say) costs the caller no wait. The worker takes its next job
+    /// once they are gone.
     pub async fn run_leaving<T, L, F>(&self, job: F) -> Result<T, PoolError>
     where
         F: FnOnce(Arc<AtomicBool>) -> (T, L) + Send + 'static,
@@ -117,10 +117,12 @@ impl DecodePool {
                 Ok((value, leftovers)) => (Ok(value), Some(leftovers)),
                 Err(panicked) => (Err(panicked), None),
             };
-            // The caller may have stopped waiting; the result is dropped.
+            // Admission ends with the answer (a caller sending its next
+            // request at once finds room); the caller may have stopped
+            // waiting, and then the result is dropped.
+            drop(admitted);
             let _ = done.send(result);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(leftovers)));
-            drop(admitted);
         });
         self.jobs.send(queued).map_err(|_| PoolError::Panicked)?;
         let result = match outcome.await {
@@ -225,17 +227,8 @@ mod tests {
         dropped_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("the leftover was dropped");
-        // Its slot is free again once the leftover is gone (just after
-        // the drop signalled).
-        let mut again = pool.run(|_| 8).await;
-        for _ in 0..500 {
-            if again != Err(PoolError::Busy) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            again = pool.run(|_| 8).await;
-        }
-        assert_eq!(again, Ok(8));
+        // The worker is free for the next job.
+        assert_eq!(pool.run(|_| 8).await, Ok(8));
     }
 
     #[tokio::test]
