@@ -408,6 +408,12 @@ impl Model {
         let lists = match slice.kind {
             SliceKind::I => return Ok(Vec::new()),
             SliceKind::P => self.p_list(slice.frame_num, sps),
+            // A held picture with the current count belongs to neither side
+            // of the lists, and the decoder's own lists could differ from
+            // these: anything held may be used.
+            SliceKind::B if self.dpb.iter().any(|h| h.poc == poc) => {
+                return Ok(self.dpb.iter().map(|h| h.id).collect());
+            }
             SliceKind::B => self.b_lists(poc),
         };
         let mut out = Vec::new();
@@ -446,15 +452,6 @@ impl Model {
         after.sort_by_key(|h| h.poc);
         let l0: Vec<Held> = before.iter().chain(after.iter()).copied().collect();
         let mut l1: Vec<Held> = after.iter().chain(before.iter()).copied().collect();
-        // Pictures with the current count belong to neither side; the
-        // decoder's own lists would differ from these.
-        let same = self.dpb.iter().filter(|h| h.poc == poc).count();
-        if same > 0 {
-            // Handled by the caller's conservative fallback: an entry that
-            // cannot be placed makes the whole holding count.
-            l1.clear();
-            return vec![Vec::new(), l1];
-        }
         if l1.len() > 1 && l1.iter().map(|h| h.id).eq(l0.iter().map(|h| h.id)) {
             l1.swap(0, 1);
         }
