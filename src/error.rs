@@ -8,7 +8,7 @@
 
 use http::StatusCode;
 
-use crate::jobs::JobError;
+use crate::jobs::{JobError, Missing};
 use crate::media::MediaError;
 use crate::pool::PoolError;
 use crate::proto::sign::SignError;
@@ -29,6 +29,7 @@ pub enum ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidJobState,
     InvalidMediaFile,
     IncompleteBody,
     InvalidPart,
@@ -44,7 +45,10 @@ pub enum ErrorCode {
     MissingContentLength,
     NoSuchBucket,
     NoSuchCORSConfiguration,
+    NoSuchJob,
     NoSuchKey,
+    NoSuchQueue,
+    NoSuchTemplate,
     NoSuchUpload,
     NoVideoStream,
     NotImplemented,
@@ -74,6 +78,7 @@ impl ErrorCode {
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
+            InvalidJobState => "InvalidJobState",
             InvalidMediaFile => "InvalidMediaFile",
             IncompleteBody => "IncompleteBody",
             InvalidPart => "InvalidPart",
@@ -88,7 +93,10 @@ impl ErrorCode {
             MethodNotAllowed => "MethodNotAllowed",
             MissingContentLength => "MissingContentLength",
             NoSuchBucket => "NoSuchBucket",
+            NoSuchJob => "NoSuchJob",
             NoSuchKey => "NoSuchKey",
+            NoSuchQueue => "NoSuchQueue",
+            NoSuchTemplate => "NoSuchTemplate",
             NoSuchUpload => "NoSuchUpload",
             NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             NoVideoStream => "NoVideoStream",
@@ -112,9 +120,14 @@ impl ErrorCode {
             AccessDenied | InvalidAccessKeyId | SignatureDoesNotMatch | RequestTimeTooSkewed => {
                 StatusCode::FORBIDDEN
             }
-            NoSuchBucket | NoSuchKey | NoSuchUpload | NoSuchCORSConfiguration => {
-                StatusCode::NOT_FOUND
-            }
+            NoSuchBucket
+            | NoSuchKey
+            | NoSuchUpload
+            | NoSuchCORSConfiguration
+            | NoSuchJob
+            | NoSuchQueue
+            | NoSuchTemplate => StatusCode::NOT_FOUND,
+            InvalidJobState => StatusCode::CONFLICT,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -306,16 +319,33 @@ impl From<PoolError> for ApiError {
     }
 }
 
-/// The job store failing under an object request (an upload that starts
-/// procedures cannot record them): 503, so the client retries and nothing
-/// is lost.
+/// Job errors in the COS dialect (the CI media API, and uploads that start
+/// procedures). The job store failing is a 503, so the client retries and
+/// nothing is lost.
 impl From<JobError> for ApiError {
     fn from(err: JobError) -> Self {
-        tracing::error!(error = %err, "job store");
-        Self::new(
-            ErrorCode::ServiceUnavailable,
-            "The job store is unavailable; please retry the upload.",
-        )
+        let code = match &err {
+            JobError::Store(store) => {
+                tracing::error!(error = %store, "job store");
+                return Self::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The job store is unavailable; please retry.",
+                );
+            }
+            JobError::InvalidParameterValue { .. }
+            | JobError::MissingParameter { .. }
+            | JobError::InvalidParameter { .. }
+            | JobError::Coded { .. } => ErrorCode::InvalidArgument,
+            JobError::Conflict { .. } => ErrorCode::InvalidJobState,
+            JobError::NotFound { what, .. } => match what {
+                Missing::Template => ErrorCode::NoSuchTemplate,
+                Missing::Queue => ErrorCode::NoSuchQueue,
+                Missing::Job | Missing::Task => ErrorCode::NoSuchJob,
+                Missing::Bucket => ErrorCode::NoSuchBucket,
+                Missing::File | Missing::Object | Missing::Procedure => ErrorCode::NoSuchKey,
+            },
+        };
+        Self::new(code, err.to_string())
     }
 }
 
@@ -348,10 +378,23 @@ impl JobError {
             }
             JobError::MissingParameter { .. } => "MissingParameter".into(),
             JobError::InvalidParameter { .. } => "InvalidParameter".into(),
-            JobError::NotFound { what, .. } => format!("ResourceNotFound.{what}"),
+            JobError::NotFound { what, .. } => format!("ResourceNotFound.{}", vod_missing(*what)),
+            JobError::Conflict { .. } => "FailedOperation".into(),
             JobError::Coded { code, .. } => (*code).into(),
             JobError::Store(_) => "InternalError".into(),
         }
+    }
+}
+
+/// The VOD name of a missing thing.
+fn vod_missing(what: Missing) -> &'static str {
+    match what {
+        Missing::Template => "TemplateNotExist",
+        Missing::Task | Missing::Job => "TaskNotExist",
+        Missing::File | Missing::Object => "FileNotExist",
+        Missing::Procedure => "ProcedureNotExist",
+        Missing::Queue => "QueueNotExist",
+        Missing::Bucket => "BucketNotExist",
     }
 }
 

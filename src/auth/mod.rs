@@ -204,6 +204,9 @@ pub fn authorize(
         Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
             policy::allows(&credential.allow, action, &policy::resource(route))
         }),
+        // The media API writes and reads jobs of the whole bucket: never
+        // anonymous, whatever the bucket's ACL.
+        Principal::Anonymous if matches!(route.endpoint, Endpoint::Ci(_)) => false,
         Principal::Anonymous => match bucket.acl {
             BucketAcl::PublicReadWrite => true,
             BucketAcl::PublicRead => public_read_allows(bucket, &route.endpoint),

@@ -6,6 +6,7 @@
 //! including `/`.
 
 use crate::config::PolicyStatement;
+use crate::proto::ci_route::{CiResource, CiTarget};
 use crate::proto::route::{Endpoint, Route};
 
 /// The policy action name of an endpoint (`cos:GetObject`, ...).
@@ -30,6 +31,13 @@ pub fn action(endpoint: &Endpoint) -> &'static str {
         Endpoint::PutBucketCors => "cos:PutBucketCORS",
         Endpoint::DeleteBucketCors => "cos:DeleteBucketCORS",
         Endpoint::Preflight => "cos:OptionsObject",
+        Endpoint::Ci(call) => match call.target {
+            CiTarget::Served(CiResource::Jobs) => "ci:MediaJobs",
+            CiTarget::Served(CiResource::Template) => "ci:MediaTemplates",
+            CiTarget::Served(CiResource::Queue) => "ci:MediaQueue",
+            CiTarget::Served(CiResource::MediaBucket) => "ci:MediaBuckets",
+            CiTarget::Unserved(_) => "ci:Other",
+        },
     }
 }
 

@@ -18,9 +18,9 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::params::{now_ms, Params};
-use super::store::{NewEvent, StoreError};
+use super::store::{Delivery, NewEvent, PushTarget, StoreError};
+use super::worker::JobHost;
 use super::{JobError, Jobs};
-use crate::ops::AppState;
 
 /// Most events one `PullEvents` returns (VOD's limit).
 pub const PULL_BATCH: i64 = 16;
@@ -85,6 +85,7 @@ impl Jobs {
             created_ms: now_ms(),
             body: body.to_string(),
             push: target.mode == "PUSH" && !target.url.is_empty(),
+            target: None,
         }))
     }
 
@@ -189,12 +190,12 @@ impl Jobs {
 }
 
 /// Starts the callback loop and the retention sweep.
-pub fn start(state: &Arc<AppState>) {
+pub fn start<H: JobHost>(state: &Arc<H>) {
     let delivery = state.clone();
     tokio::spawn(async move { deliver_loop(delivery).await });
     let sweep = state.clone();
     tokio::spawn(async move {
-        let jobs = &sweep.jobs;
+        let jobs = sweep.jobs();
         while !jobs.stopping.load(Ordering::SeqCst) {
             let before = now_ms() - jobs.events.retention_secs as i64 * 1000;
             match jobs.store.expire_events(before).await {
@@ -210,8 +211,8 @@ pub fn start(state: &Arc<AppState>) {
     });
 }
 
-async fn deliver_loop(state: Arc<AppState>) {
-    let jobs = &state.jobs;
+async fn deliver_loop<H: JobHost>(state: Arc<H>) {
+    let jobs = state.jobs();
     let config = &jobs.events;
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(config.callback_timeout_secs))
@@ -241,21 +242,20 @@ async fn deliver_loop(state: Arc<AppState>) {
             }
             continue;
         };
-        let target = match jobs.callback_target().await {
-            Ok(target) => target,
-            Err(err) => {
-                tracing::warn!(error = %err, "reading the callback target failed");
-                continue;
-            }
+        let target = match delivery.target.clone() {
+            Some(target) => target,
+            None => match jobs.callback_target().await {
+                Ok(target) => PushTarget {
+                    url: target.url,
+                    content_type: "application/json".into(),
+                },
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the callback target failed");
+                    continue;
+                }
+            },
         };
-        let outcome = post(
-            &client,
-            &target.url,
-            &config.callback_secret,
-            &delivery.event_id,
-            &delivery.body,
-        )
-        .await;
+        let outcome = post(&client, &target, &config.callback_secret, &delivery).await;
         let attempts = delivery.attempts + 1;
         let (state_name, next_ms, error) = match outcome {
             Ok(()) => ("delivered", 0, None),
@@ -289,19 +289,19 @@ async fn deliver_loop(state: Arc<AppState>) {
 /// POSTs one event; any 2xx is success.
 async fn post(
     client: &reqwest::Client,
-    url: &str,
+    target: &PushTarget,
     secret: &str,
-    event_id: &str,
-    body: &str,
+    delivery: &Delivery,
 ) -> Result<(), String> {
-    if url.is_empty() {
+    if target.url.is_empty() {
         return Err("no callback URL is configured".into());
     }
+    let body = &delivery.body;
     let mut request = client
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("X-Framegate-Event-Id", event_id)
-        .body(body.to_owned());
+        .post(&target.url)
+        .header("Content-Type", &target.content_type)
+        .header("X-Framegate-Event-Id", &delivery.event_id)
+        .body(body.clone());
     if !secret.is_empty() {
         request = request.header(
             "X-Framegate-Signature",

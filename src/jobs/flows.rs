@@ -276,7 +276,7 @@ pub struct UploadIntent(i64);
 
 fn procedure_missing(name: &str) -> JobError {
     JobError::NotFound {
-        what: "ProcedureNotExist",
+        what: super::Missing::Procedure,
         message: format!("there is no procedure named {name:?}"),
     }
 }

@@ -16,7 +16,10 @@
 
 pub mod events;
 pub mod flows;
+pub mod media_queue;
 pub mod params;
+pub mod snapshot_job;
+pub mod snapshot_run;
 pub mod store;
 pub mod task;
 pub mod templates;
@@ -36,7 +39,7 @@ use tokio::sync::Notify;
 use crate::config::{BucketAcl, Config, CredentialConfig, EventsConfig, JobsConfig, TriggerConfig};
 use crate::presign::{self, PresignRequest, Style};
 use params::{iso_time, now_ms, Params};
-use store::{Store, StoreError, TaskRow};
+use store::{Store, StoreError, TaskKind, TaskRow, TaskStatus};
 use task::{TaskSpec, TaskState, UrlMaker};
 use templates::{Kind, Template};
 
@@ -67,9 +70,16 @@ pub enum JobError {
     /// The request names something that does not exist.
     #[error("{message}")]
     NotFound {
-        /// `TemplateNotExist`, `TaskNotExist`, `FileNotExist`.
-        what: &'static str,
+        /// What kind of thing.
+        what: Missing,
         /// Which one.
+        message: String,
+    },
+    /// The request conflicts with the state of what it names (cancelling
+    /// an ended job, changing an official template).
+    #[error("{message}")]
+    Conflict {
+        /// What is wrong.
         message: String,
     },
     /// A full error code for cases the variants above do not name.
@@ -94,6 +104,14 @@ impl JobError {
         }
     }
 
+    /// `what` does not exist.
+    pub fn missing(what: Missing, message: impl Into<String>) -> Self {
+        Self::NotFound {
+            what,
+            message: message.into(),
+        }
+    }
+
     /// An error with its full code.
     pub fn invalid_raw(code: &'static str, message: impl Into<String>) -> Self {
         Self::Coded {
@@ -101,6 +119,27 @@ impl JobError {
             message: message.into(),
         }
     }
+}
+
+/// The kinds of things a request may name that do not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// A template.
+    Template,
+    /// A VOD task.
+    Task,
+    /// A media file (FileId).
+    File,
+    /// A procedure.
+    Procedure,
+    /// A media queue.
+    Queue,
+    /// A media job.
+    Job,
+    /// An object.
+    Object,
+    /// A bucket.
+    Bucket,
 }
 
 /// The stable FileId of an object: 19 decimal digits derived from the
@@ -144,6 +183,8 @@ pub struct Jobs {
     events_notify: Notify,
     /// Upload rules.
     triggers: Vec<TriggerConfig>,
+    /// Renders job-end callbacks (installed by the wire adapter).
+    job_renderer: OnceLock<media_queue::JobRenderer>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -219,6 +260,7 @@ impl Jobs {
             events: config.events.clone(),
             events_notify: Notify::new(),
             triggers: config.triggers.clone(),
+            job_renderer: OnceLock::new(),
         })
     }
 
@@ -230,6 +272,11 @@ impl Jobs {
             address.to_string()
         };
         let _ = self.endpoint.set(format!("http://{host}"));
+    }
+
+    /// Installs how job-end callbacks are rendered.
+    pub fn set_job_renderer(&self, render: media_queue::JobRenderer) {
+        let _ = self.job_renderer.set(render);
     }
 
     /// The job configuration.
@@ -336,7 +383,7 @@ impl Jobs {
             .template(kind.key(), definition as i64)
             .await?
             .ok_or_else(|| JobError::NotFound {
-                what: "TemplateNotExist",
+                what: Missing::Template,
                 message: format!("there is no {} with Definition {definition}", kind.name()),
             })?;
         serde_json::from_str(&body)
@@ -427,8 +474,11 @@ impl Jobs {
             .store
             .insert_task(
                 &TaskRow {
+                    seq: 0,
                     task_id: task_id.clone(),
-                    status: "WAITING".into(),
+                    kind: TaskKind::MediaProcess,
+                    status: TaskStatus::Waiting,
+                    queue_id: None,
                     priority,
                     file_id,
                     session_id: (!session_id.is_empty()).then_some(session_id),
@@ -461,7 +511,7 @@ impl Jobs {
                     .media(&id)
                     .await?
                     .ok_or_else(|| JobError::NotFound {
-                        what: "FileNotExist",
+                        what: Missing::File,
                         message: format!("there is no media with FileId {id}"),
                     })?;
                 Ok((media.bucket, media.key, media.file_id))
@@ -504,13 +554,19 @@ impl Jobs {
             .task(&task_id)
             .await?
             .ok_or_else(|| JobError::NotFound {
-                what: "TaskNotExist",
+                what: Missing::Task,
                 message: format!("there is no task {task_id}"),
             })?;
+        if row.kind != TaskKind::MediaProcess {
+            return Err(JobError::missing(
+                Missing::Task,
+                format!("there is no task {task_id}"),
+            ));
+        }
         let (spec, state) = decode_task(&row)?;
         Ok(json!({
             "TaskType": "Procedure",
-            "Status": row.status,
+            "Status": vod_status(row.status),
             "CreateTime": iso_time(row.created_ms),
             "BeginProcessTime": row.begin_ms.map(iso_time).unwrap_or_default(),
             "FinishTime": row.finish_ms.map(iso_time).unwrap_or_default(),
@@ -521,19 +577,26 @@ impl Jobs {
     /// `DescribeTasks`: the newest tasks, optionally by status and FileId.
     pub async fn describe_tasks(&self, params: &Value) -> Result<Value, JobError> {
         let p = Params::new(params);
-        let status = p.string("Status")?;
+        let status = match p.string("Status")?.as_deref() {
+            None | Some("") => None,
+            Some("WAITING") => Some(TaskStatus::Waiting),
+            Some("PROCESSING") => Some(TaskStatus::Processing),
+            Some("FINISH") => Some(TaskStatus::Finish),
+            Some("ABORTED") => Some(TaskStatus::Aborted),
+            Some(_) => return Ok(json!({ "TaskSet": [], "ScrollToken": "" })),
+        };
         let file_id = p.string("FileId")?;
         let limit = p.uint("Limit")?.unwrap_or(10).clamp(1, 100) as i64;
         let rows = self
             .store
-            .tasks(status.as_deref(), file_id.as_deref(), limit)
+            .tasks(TaskKind::MediaProcess, status, file_id.as_deref(), limit)
             .await?;
         let set: Vec<Value> = rows
             .iter()
             .map(|r| {
                 json!({
                     "TaskId": r.task_id,
-                    "Status": r.status,
+                    "Status": vod_status(r.status),
                     "FileId": r.file_id,
                     "TaskType": "Procedure",
                     "CreateTime": iso_time(r.created_ms),
@@ -596,7 +659,16 @@ impl Jobs {
         &self,
         file_id: &str,
     ) -> Result<Option<(String, String)>, JobError> {
-        for row in self.store.tasks(Some("FINISH"), Some(file_id), 50).await? {
+        for row in self
+            .store
+            .tasks(
+                TaskKind::MediaProcess,
+                Some(TaskStatus::Finish),
+                Some(file_id),
+                50,
+            )
+            .await?
+        {
             let (spec, state) = decode_task(&row)?;
             let found = spec
                 .subtasks
@@ -656,7 +728,7 @@ impl Jobs {
         };
         json!({
             "TaskId": row.task_id,
-            "Status": row.status,
+            "Status": vod_status(row.status),
             "ErrCode": err_code,
             "Message": message,
             "FileId": spec.file_id,
@@ -714,6 +786,16 @@ impl UrlMaker for Jobs {
             tracing::warn!(error = %e, "cannot pre-sign an output URL");
             plain()
         })
+    }
+}
+
+/// VOD's name of a task status.
+fn vod_status(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Waiting => "WAITING",
+        TaskStatus::Processing | TaskStatus::Cancelling => "PROCESSING",
+        TaskStatus::Finish | TaskStatus::Cancelled => "FINISH",
+        TaskStatus::Aborted => "ABORTED",
     }
 }
 

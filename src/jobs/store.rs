@@ -28,6 +28,158 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Where a task is in its life. The wire names of each dialect are mapped
+/// from this by its adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Queued, not started.
+    Waiting,
+    /// Leased to a worker.
+    Processing,
+    /// Leased to a worker that is asked to stop and clean up.
+    Cancelling,
+    /// Ended (each output says how).
+    Finish,
+    /// Given up.
+    Aborted,
+    /// Cancelled before it ended.
+    Cancelled,
+}
+
+impl TaskStatus {
+    const NAMES: [(TaskStatus, &'static str); 6] = [
+        (TaskStatus::Waiting, "WAITING"),
+        (TaskStatus::Processing, "PROCESSING"),
+        (TaskStatus::Cancelling, "CANCELLING"),
+        (TaskStatus::Finish, "FINISH"),
+        (TaskStatus::Aborted, "ABORTED"),
+        (TaskStatus::Cancelled, "CANCELED"),
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map(|(_, n)| *n)
+            .expect("every status is named")
+    }
+
+    fn parse(name: &str) -> Result<Self, StoreError> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(s, _)| *s)
+            .ok_or_else(|| StoreError(sqlx::Error::Decode(format!("task status {name:?}").into())))
+    }
+
+    /// Whether the task has ended.
+    pub fn ended(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Finish | TaskStatus::Aborted | TaskStatus::Cancelled
+        )
+    }
+}
+
+/// What kind of work a task row holds (which spec type its JSON is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A VOD `ProcessMedia` task ([`super::task::TaskSpec`]).
+    MediaProcess,
+    /// A CI snapshot job ([`super::snapshot_job::SnapshotJob`]).
+    Snapshot,
+}
+
+impl TaskKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::MediaProcess => "vod",
+            TaskKind::Snapshot => "snapshot",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, StoreError> {
+        match name {
+            "vod" => Ok(TaskKind::MediaProcess),
+            "snapshot" => Ok(TaskKind::Snapshot),
+            other => Err(StoreError(sqlx::Error::Decode(
+                format!("task kind {other:?}").into(),
+            ))),
+        }
+    }
+}
+
+/// What became of a renewal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The lease is still ours.
+    Held,
+    /// Ours, and the task was asked to stop (cancelled while running).
+    CancelRequested,
+    /// Another node has the task.
+    Lost,
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancellation {
+    /// It was waiting: it is cancelled and will never start.
+    Cancelled,
+    /// It is running: its worker stops, cleans up and ends it.
+    Stopping,
+    /// It had already ended (or is already being cancelled).
+    TooLate(TaskStatus),
+    /// No such task.
+    NotFound,
+}
+
+/// A filter for listing snapshot jobs.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// The queue.
+    pub queue_id: String,
+    /// Only these statuses (empty: all).
+    pub statuses: Vec<TaskStatus>,
+    /// Created at or after (unix ms).
+    pub since_ms: Option<i64>,
+    /// Created at or before (unix ms).
+    pub until_ms: Option<i64>,
+    /// Oldest first (else newest first).
+    pub ascending: bool,
+    /// Continue after this row number.
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A stored media template (CI).
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    /// `t…`.
+    pub template_id: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// Unique per bucket.
+    pub name: String,
+    /// JSON of the template.
+    pub body: String,
+}
+
+/// A media queue's stored state.
+#[derive(Debug, Clone)]
+pub struct QueueRow {
+    /// `p…`.
+    pub queue_id: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// JSON of the queue's settings.
+    pub body: String,
+    /// Whether it starts no jobs.
+    pub paused: bool,
+}
+
 /// A connection pool to the job store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -38,10 +190,16 @@ pub struct Store {
 /// One task row.
 #[derive(Debug, Clone)]
 pub struct TaskRow {
-    /// `...-Procedure-...` id.
+    /// Row number (the queue's order; list cursors).
+    pub seq: i64,
+    /// `...-Procedure-...` (VOD) or `j…` (CI) id.
     pub task_id: String,
-    /// WAITING, PROCESSING, FINISH or ABORTED.
-    pub status: String,
+    /// Which spec type it holds.
+    pub kind: TaskKind,
+    /// Where it is in its life.
+    pub status: TaskStatus,
+    /// The media queue (CI jobs).
+    pub queue_id: Option<String>,
     /// -10..10; higher runs first.
     pub priority: i64,
     /// The media's FileId.
@@ -62,13 +220,16 @@ pub struct TaskRow {
     pub state: String,
 }
 
-const TASK_COLUMNS: &str = "task_id, status, priority, file_id, session_id, created_ms, \
-                            begin_ms, finish_ms, attempts, spec, state";
+const TASK_COLUMNS: &str = "seq, task_id, kind, status, queue_id, priority, file_id, \
+                            session_id, created_ms, begin_ms, finish_ms, attempts, spec, state";
 
 fn task_row(row: &AnyRow) -> Result<TaskRow, StoreError> {
     Ok(TaskRow {
+        seq: row.try_get("seq")?,
         task_id: row.try_get("task_id")?,
-        status: row.try_get("status")?,
+        kind: TaskKind::parse(&row.try_get::<String, _>("kind")?)?,
+        status: TaskStatus::parse(&row.try_get::<String, _>("status")?)?,
+        queue_id: row.try_get("queue_id")?,
         priority: row.try_get("priority")?,
         file_id: row.try_get("file_id")?,
         session_id: row.try_get("session_id")?,
@@ -94,6 +255,19 @@ pub struct NewEvent {
     pub body: String,
     /// Whether a callback is to be sent.
     pub push: bool,
+    /// Where this event's callback goes, when not to the configured
+    /// target. Such an event is the callback of one job (CI), not part of
+    /// the pullable stream.
+    pub target: Option<PushTarget>,
+}
+
+/// A callback address of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTarget {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// The body's media type.
+    pub content_type: String,
 }
 
 /// An event due for a callback.
@@ -107,18 +281,25 @@ pub struct Delivery {
     pub body: String,
     /// Attempts so far.
     pub attempts: i64,
+    /// Its own callback address, if it has one.
+    pub target: Option<PushTarget>,
 }
 
 async fn insert_event(conn: &mut sqlx::AnyConnection, event: &NewEvent) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO fg_events (event_id, task_id, created_ms, body, push_state)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO fg_events (event_id, task_id, created_ms, body, push_state,
+                                target_url, content_type, confirmed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&event.event_id)
     .bind(&event.task_id)
     .bind(event.created_ms)
     .bind(&event.body)
     .bind(if event.push { "pending" } else { "none" })
+    .bind(event.target.as_ref().map(|t| t.url.clone()))
+    .bind(event.target.as_ref().map(|t| t.content_type.clone()))
+    // An event with its own target is never pulled: stored as confirmed.
+    .bind(i64::from(event.target.is_some()))
     .execute(conn)
     .await?;
     Ok(())
@@ -214,7 +395,9 @@ impl Store {
                 "CREATE TABLE IF NOT EXISTS fg_tasks (
                     seq {serial},
                     task_id TEXT NOT NULL UNIQUE,
+                    kind TEXT NOT NULL DEFAULT 'vod',
                     status TEXT NOT NULL,
+                    queue_id TEXT,
                     priority {int} NOT NULL,
                     file_id TEXT NOT NULL,
                     session_id TEXT,
@@ -228,6 +411,28 @@ impl Store {
                     state TEXT NOT NULL)"
             ),
             "CREATE INDEX IF NOT EXISTS fg_tasks_queue ON fg_tasks (status, priority, seq)".into(),
+            // Stores made before CI jobs (the statements fail harmlessly
+            // where the columns exist).
+            "ALTER TABLE fg_tasks ADD COLUMN kind TEXT NOT NULL DEFAULT 'vod'".into(),
+            "ALTER TABLE fg_tasks ADD COLUMN queue_id TEXT".into(),
+            "CREATE INDEX IF NOT EXISTS fg_tasks_media_queue ON fg_tasks (queue_id, seq)".into(),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_media_templates (
+                    template_id TEXT PRIMARY KEY,
+                    bucket TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    updated_ms {int} NOT NULL,
+                    UNIQUE (bucket, name))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_queues (
+                    queue_id TEXT PRIMARY KEY,
+                    bucket TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    paused {int} NOT NULL DEFAULT 0,
+                    updated_ms {int} NOT NULL)"
+            ),
             // One task per SessionId: the unique index makes deduplication
             // hold across concurrent submissions and gateways (NULLs, tasks
             // without one, never conflict).
@@ -260,6 +465,8 @@ impl Store {
             "CREATE INDEX IF NOT EXISTS fg_events_push ON fg_events (push_state, push_next_ms)"
                 .into(),
             "CREATE INDEX IF NOT EXISTS fg_events_handle ON fg_events (handle)".into(),
+            "ALTER TABLE fg_events ADD COLUMN target_url TEXT".into(),
+            "ALTER TABLE fg_events ADD COLUMN content_type TEXT".into(),
             format!(
                 "CREATE TABLE IF NOT EXISTS fg_procedures (
                     name TEXT PRIMARY KEY,
@@ -290,7 +497,7 @@ impl Store {
             // Two gateways creating the tables of a fresh PostgreSQL
             // database at once may race; the loser finds them there.
             if let Err(err) = sqlx::query(&statement).execute(&self.pool).await {
-                if self.dialect == Dialect::Sqlite {
+                if self.dialect == Dialect::Sqlite && !statement.starts_with("ALTER") {
                     return Err(err.into());
                 }
                 tracing::debug!(%err, "table creation raced");
@@ -524,8 +731,8 @@ impl Store {
         }
         let inserted = sqlx::query(
             "INSERT INTO fg_tasks (task_id, status, priority, file_id, session_id, created_ms,
-                                   spec, state)
-             VALUES ($1, 'WAITING', $2, $3, $4, $5, $6, $7)
+                                   spec, state, kind, queue_id)
+             VALUES ($1, 'WAITING', $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (session_id) DO NOTHING",
         )
         .bind(&task.task_id)
@@ -535,6 +742,8 @@ impl Store {
         .bind(task.created_ms)
         .bind(&task.spec)
         .bind(&task.state)
+        .bind(task.kind.as_str())
+        .bind(&task.queue_id)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -562,21 +771,24 @@ impl Store {
         row.as_ref().map(task_row).transpose()
     }
 
-    /// The newest tasks, optionally only those of `status` and `file_id`.
+    /// The newest tasks of `kind`, optionally only those of `status` and
+    /// `file_id`.
     pub async fn tasks(
         &self,
-        status: Option<&str>,
+        kind: TaskKind,
+        status: Option<TaskStatus>,
         file_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<TaskRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM fg_tasks
-             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR file_id = $2)
+             WHERE kind = $4 AND ($1 = '' OR status = $1) AND ($2 = '' OR file_id = $2)
              ORDER BY seq DESC LIMIT $3"
         ))
-        .bind(status.unwrap_or_default())
+        .bind(status.map(TaskStatus::as_str).unwrap_or_default())
         .bind(file_id.unwrap_or_default())
         .bind(limit)
+        .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(task_row).collect()
@@ -613,16 +825,23 @@ impl Store {
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
         };
+        // Waiting tasks of paused queues stay; a task being cancelled whose
+        // worker died is taken to be cleaned up and ended.
+        let claimable = "((status = 'WAITING' AND NOT EXISTS (
+                              SELECT 1 FROM fg_queues q
+                               WHERE q.queue_id = fg_tasks.queue_id AND q.paused = 1))
+                          OR (status IN ('PROCESSING', 'CANCELLING') AND lease_until < $2))";
         let row = sqlx::query(&format!(
             "UPDATE fg_tasks
-                SET status = 'PROCESSING', lease_owner = $1, lease_until = $3,
+                SET status = CASE WHEN status = 'CANCELLING' THEN 'CANCELLING'
+                                  ELSE 'PROCESSING' END,
+                    lease_owner = $1, lease_until = $3,
                     attempts = attempts + 1, begin_ms = COALESCE(begin_ms, $2)
               WHERE seq = (SELECT seq FROM fg_tasks
-                            WHERE status = 'WAITING'
-                               OR (status = 'PROCESSING' AND lease_until < $2)
+                            WHERE {claimable}
                             ORDER BY priority DESC, seq
                             LIMIT 1 {lock})
-                AND (status = 'WAITING' OR (status = 'PROCESSING' AND lease_until < $2))
+                AND {claimable}
              RETURNING {TASK_COLUMNS}"
         ))
         .bind(node)
@@ -633,36 +852,119 @@ impl Store {
         row.as_ref().map(task_row).transpose()
     }
 
-    /// Extends `node`'s lease on a task and saves its progress; false if
-    /// the lease was lost (another node took the task over).
+    /// Extends `node`'s lease on a task and saves its progress; says
+    /// whether the lease was lost (another node took the task over) or the
+    /// task was asked to stop.
     pub async fn renew(
         &self,
         task_id: &str,
         node: &str,
         lease_until_ms: i64,
         state: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    ) -> Result<Renewal, StoreError> {
+        let row = sqlx::query(
             "UPDATE fg_tasks SET lease_until = $3, state = COALESCE($4, state)
-              WHERE task_id = $1 AND lease_owner = $2 AND status = 'PROCESSING'",
+              WHERE task_id = $1 AND lease_owner = $2
+                AND status IN ('PROCESSING', 'CANCELLING')
+             RETURNING status",
         )
         .bind(task_id)
         .bind(node)
         .bind(lease_until_ms)
         .bind(state)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let status = row.map(|r| r.try_get::<String, _>("status")).transpose()?;
+        Ok(
+            match status.as_deref().map(TaskStatus::parse).transpose()? {
+                Some(TaskStatus::Cancelling) => Renewal::CancelRequested,
+                Some(_) => Renewal::Held,
+                None => Renewal::Lost,
+            },
+        )
     }
 
-    /// Ends a task leased to `node` with `status` (FINISH or ABORTED) and
-    /// records its event, in one transaction; false (and no event) if the
-    /// lease was lost.
+    /// Cancels a task: a waiting one at once, a running one by asking its
+    /// worker to stop.
+    pub async fn cancel(&self, task_id: &str, now_ms: i64) -> Result<Cancellation, StoreError> {
+        let waiting = sqlx::query(
+            "UPDATE fg_tasks SET status = 'CANCELED', finish_ms = $2
+              WHERE task_id = $1 AND status = 'WAITING'",
+        )
+        .bind(task_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        if waiting.rows_affected() > 0 {
+            return Ok(Cancellation::Cancelled);
+        }
+        let running = sqlx::query(
+            "UPDATE fg_tasks SET status = 'CANCELLING'
+              WHERE task_id = $1 AND status = 'PROCESSING'",
+        )
+        .bind(task_id)
+        .execute(&self.pool)
+        .await?;
+        if running.rows_affected() > 0 {
+            return Ok(Cancellation::Stopping);
+        }
+        Ok(match self.task(task_id).await? {
+            Some(row) => Cancellation::TooLate(row.status),
+            None => Cancellation::NotFound,
+        })
+    }
+
+    /// Tasks of `kind` matching `filter`, in queue order.
+    pub async fn tasks_of_queue(
+        &self,
+        kind: TaskKind,
+        filter: &JobFilter,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let mut sql = format!(
+            "SELECT {TASK_COLUMNS} FROM fg_tasks WHERE kind = $1 AND queue_id = $2
+               AND created_ms >= $3 AND created_ms <= $4"
+        );
+        let order = if filter.ascending { "ASC" } else { "DESC" };
+        if filter.after_seq.is_some() {
+            sql.push_str(if filter.ascending {
+                " AND seq > $5"
+            } else {
+                " AND seq < $5"
+            });
+        }
+        if !filter.statuses.is_empty() {
+            let names: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            sql.push_str(&format!(" AND status IN ({})", names.join(", ")));
+        }
+        sql.push_str(&format!(
+            " ORDER BY seq {order} LIMIT {}",
+            filter.limit.max(1)
+        ));
+        let mut query = sqlx::query(&sql)
+            .bind(kind.as_str())
+            .bind(&filter.queue_id)
+            .bind(filter.since_ms.unwrap_or(i64::MIN))
+            .bind(filter.until_ms.unwrap_or(i64::MAX));
+        if let Some(seq) = filter.after_seq {
+            query = query.bind(seq);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(task_row).collect()
+    }
+
+    /// Ends a task leased to `node` with `status` (FINISH, ABORTED, or
+    /// CANCELED, the only end of a task being cancelled) and records its
+    /// event, in one transaction; false (and no event) if the lease was
+    /// lost or a cancellation came first.
     pub async fn finish(
         &self,
         task_id: &str,
         node: &str,
-        status: &str,
+        status: TaskStatus,
         state: &str,
         now_ms: i64,
         event: Option<&NewEvent>,
@@ -670,11 +972,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE fg_tasks SET status = $3, state = $4, finish_ms = $5, lease_owner = NULL
-              WHERE task_id = $1 AND lease_owner = $2 AND status = 'PROCESSING'",
+              WHERE task_id = $1 AND lease_owner = $2
+                AND (status = 'PROCESSING' OR ($3 = 'CANCELED' AND status = 'CANCELLING'))",
         )
         .bind(task_id)
         .bind(node)
-        .bind(status)
+        .bind(status.as_str())
         .bind(state)
         .bind(now_ms)
         .execute(&mut *tx)
@@ -770,7 +1073,7 @@ impl Store {
             let row = sqlx::query(
                 "UPDATE fg_events SET push_next_ms = $3
                   WHERE seq = $1 AND push_state = 'pending' AND push_next_ms <= $2
-                 RETURNING seq, event_id, body, push_attempts",
+                 RETURNING seq, event_id, body, push_attempts, target_url, content_type",
             )
             .bind(seq)
             .bind(now_ms)
@@ -783,6 +1086,16 @@ impl Store {
                     event_id: row.try_get("event_id")?,
                     body: row.try_get("body")?,
                     attempts: row.try_get("push_attempts")?,
+                    target: match (
+                        row.try_get::<Option<String>, _>("target_url")?,
+                        row.try_get::<Option<String>, _>("content_type")?,
+                    ) {
+                        (Some(url), content_type) => Some(PushTarget {
+                            url,
+                            content_type: content_type.unwrap_or_else(|| "application/json".into()),
+                        }),
+                        (None, _) => None,
+                    },
                 }));
             }
         }
@@ -870,6 +1183,137 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    // ------------------------------------------------------ media templates
+
+    /// Stores a new media template; false if its name is taken in the
+    /// bucket.
+    pub async fn insert_media_template(
+        &self,
+        row: &TemplateRow,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO fg_media_templates (template_id, bucket, name, body, updated_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.template_id)
+        .bind(&row.bucket)
+        .bind(&row.name)
+        .bind(&row.body)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces a media template; false if there is none (or the new name
+    /// is taken).
+    pub async fn update_media_template(
+        &self,
+        row: &TemplateRow,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "SELECT 1 AS one FROM fg_media_templates
+              WHERE bucket = $1 AND name = $2 AND template_id <> $3",
+        )
+        .bind(&row.bucket)
+        .bind(&row.name)
+        .bind(&row.template_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if taken.is_some() {
+            return Ok(false);
+        }
+        let done = sqlx::query(
+            "UPDATE fg_media_templates SET name = $3, body = $4, updated_ms = $5
+              WHERE template_id = $1 AND bucket = $2",
+        )
+        .bind(&row.template_id)
+        .bind(&row.bucket)
+        .bind(&row.name)
+        .bind(&row.body)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The media templates of `bucket`, oldest first.
+    pub async fn media_templates(&self, bucket: &str) -> Result<Vec<TemplateRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT template_id, bucket, name, body FROM fg_media_templates
+              WHERE bucket = $1 ORDER BY template_id",
+        )
+        .bind(bucket)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TemplateRow {
+                    template_id: r.try_get("template_id")?,
+                    bucket: r.try_get("bucket")?,
+                    name: r.try_get("name")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a media template of `bucket`; false if there was none.
+    pub async fn delete_media_template(
+        &self,
+        bucket: &str,
+        template_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM fg_media_templates WHERE bucket = $1 AND template_id = $2")
+                .bind(bucket)
+                .bind(template_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // --------------------------------------------------------------- queues
+
+    /// A media queue's stored state, if it was ever changed.
+    pub async fn queue(&self, queue_id: &str) -> Result<Option<QueueRow>, StoreError> {
+        let row =
+            sqlx::query("SELECT queue_id, bucket, body, paused FROM fg_queues WHERE queue_id = $1")
+                .bind(queue_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(QueueRow {
+                queue_id: r.try_get("queue_id")?,
+                bucket: r.try_get("bucket")?,
+                body: r.try_get("body")?,
+                paused: r.try_get::<i64, _>("paused")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a media queue's state.
+    pub async fn set_queue(&self, row: &QueueRow, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fg_queues (queue_id, bucket, body, paused, updated_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (queue_id) DO UPDATE
+                SET body = excluded.body, paused = excluded.paused,
+                    updated_ms = excluded.updated_ms",
+        )
+        .bind(&row.queue_id)
+        .bind(&row.bucket)
+        .bind(&row.body)
+        .bind(i64::from(row.paused))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     // ------------------------------------------------------------- settings
 
     /// A run-time setting (e.g. the event configuration).
@@ -898,7 +1342,8 @@ impl Store {
     /// when it starts: whatever it held before is no longer being worked on.
     pub async fn release_node(&self, node: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE fg_tasks SET lease_until = 0 WHERE lease_owner = $1 AND status = 'PROCESSING'",
+            "UPDATE fg_tasks SET lease_until = 0
+              WHERE lease_owner = $1 AND status IN ('PROCESSING', 'CANCELLING')",
         )
         .bind(node)
         .execute(&self.pool)

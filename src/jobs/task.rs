@@ -226,7 +226,7 @@ pub fn parse_subtasks(
                     field: format!("{set}.Definition"),
                 })?;
             let template = lookup(kind, definition).ok_or_else(|| JobError::NotFound {
-                what: "TemplateNotExist",
+                what: super::Missing::Template,
                 message: format!(
                     "{set}: there is no {} with Definition {definition}",
                     kind.name()

@@ -121,19 +121,42 @@ pub fn fitted(
 
 /// A picture of one shade.
 pub fn filled(layout: PictureFormat, size: (u32, u32), shade: Shade) -> Picture {
-    let mut picture = Picture::new(layout, size.0, size.1);
-    let luma = match shade {
-        Shade::Black => 0,
-        Shade::White => 255,
+    let rgb = match shade {
+        Shade::Black => [0, 0, 0],
+        Shade::White => [255, 255, 255],
     };
-    for (i, plane) in picture.planes.iter_mut().enumerate() {
-        let value = match layout {
-            PictureFormat::Yuv420 if i > 0 => 128,
-            _ => luma,
-        };
-        plane.data.fill(value);
+    colored(layout, size, rgb)
+}
+
+/// A picture of one colour, given as 8-bit RGB.
+pub fn colored(layout: PictureFormat, size: (u32, u32), rgb: [u8; 3]) -> Picture {
+    let mut picture = Picture::new(layout, size.0, size.1);
+    match layout {
+        PictureFormat::Yuv420 => {
+            for (plane, value) in picture.planes.iter_mut().zip(full_range_ycbcr(rgb)) {
+                plane.data.fill(value);
+            }
+        }
+        PictureFormat::Rgb24 => {
+            let plane = &mut picture.planes[0];
+            for y in 0..plane.rows {
+                let row = &mut plane.data[y * plane.stride..y * plane.stride + plane.row_bytes];
+                for pixel in row.chunks_exact_mut(3) {
+                    pixel.copy_from_slice(&rgb);
+                }
+            }
+        }
     }
     picture
+}
+
+/// RGB as full-range BT.601 Y, Cb, Cr (JFIF's), rounded.
+fn full_range_ycbcr([r, g, b]: [u8; 3]) -> [u8; 3] {
+    let (r, g, b) = (f64::from(r), f64::from(g), f64::from(b));
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let cb = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
+    let cr = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
+    [y, cb, cr].map(|v| v.round().clamp(0.0, 255.0) as u8)
 }
 
 /// Copies `src` into `dst` with its top-left corner at `(x, y)`, clipped to

@@ -33,7 +33,7 @@ pub use params::{
     DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
 };
 pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
-pub use video::{ClosingDecoder, DecodedFrame, OpenedVideo, Video};
+pub use video::{ClosingDecoder, DecodedFrame, FrameTime, OpenedVideo, Video};
 
 use crate::av::Picture;
 

@@ -5,14 +5,14 @@ use super::source::ByteSource;
 use super::video::open_input;
 use super::{Limits, MediaError};
 use crate::av::{StreamInfo, StreamKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a media file contains, with the field names of VOD's `MetaData`.
 ///
 /// `Width`, `Height` and `Rotate` describe the main video stream (coded size;
 /// `Rotate` is the clockwise turn players apply, 0/90/180/270). Durations are
 /// seconds; bit rates bit/s (0 when the container does not say).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MediaInfo {
     /// Size of the file in bytes.
@@ -40,7 +40,7 @@ pub struct MediaInfo {
 }
 
 /// One video stream of [`MediaInfo`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct VideoStream {
     /// Bit rate.
@@ -56,7 +56,7 @@ pub struct VideoStream {
 }
 
 /// One audio stream of [`MediaInfo`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AudioStream {
     /// Bit rate.

@@ -40,6 +40,15 @@ pub struct ClosingDecoder {
     _decoder: Decoder,
 }
 
+/// Where a frame sits on the timeline, from its packet.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameTime {
+    /// Presentation time relative to the media start, in seconds.
+    pub seconds: f64,
+    /// Whether the frame is a keyframe (a random access point).
+    pub keyframe: bool,
+}
+
 /// A decoded frame and where it sits on the timeline.
 pub struct DecodedFrame {
     frame: Frame,
@@ -314,6 +323,27 @@ impl Video {
                 Attempt::TooLate(_) => return Err(MediaError::Corrupt),
             }
         }
+    }
+
+    /// The presentation time (seconds from the start) of every frame of
+    /// the video stream, ascending, and whether it is a keyframe: from the
+    /// packets alone, nothing is decoded, but the whole stream is read.
+    pub fn frame_times(&mut self) -> Result<Vec<FrameTime>, MediaError> {
+        self.seek(self.first, true)?;
+        let tb = self.stream.time_base;
+        let mut packet = Packet::new().map_err(MediaError::internal)?;
+        let mut times = Vec::new();
+        while self.next_packet(&mut packet)? {
+            let Some(ts) = packet.pts().or_else(|| packet.dts()) else {
+                continue;
+            };
+            times.push(FrameTime {
+                seconds: (ts - self.origin) as f64 * f64::from(tb.num) / f64::from(tb.den),
+                keyframe: packet.is_key(),
+            });
+        }
+        times.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        Ok(times)
     }
 
     /// Decodes the frame on screen at each of `times` (seconds from the

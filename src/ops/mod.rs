@@ -6,6 +6,7 @@
 //! them.
 
 pub mod api3;
+pub mod ci;
 pub mod cors;
 pub mod demo;
 pub mod media;
@@ -58,6 +59,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
         let jobs = Jobs::open(&config).await?;
+        jobs.set_job_renderer(ci::render_job_end);
         jobs.resume_uploads(|bucket, key| {
             let bucket = buckets.get(&bucket).cloned();
             async move {
@@ -87,6 +89,20 @@ impl AppState {
             jobs,
             cors,
         })
+    }
+}
+
+impl crate::jobs::worker::JobHost for AppState {
+    fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+
+    fn media(&self) -> &crate::config::MediaConfig {
+        &self.config.media
     }
 }
 
@@ -224,5 +240,6 @@ async fn serve(
         Endpoint::PutBucketCors => cors::put(&ctx, body()).await,
         Endpoint::DeleteBucketCors => cors::delete(&ctx).await,
         Endpoint::Preflight => cors::preflight(&state.cors.get(&bucket.name), &parts.headers),
+        Endpoint::Ci(call) => ci::handle(&ctx, call, &parts.method, body()).await,
     }
 }

@@ -3,6 +3,7 @@
 //! XML documents, signatures. No I/O and no tokio here, so everything is
 //! unit-testable with vectors.
 
+pub mod ci_route;
 pub mod conditional;
 pub mod cors;
 pub mod query;

@@ -15,6 +15,7 @@
 use http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
 
+use super::ci_route::{self, CiCall};
 use super::query::Query;
 use super::ProtoError;
 
@@ -90,6 +91,9 @@ pub enum Endpoint {
     /// `OPTIONS` on the bucket or an object: a CORS preflight (never
     /// signed; answered from the bucket's rules).
     Preflight,
+    /// A call of Cloud Infinite's media API (`POST /jobs`, ...): on a CI
+    /// host, or shaped as one on an object host (see [`ci_route`]).
+    Ci(CiCall),
 }
 
 impl Endpoint {
@@ -117,6 +121,7 @@ impl Endpoint {
             Endpoint::PutBucketCors => "PutBucketCORS",
             Endpoint::DeleteBucketCors => "DeleteBucketCORS",
             Endpoint::Preflight => "OptionsObject",
+            Endpoint::Ci(_) => "CiMediaApi",
         }
     }
 }
@@ -159,18 +164,47 @@ pub fn route(
 ) -> Result<Route, ProtoError> {
     let query = Query::parse(raw_query)?;
     let s3_dialect = is_s3_client(headers, &query);
-    let (bucket, raw_key) = match host.and_then(|h| virtual_host_bucket(h, addressing.domain)) {
-        Some(bucket) => (bucket.to_owned(), path.strip_prefix('/').unwrap_or(path)),
+    let virtual_host = host.and_then(|h| virtual_host_bucket(h, addressing.domain));
+    let (bucket, raw_key) = match virtual_host {
+        Some((bucket, _)) => (bucket.to_owned(), path.strip_prefix('/').unwrap_or(path)),
         None => path_style(addressing, path, s3_dialect),
     };
     if !addressing.buckets.contains(&bucket) {
         return Err(ProtoError::NoSuchBucket(bucket));
+    }
+    if let Some((_, HostService::Ci)) = virtual_host {
+        let endpoint = match *method {
+            Method::OPTIONS => Endpoint::Preflight,
+            _ => Endpoint::Ci(ci_route::on_ci_host(path, &query)),
+        };
+        return Ok(Route {
+            bucket,
+            key: None,
+            endpoint,
+            query,
+            s3_dialect,
+        });
     }
     let key = if raw_key.is_empty() {
         None
     } else {
         Some(decode_key(raw_key)?)
     };
+    let ci_call = match &key {
+        Some(key) if !s3_dialect && *method != Method::OPTIONS => {
+            ci_route::recognize(method, key, &query)
+        }
+        _ => None,
+    };
+    if let Some(call) = ci_call {
+        return Ok(Route {
+            bucket,
+            key: None,
+            endpoint: Endpoint::Ci(call),
+            query,
+            s3_dialect,
+        });
+    }
     let endpoint = match &key {
         _ if *method == Method::OPTIONS => Endpoint::Preflight,
         None => bucket_endpoint(method, &query)?,
@@ -185,12 +219,29 @@ pub fn route(
     })
 }
 
-/// `<bucket>.cos.<region>.<domain>` (port ignored) → `<bucket>`.
-fn virtual_host_bucket<'h>(host: &'h str, domain: &str) -> Option<&'h str> {
+/// The service a virtual host name addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostService {
+    /// `<bucket>.cos.<region>.<domain>`: objects.
+    Cos,
+    /// `<bucket>.ci.<region>.<domain>`: Cloud Infinite.
+    Ci,
+}
+
+/// `<bucket>.cos.<region>.<domain>` or `<bucket>.ci.<region>.<domain>`
+/// (port ignored) → the bucket and the service.
+fn virtual_host_bucket<'h>(host: &'h str, domain: &str) -> Option<(&'h str, HostService)> {
     let host = strip_port(host);
     let rest = host.strip_suffix(domain)?.strip_suffix('.')?;
     let (bucket, service) = rest.split_once('.')?;
-    (service == "cos" || service.starts_with("cos.")).then_some(bucket)
+    let named = |name: &str| service == name || service.starts_with(&format!("{name}."));
+    if named("cos") {
+        Some((bucket, HostService::Cos))
+    } else if named("ci") {
+        Some((bucket, HostService::Ci))
+    } else {
+        None
+    }
 }
 
 /// Removes a `:port` suffix (keeping IPv6 brackets intact).
