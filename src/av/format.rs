@@ -1,8 +1,8 @@
 //! The demuxer: an input `AVFormatContext` over a custom I/O context.
 
 use super::io::{interrupt_callback, IoContext};
+use super::source::ByteSource;
 use super::{c_str, ffi, AvError, Decoder, Interrupt, Owned, Packet, Rational};
-use crate::media::source::ByteSource;
 use std::ffi::{c_char, c_int, c_void};
 use std::io;
 use std::ptr;

@@ -1,8 +1,8 @@
 //! A custom `AVIOContext` that reads through a [`ByteSource`], and the
 //! interrupt callback that bounds how long FFmpeg may work.
 
+use super::source::ByteSource;
 use super::{ffi, AvError};
-use crate::media::source::ByteSource;
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};

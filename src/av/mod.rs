@@ -23,6 +23,7 @@ mod frame;
 mod io;
 mod packet;
 mod scale;
+mod source;
 
 pub use codec::{Decoder, Discard};
 pub use error::AvError;
@@ -31,6 +32,7 @@ pub use frame::Frame;
 pub use io::Interrupt;
 pub use packet::Packet;
 pub use scale::{Picture, PictureFormat, Plane, Scaler};
+pub use source::ByteSource;
 
 use ffmpeg_sys_next as ffi;
 use std::sync::Once;

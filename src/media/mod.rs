@@ -24,13 +24,13 @@ mod reference_plan;
 pub mod source;
 mod video;
 
+pub use crate::proto::snapshot::{ImageFormat, Rotate, SeekMode, SnapshotParams};
 pub use encode::{encode, picture_format_for};
 pub use error::MediaError;
 pub use geometry::Orientation;
 pub use open_cache::OpenCache;
 pub use params::{
-    EncodedImage, ImageFormat, Limits, Rotate, SeekMode, SnapshotParams, DEFAULT_JPEG_QUALITY,
-    DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
+    EncodedImage, Limits, DEFAULT_JPEG_QUALITY, DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
 };
 pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
 pub use video::{ClosingDecoder, DecodedFrame, FrameTime, OpenedVideo, Video};

@@ -11,23 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A random-access, read-only byte source of known length.
-///
-/// Implementations are used from a blocking decode thread, never from the
-/// async reactor, so they may block.
-pub trait ByteSource: Send {
-    /// Total length in bytes.
-    fn len(&self) -> u64;
-
-    /// Whether the source is empty.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Reads up to `buf.len()` bytes starting at `offset`; returns the number
-    /// of bytes read, 0 only at or past the end.
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
-}
+pub use crate::av::ByteSource;
 
 /// A [`ByteSource`] over a local file.
 #[derive(Debug)]
