@@ -50,6 +50,7 @@ pub enum ErrorCode {
     NoSuchQueue,
     NoSuchTemplate,
     NoSuchUpload,
+    NoSuchWorkflow,
     NoVideoStream,
     NotImplemented,
     PreconditionFailed,
@@ -97,6 +98,7 @@ impl ErrorCode {
             NoSuchKey => "NoSuchKey",
             NoSuchQueue => "NoSuchQueue",
             NoSuchTemplate => "NoSuchTemplate",
+            NoSuchWorkflow => "NoSuchWorkflow",
             NoSuchUpload => "NoSuchUpload",
             NoSuchCORSConfiguration => "NoSuchCORSConfiguration",
             NoVideoStream => "NoVideoStream",
@@ -126,7 +128,8 @@ impl ErrorCode {
             | NoSuchCORSConfiguration
             | NoSuchJob
             | NoSuchQueue
-            | NoSuchTemplate => StatusCode::NOT_FOUND,
+            | NoSuchTemplate
+            | NoSuchWorkflow => StatusCode::NOT_FOUND,
             InvalidJobState => StatusCode::CONFLICT,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -340,6 +343,7 @@ impl From<JobError> for ApiError {
             JobError::NotFound { what, .. } => match what {
                 Missing::Template => ErrorCode::NoSuchTemplate,
                 Missing::Queue => ErrorCode::NoSuchQueue,
+                Missing::Workflow => ErrorCode::NoSuchWorkflow,
                 Missing::Job | Missing::Task => ErrorCode::NoSuchJob,
                 Missing::Bucket => ErrorCode::NoSuchBucket,
                 Missing::File | Missing::Object | Missing::Procedure => ErrorCode::NoSuchKey,
@@ -394,6 +398,7 @@ fn vod_missing(what: Missing) -> &'static str {
         Missing::File | Missing::Object => "FileNotExist",
         Missing::Procedure => "ProcedureNotExist",
         Missing::Queue => "QueueNotExist",
+        Missing::Workflow => "WorkflowNotExist",
         Missing::Bucket => "BucketNotExist",
     }
 }

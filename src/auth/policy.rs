@@ -36,6 +36,9 @@ pub fn action(endpoint: &Endpoint) -> &'static str {
             CiTarget::Served(CiResource::Template) => "ci:MediaTemplates",
             CiTarget::Served(CiResource::Queue) => "ci:MediaQueue",
             CiTarget::Served(CiResource::MediaBucket) => "ci:MediaBuckets",
+            CiTarget::Served(
+                CiResource::Workflow | CiResource::TriggerWorkflow | CiResource::WorkflowExecution,
+            ) => "ci:MediaWorkflows",
             CiTarget::Unserved(_) => "ci:Other",
         },
     }

@@ -170,7 +170,9 @@ impl Jobs {
         key: &str,
         named: Option<&str>,
     ) -> Result<Option<UploadIntent>, JobError> {
-        if self.triggered(bucket, key, named).is_empty() {
+        if self.triggered(bucket, key, named).is_empty()
+            && self.workflows_for_upload(bucket, key).await?.is_empty()
+        {
             return Ok(None);
         }
         let seq = self
@@ -221,8 +223,9 @@ impl Jobs {
     }
 
     /// After an upload of `bucket/key` completed: starts every procedure a
-    /// trigger rule or the uploader (`named`) asks for, once each, then
-    /// removes the upload's record. Returns the TaskIds. Failures are
+    /// trigger rule or the uploader (`named`) asks for, once each, and the
+    /// runs of the workflows it matches, then removes the upload's record.
+    /// Returns the TaskIds and run ids. Failures are
     /// logged; the upload itself stands.
     pub async fn on_upload(
         &self,
@@ -258,11 +261,47 @@ impl Jobs {
                 }
             }
         }
+        started.extend(self.start_upload_runs(bucket, key, intent).await);
         if let Some(UploadIntent(seq)) = intent {
             if let Err(err) = self.store.delete_upload(seq).await {
                 // Left behind, the record starts the procedures again at the
                 // next start: twice rather than never.
                 tracing::warn!(%bucket, %key, error = %err, "could not remove an upload record");
+            }
+        }
+        started
+    }
+}
+
+impl Jobs {
+    /// Starts the runs of the workflows an upload matches; the run ids are
+    /// fixed by the upload's record, so doing this again after a crash
+    /// starts nothing twice. Returns the run ids.
+    async fn start_upload_runs(
+        &self,
+        bucket: &str,
+        key: &str,
+        intent: Option<UploadIntent>,
+    ) -> Vec<String> {
+        // Without a record, `upload_begins` found nothing to start.
+        let Some(UploadIntent(seq)) = intent else {
+            return Vec::new();
+        };
+        let workflows = match self.workflows_for_upload(bucket, key).await {
+            Ok(workflows) => workflows,
+            Err(err) => {
+                tracing::warn!(%bucket, %key, error = %err, "reading the workflows failed");
+                return Vec::new();
+            }
+        };
+        let mut started = Vec::new();
+        for workflow in workflows {
+            let run_id = super::workflow::upload_run_id(&workflow.id, seq);
+            match self.start_run(&workflow, key, &run_id).await {
+                Ok(run) => started.push(run),
+                Err(err) => {
+                    tracing::warn!(workflow = %workflow.id, %bucket, %key, error = %err, "upload did not start its workflow")
+                }
             }
         }
         started

@@ -88,6 +88,23 @@ pub struct NewJob {
     pub job: SnapshotJob,
     /// A template to take the settings from.
     pub template_id: Option<String>,
+    /// A key that makes a second submission of the same job find the
+    /// first (workflow runs started again).
+    pub dedupe: Option<String>,
+}
+
+/// Settings to be replaced by a template's at submission.
+pub fn placeholder_settings() -> SnapshotSettings {
+    SnapshotSettings {
+        mode: Mode::Average,
+        start: 0.0,
+        count: 1,
+        width: 0,
+        height: 0,
+        black: None,
+        outputs: Outputs::Pictures,
+        sprite: None,
+    }
 }
 
 /// A page of listed jobs.
@@ -212,7 +229,7 @@ fn derived_id(prefix: char, seed: &str) -> String {
 }
 
 /// A fresh id: `prefix` and 32 random hex digits.
-fn fresh_id(prefix: char) -> String {
+pub(super) fn fresh_id(prefix: char) -> String {
     format!("{prefix}{}", hex::encode(rand::random::<[u8; 16]>()))
 }
 
@@ -506,7 +523,7 @@ impl Jobs {
             queue_id: Some(job.queue_id.clone()),
             priority: job.level,
             file_id: super::file_id(&job.bucket, &job.key),
-            session_id: None,
+            session_id: new.dedupe.clone(),
             created_ms: now,
             begin_ms: None,
             finish_ms: None,
@@ -514,7 +531,14 @@ impl Jobs {
             spec: serde_json::to_string(&job).expect("job JSON"),
             state: serde_json::to_string(&progress).expect("progress JSON"),
         };
-        self.store.insert_task(&row, now).await?;
+        // A dedupe key is never released (the window starts at the
+        // beginning of time).
+        if let Some(existing) = self.store.insert_task(&row, i64::MIN).await? {
+            let (mut found, _) = self.snapshot_jobs(&job.bucket, &[existing]).await?;
+            return found.pop().ok_or_else(|| {
+                JobError::missing(Missing::Job, "the job submitted before is gone")
+            });
+        }
         tracing::info!(job = %id, key = %job.key, level = job.level, "snapshot job queued");
         self.wake.notify_one();
         Ok(JobView {

@@ -25,6 +25,7 @@ pub mod task;
 pub mod templates;
 pub mod work;
 pub mod worker;
+pub mod workflow;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -136,6 +137,8 @@ pub enum Missing {
     Queue,
     /// A media job.
     Job,
+    /// A workflow.
+    Workflow,
     /// An object.
     Object,
     /// A bucket.

@@ -167,6 +167,47 @@ pub struct TemplateRow {
     pub body: String,
 }
 
+/// A stored workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowRow {
+    /// `w…`.
+    pub workflow_id: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// JSON of the workflow.
+    pub body: String,
+    /// Whether uploads start it.
+    pub active: bool,
+}
+
+/// A stored workflow run.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Row number (list cursors).
+    pub seq: i64,
+    /// `i…`.
+    pub run_id: String,
+    /// Its workflow.
+    pub workflow_id: String,
+    /// Its bucket.
+    pub bucket: String,
+    /// JSON of the run.
+    pub body: String,
+    /// Unix ms.
+    pub created_ms: i64,
+}
+
+fn run_row(row: &AnyRow) -> Result<RunRow, StoreError> {
+    Ok(RunRow {
+        seq: row.try_get("seq")?,
+        run_id: row.try_get("run_id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        bucket: row.try_get("bucket")?,
+        body: row.try_get("body")?,
+        created_ms: row.try_get("created_ms")?,
+    })
+}
+
 /// A media queue's stored state.
 #[derive(Debug, Clone)]
 pub struct QueueRow {
@@ -425,6 +466,25 @@ impl Store {
                     updated_ms {int} NOT NULL,
                     UNIQUE (bucket, name))"
             ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_workflows (
+                    workflow_id TEXT PRIMARY KEY,
+                    bucket TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    active {int} NOT NULL,
+                    updated_ms {int} NOT NULL)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_workflow_runs (
+                    seq {serial},
+                    run_id TEXT NOT NULL UNIQUE,
+                    workflow_id TEXT NOT NULL,
+                    bucket TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    created_ms {int} NOT NULL)"
+            ),
+            "CREATE INDEX IF NOT EXISTS fg_workflow_runs_of ON fg_workflow_runs (workflow_id, seq)"
+                .into(),
             format!(
                 "CREATE TABLE IF NOT EXISTS fg_queues (
                     queue_id TEXT PRIMARY KEY,
@@ -1273,6 +1333,124 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    // ------------------------------------------------------------ workflows
+
+    /// Stores a workflow (new or changed).
+    pub async fn put_workflow(&self, row: &WorkflowRow, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fg_workflows (workflow_id, bucket, body, active, updated_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (workflow_id) DO UPDATE
+                SET body = excluded.body, active = excluded.active,
+                    updated_ms = excluded.updated_ms",
+        )
+        .bind(&row.workflow_id)
+        .bind(&row.bucket)
+        .bind(&row.body)
+        .bind(i64::from(row.active))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The workflows of `bucket` (only the active ones with `active_only`),
+    /// oldest first.
+    pub async fn workflows(
+        &self,
+        bucket: &str,
+        active_only: bool,
+    ) -> Result<Vec<WorkflowRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT workflow_id, bucket, body, active FROM fg_workflows
+              WHERE bucket = $1 AND (active = 1 OR $2 = 0) ORDER BY workflow_id",
+        )
+        .bind(bucket)
+        .bind(i64::from(active_only))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WorkflowRow {
+                    workflow_id: r.try_get("workflow_id")?,
+                    bucket: r.try_get("bucket")?,
+                    body: r.try_get("body")?,
+                    active: r.try_get::<i64, _>("active")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a workflow of `bucket`; false if there was none.
+    pub async fn delete_workflow(&self, bucket: &str, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM fg_workflows WHERE bucket = $1 AND workflow_id = $2")
+            .bind(bucket)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records a workflow run; false if a run with its id exists (it was
+    /// started already).
+    pub async fn insert_run(&self, row: &RunRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO fg_workflow_runs (run_id, workflow_id, bucket, body, created_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(&row.run_id)
+        .bind(&row.workflow_id)
+        .bind(&row.bucket)
+        .bind(&row.body)
+        .bind(row.created_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// One workflow run.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, run_id, workflow_id, bucket, body, created_ms
+               FROM fg_workflow_runs WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// Runs of a workflow, newest first (oldest first with `ascending`),
+    /// after the row `after_seq`.
+    pub async fn runs(
+        &self,
+        workflow_id: &str,
+        ascending: bool,
+        after_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let (order, cmp) = if ascending {
+            ("ASC", ">")
+        } else {
+            ("DESC", "<")
+        };
+        let after = match after_seq {
+            Some(_) => format!(" AND seq {cmp} $2"),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT seq, run_id, workflow_id, bucket, body, created_ms FROM fg_workflow_runs
+              WHERE workflow_id = $1{after} ORDER BY seq {order} LIMIT {}",
+            limit.max(1)
+        );
+        let mut query = sqlx::query(&sql).bind(workflow_id);
+        if let Some(seq) = after_seq {
+            query = query.bind(seq);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(run_row).collect()
     }
 
     // --------------------------------------------------------------- queues

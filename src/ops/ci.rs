@@ -4,6 +4,8 @@
 //! JSON of callbacks). Errors are `JobError`s and `ApiError`s, mapped to CI
 //! codes in `crate::error`, once.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -12,8 +14,8 @@ use super::Ctx;
 use crate::auth::{policy, Principal};
 use crate::error::{ApiError, ErrorCode};
 use crate::jobs::media_queue::{
-    JobPage, JobQuery, JobState, JobView, MediaQueue, MediaTemplate, NewJob, QueueNotify,
-    TemplateCategory, TemplateQuery, MAX_PAGE,
+    placeholder_settings, JobPage, JobQuery, JobState, JobView, MediaQueue, MediaTemplate, NewJob,
+    QueueNotify, TemplateCategory, TemplateQuery, MAX_PAGE,
 };
 use crate::jobs::params::iso_time;
 use crate::jobs::snapshot_job::{
@@ -69,6 +71,13 @@ pub async fn handle(
         (CiResource::Queue, &Method::GET, None) => get_queue(ctx).await,
         (CiResource::Queue, &Method::PUT, Some(id)) => update_queue(ctx, id, request).await,
         (CiResource::MediaBucket, &Method::GET, None) => Ok(media_buckets(ctx)),
+        (CiResource::Workflow, ..) => {
+            super::ci_workflow::workflow(ctx, call, method, request).await
+        }
+        (CiResource::TriggerWorkflow, _, None) => super::ci_workflow::trigger(ctx, method).await,
+        (CiResource::WorkflowExecution, ..) => {
+            super::ci_workflow::execution(ctx, call, method).await
+        }
         _ => Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
             format!(
@@ -79,7 +88,7 @@ pub async fn handle(
     }
 }
 
-fn xml_ok(document: String) -> Response {
+pub(super) fn xml_ok(document: String) -> Response {
     super::object::xml(StatusCode::OK, document)
 }
 
@@ -88,7 +97,7 @@ fn empty_response() -> String {
 }
 
 /// Reads and parses an XML request document.
-async fn document<T: for<'de> Deserialize<'de>>(
+pub(super) async fn document<T: for<'de> Deserialize<'de>>(
     ctx: &Ctx<'_>,
     request: BodyStream,
 ) -> Result<T, ApiError> {
@@ -137,11 +146,11 @@ struct OperationXml {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct OutputXml {
-    region: Option<String>,
-    bucket: Option<String>,
-    object: Option<String>,
-    sprite_object: Option<String>,
+pub(super) struct OutputXml {
+    pub(super) region: Option<String>,
+    pub(super) bucket: Option<String>,
+    pub(super) object: Option<String>,
+    pub(super) sprite_object: Option<String>,
 }
 
 /// The `Snapshot` node.
@@ -197,8 +206,8 @@ struct QueueRequest {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct NotifyXml {
-    url: Option<String>,
+pub(super) struct NotifyXml {
+    pub(super) url: Option<String>,
     #[serde(rename = "Type")]
     kind: Option<String>,
     event: Option<String>,
@@ -208,14 +217,14 @@ struct NotifyXml {
 
 // ------------------------------------------------------ values and ranges
 
-fn missing(field: &str) -> JobError {
+pub(super) fn missing(field: &str) -> JobError {
     JobError::MissingParameter {
         field: field.to_owned(),
     }
 }
 
 /// A required text field.
-fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, JobError> {
+pub(super) fn required<'a>(field: &str, value: &'a Option<String>) -> Result<&'a str, JobError> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(missing(field)),
@@ -249,7 +258,7 @@ fn flag(field: &str, value: &Option<String>) -> Result<bool, JobError> {
 }
 
 /// One of `names` (exact), or `default` when absent.
-fn one_of<T: Copy>(
+pub(super) fn one_of<T: Copy>(
     field: &str,
     value: &Option<String>,
     names: &[(&str, T)],
@@ -293,10 +302,10 @@ const SCALE_METHODS: [(&str, CellFit); 3] = [
     ("MaxWHScale", CellFit::Fit),
 ];
 
-const FORMATS: [(&str, CallbackFormat); 2] =
+pub(super) const FORMATS: [(&str, CallbackFormat); 2] =
     [("XML", CallbackFormat::Xml), ("JSON", CallbackFormat::Json)];
 
-fn name_of<T: PartialEq + Copy>(names: &[(&'static str, T)], value: T) -> &'static str {
+pub(super) fn name_of<T: PartialEq + Copy>(names: &[(&'static str, T)], value: T) -> &'static str {
     names
         .iter()
         .find(|(_, v)| *v == value)
@@ -433,7 +442,7 @@ fn callback(request: &JobRequest) -> Result<Option<Callback>, JobError> {
     }))
 }
 
-fn check_url(field: &str, url: &str) -> Result<(), JobError> {
+pub(super) fn check_url(field: &str, url: &str) -> Result<(), JobError> {
     match url::Url::parse(url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
         _ => Err(JobError::invalid(
@@ -537,21 +546,8 @@ fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
             callback: callback(request)?,
         },
         template_id,
+        dedupe: None,
     })
-}
-
-/// Settings replaced by the template's at submission.
-fn placeholder_settings() -> SnapshotSettings {
-    SnapshotSettings {
-        mode: Mode::Average,
-        start: 0.0,
-        count: 1,
-        width: 0,
-        height: 0,
-        black: None,
-        outputs: Outputs::Pictures,
-        sprite: None,
-    }
 }
 
 /// Checks that the caller may write the job's outputs.
@@ -904,7 +900,7 @@ async fn update_queue(ctx: &Ctx<'_>, id: &str, request: BodyStream) -> Result<Re
     Ok(xml_ok(doc.finish()))
 }
 
-fn queue_notify(node: &NotifyXml) -> Result<QueueNotify, JobError> {
+pub(super) fn queue_notify(node: &NotifyXml) -> Result<QueueNotify, JobError> {
     match node.kind.as_deref().map(str::trim) {
         None | Some("") | Some("Url") => {}
         Some(other) => {
@@ -990,29 +986,37 @@ fn media_buckets(ctx: &Ctx<'_>) -> Response {
 
 /// A node of a response document, rendered as XML or (for callbacks) JSON.
 #[derive(Debug, Clone)]
-enum Node {
-    Leaf(&'static str, String),
-    Branch(&'static str, Vec<Node>),
+pub(super) enum Node {
+    Leaf(Cow<'static, str>, String),
+    Branch(Cow<'static, str>, Vec<Node>),
 }
 
 impl Node {
-    fn leaf(name: &'static str, value: impl ToString) -> Self {
-        Node::Leaf(name, value.to_string())
+    pub(super) fn leaf(name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
+        Node::Leaf(name.into(), value.to_string())
     }
 
-    fn branch(name: &'static str, children: Vec<Node>) -> Self {
-        Node::Branch(name, children)
+    pub(super) fn branch(name: impl Into<Cow<'static, str>>, children: Vec<Node>) -> Self {
+        Node::Branch(name.into(), children)
+    }
+
+    /// The same node under another name.
+    pub(super) fn renamed(self, name: &'static str) -> Self {
+        match self {
+            Node::Leaf(_, value) => Node::Leaf(name.into(), value),
+            Node::Branch(_, children) => Node::Branch(name.into(), children),
+        }
     }
 }
 
-fn write_xml(doc: &mut XmlWriter, nodes: &[Node]) {
+pub(super) fn write_xml(doc: &mut XmlWriter, nodes: &[Node]) {
     for node in nodes {
         match node {
             Node::Leaf(name, value) => {
                 doc.text(name, value);
             }
             Node::Branch(name, children) => {
-                doc.open(name);
+                doc.open(name.clone());
                 write_xml(doc, children);
                 doc.close();
             }
@@ -1025,17 +1029,17 @@ fn to_json(nodes: &[Node]) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for node in nodes {
         let (name, value) = match node {
-            Node::Leaf(name, value) => (*name, serde_json::Value::String(value.clone())),
-            Node::Branch(name, children) => (*name, to_json(children)),
+            Node::Leaf(name, value) => (name, serde_json::Value::String(value.clone())),
+            Node::Branch(name, children) => (name, to_json(children)),
         };
-        match map.get_mut(name) {
+        match map.get_mut(name.as_ref()) {
             Some(serde_json::Value::Array(items)) => items.push(value),
             Some(existing) => {
                 let first = existing.take();
                 *existing = serde_json::Value::Array(vec![first, value]);
             }
             None => {
-                map.insert(name.to_owned(), value);
+                map.insert(name.to_string(), value);
             }
         }
     }
@@ -1056,7 +1060,7 @@ fn jobs_document(jobs: &[JobView], missing: &[String], next_token: Option<&str>)
     doc.finish()
 }
 
-fn state_name(state: JobState) -> &'static str {
+pub(super) fn state_name(state: JobState) -> &'static str {
     match state {
         JobState::Submitted => "Submitted",
         JobState::Running => "Running",
@@ -1067,7 +1071,7 @@ fn state_name(state: JobState) -> &'static str {
 }
 
 /// The media API's error code of a failed job.
-fn failure_code(kind: FailureKind) -> &'static str {
+pub(super) fn failure_code(kind: FailureKind) -> &'static str {
     match kind {
         FailureKind::InputMissing => "InputObjectNotExist",
         FailureKind::InputUnusable => "InvalidInputMedia",

@@ -7,6 +7,7 @@
 
 pub mod api3;
 pub mod ci;
+pub mod ci_workflow;
 pub mod cors;
 pub mod demo;
 pub mod media;

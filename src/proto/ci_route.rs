@@ -25,6 +25,12 @@ pub enum CiResource {
     Queue,
     /// `/mediabucket`: buckets with media processing.
     MediaBucket,
+    /// `/workflow`: workflows.
+    Workflow,
+    /// `/triggerworkflow`: start a workflow on an object.
+    TriggerWorkflow,
+    /// `/workflowexecution`: workflow runs.
+    WorkflowExecution,
 }
 
 /// What a CI request addresses: a resource framegate serves, or one it
@@ -77,16 +83,16 @@ pub struct CiCall {
 
 /// First path segments that name CI resources: those served, then the
 /// other CI APIs `cos-python-sdk-v5` calls on the same host.
-const SERVED: [(&str, CiResource); 4] = [
+const SERVED: [(&str, CiResource); 7] = [
     ("jobs", CiResource::Jobs),
     ("template", CiResource::Template),
     ("queue", CiResource::Queue),
     ("mediabucket", CiResource::MediaBucket),
+    ("workflow", CiResource::Workflow),
+    ("triggerworkflow", CiResource::TriggerWorkflow),
+    ("workflowexecution", CiResource::WorkflowExecution),
 ];
-const UNSERVED: [&str; 20] = [
-    "workflow",
-    "triggerworkflow",
-    "workflowexecution",
+const UNSERVED: [&str; 17] = [
     "snapshot",
     "mediainfo",
     "pic_jobs",
@@ -212,7 +218,9 @@ mod tests {
         assert_eq!(call.id.as_deref(), Some("j1"));
         assert_eq!(call.flag, Some(CiFlag::Cancel));
         let call = recognize(&Method::POST, "workflow", &q("")).unwrap();
-        assert_eq!(call.target, CiTarget::Unserved("workflow".into()));
+        assert_eq!(call.target, CiTarget::Served(CiResource::Workflow));
+        let call = recognize(&Method::POST, "docqueue", &q("")).unwrap();
+        assert_eq!(call.target, CiTarget::Unserved("docqueue".into()));
         let call = on_ci_host("/anything/at/all", &q(""));
         assert_eq!(call.target, CiTarget::Unserved("anything".into()));
         assert_eq!(call.id.as_deref(), Some("at/all"));

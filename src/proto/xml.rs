@@ -1,6 +1,8 @@
 //! XML documents of the COS/S3 API: a small writer for responses and the
 //! parser of the one request document we accept (`CompleteMultipartUpload`).
 
+use std::borrow::Cow;
+
 use quick_xml::escape::partial_escape;
 use serde::Deserialize;
 
@@ -10,12 +12,12 @@ use super::ProtoError;
 #[derive(Debug)]
 pub struct XmlWriter {
     out: String,
-    open: Vec<&'static str>,
+    open: Vec<Cow<'static, str>>,
 }
 
 impl XmlWriter {
     /// A new document whose root element is `root`.
-    pub fn new(root: &'static str) -> Self {
+    pub fn new(root: impl Into<Cow<'static, str>>) -> Self {
         let mut writer = Self {
             out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"),
             open: Vec::new(),
@@ -25,9 +27,10 @@ impl XmlWriter {
     }
 
     /// Opens a child element.
-    pub fn open(&mut self, tag: &'static str) -> &mut Self {
+    pub fn open(&mut self, tag: impl Into<Cow<'static, str>>) -> &mut Self {
+        let tag = tag.into();
         self.out.push('<');
-        self.out.push_str(tag);
+        self.out.push_str(&tag);
         self.out.push('>');
         self.open.push(tag);
         self
@@ -37,14 +40,14 @@ impl XmlWriter {
     pub fn close(&mut self) -> &mut Self {
         if let Some(tag) = self.open.pop() {
             self.out.push_str("</");
-            self.out.push_str(tag);
+            self.out.push_str(&tag);
             self.out.push('>');
         }
         self
     }
 
     /// Writes `<tag>text</tag>` with `text` escaped.
-    pub fn text(&mut self, tag: &'static str, text: impl AsRef<str>) -> &mut Self {
+    pub fn text(&mut self, tag: &str, text: impl AsRef<str>) -> &mut Self {
         self.out.push('<');
         self.out.push_str(tag);
         self.out.push('>');
