@@ -51,7 +51,7 @@ impl ExtFilter {
         };
         let suffix = suffix.to_ascii_lowercase();
         (self.video && VIDEO_SUFFIXES.contains(&suffix.as_str()))
-            || self.custom.iter().any(|c| *c == suffix)
+            || self.custom.contains(&suffix)
     }
 }
 
