@@ -9,7 +9,7 @@ Usage (from the repository root):
     cargo build --release
     fixtures/make.sh large DIR
     .venv/bin/python benches/compare.py DIR [--write]
-        [--only latency,bytes,load,rss,sprite] [--skip SECTIONS]
+        [--only latency,bytes,load,rss,sprite,ci] [--skip SECTIONS]
         [--runs 15] [--ffmpeg-runs 5] [--duration 10] [--binary target/release/framegate]
 
     # a smoke run (4-5 minutes): every section, few runs, short load
@@ -53,6 +53,9 @@ rss      64 snapshot requests of sample_2160p.mp4 fired at once (cache off,
          distinct times: every 4th in exact mode 8.75-9.5 s into the GOP,
          the rest keyframe): statuses (200 vs 503 SlowDown), how fast the
          503s come back, and the server's peak RSS (VmHWM) after the burst.
+ci       A 100-picture Interval CI job (320 wide) and a 10x10 OnlySprite CI
+         job of ten_minutes_1080p.mp4 through cos-python-sdk-v5 vs the ffmpeg
+         fps+scale(+tile) command lines (benches/ci_jobs.py's run()).
 sprite   A 100-cell sprite job (142x80 cells, 10x10, every 6 s) of
          ten_minutes_1080p.mp4 through the VOD API vs
          `ffmpeg -i VIDEO -vf fps=1/6,scale=142:80,tile=10x10 -frames:v 1`
@@ -98,7 +101,7 @@ sys.path.insert(0, str(ROOT / "benches"))
 import snapshot_latency  # noqa: E402  (start_gateway, upload, store_bytes)
 import support  # noqa: E402
 
-SECTIONS = ("latency", "bytes", "load", "rss", "sprite")
+SECTIONS = ("latency", "bytes", "load", "rss", "sprite", "ci")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
@@ -982,6 +985,38 @@ def sprite_section(args, sec: Section) -> None:
                               speedup >= 3))
 
 
+def ci_section(args, sec: Section) -> None:
+    import ci_jobs
+
+    video = args.dir / "ten_minutes_1080p.mp4"
+    if not video.exists():
+        raise RuntimeError(f"{video} missing (fixtures/make.sh large {args.dir})")
+    log(f"ci: 100-picture and 10x10 sprite CI jobs and ffmpeg on {video.name}")
+    r = ci_jobs.run(video, args.binary)
+    every = f"{r['interval_s']:g}"
+    rows = [
+        ["Interval job, 100 pictures 320 wide", f"{r['pictures_wall_s']:.2f} s",
+         f"{r['pictures_cpu_s']:.2f} s"],
+        [f"ffmpeg fps=1/{every},scale=320:-2", f"{r['ffmpeg_pictures_wall_s']:.2f} s",
+         f"{r['ffmpeg_pictures_cpu_s']:.2f} s"],
+        ["ffmpeg ÷ framegate", f"**{ratio(r['ffmpeg_pictures_wall_s'], r['pictures_wall_s'])}**",
+         ratio(r["ffmpeg_pictures_cpu_s"], r["pictures_cpu_s"])],
+        ["Interval job, OnlySprite 10x10 of 142x80", f"{r['sprite_wall_s']:.2f} s",
+         f"{r['sprite_cpu_s']:.2f} s"],
+        [f"ffmpeg fps=1/{every},scale=142:80,tile=10x10", f"{r['ffmpeg_sprite_wall_s']:.2f} s",
+         f"{r['ffmpeg_sprite_cpu_s']:.2f} s"],
+        ["ffmpeg ÷ framegate", f"**{ratio(r['ffmpeg_sprite_wall_s'], r['sprite_wall_s'])}**",
+         ratio(r["ffmpeg_sprite_cpu_s"], r["sprite_cpu_s"])],
+    ]
+    sec.body.append(
+        f"`{video.name}` ({r['duration_s']:.0f} s 1080p H.264, 2 s GOPs), jobs submitted with "
+        "cos-python-sdk-v5's `ci_create_media_jobs` (Mode Interval, TimeInterval "
+        f"{every} s, Count 100) and timed to `State=Success` (one job worker at `SCHED_IDLE`; "
+        "CPU is the gateway's user + system time); ffmpeg timed the same way, its CPU from "
+        "`getrusage(RUSAGE_CHILDREN)`.\n")
+    sec.body.append(table(["", "wall", "CPU"], rows, right={1, 2}))
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -1074,7 +1109,8 @@ def main() -> int:
                "bytes": ("Bytes read from the store per snapshot, ≥ 1 GiB MP4", bytes_section),
                "load": ("Throughput under load (wrk): snapshots, and plain GETs next to nginx", load_section),
                "rss": ("64 concurrent 2160p snapshots: admission and peak RSS", rss_section),
-               "sprite": ("Sprite job vs the ffmpeg command line", sprite_section)}
+               "sprite": ("Sprite job vs the ffmpeg command line", sprite_section),
+               "ci": ("CI snapshot jobs vs the ffmpeg command line", ci_section)}
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
     sections, failed = [], []
