@@ -678,7 +678,8 @@ impl Jobs {
                 .iter()
                 .zip(&state.subtasks)
                 .filter(|(sub, st)| {
-                    matches!(sub.work, task::Work::ImageSprite) && st.status == "SUCCESS"
+                    matches!(sub.work, task::Work::ImageSprite)
+                        && st.status == task::SubtaskStatus::Success
                 })
                 .find_map(|(_, st)| st.output.vtt.clone());
             if let Some(vtt) = found {
@@ -723,7 +724,10 @@ impl Jobs {
 
     /// The `ProcedureTask` / `ProcedureStateChangeEvent` object of a task.
     pub fn procedure_json(&self, row: &TaskRow, spec: &TaskSpec, state: &TaskState) -> Value {
-        let failed = state.subtasks.iter().find(|s| s.status == "FAIL");
+        let failed = state
+            .subtasks
+            .iter()
+            .find(|s| s.status == task::SubtaskStatus::Fail);
         let (err_code, message) = match (&state.abort_message, failed) {
             (Some(message), _) => (work::codes::INTERNAL_ERROR, message.clone()),
             (None, Some(first)) => (first.err_code, first.message.clone()),

@@ -113,11 +113,33 @@ pub struct TaskState {
     pub abort_message: Option<String>,
 }
 
+/// Where a subtask is (stored, and shown by VOD, under these names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SubtaskStatus {
+    /// Not started.
+    #[default]
+    Waiting,
+    /// Being made.
+    Processing,
+    /// Made.
+    Success,
+    /// Failed.
+    Fail,
+}
+
+impl SubtaskStatus {
+    /// Whether the subtask has ended.
+    pub fn ended(self) -> bool {
+        matches!(self, SubtaskStatus::Success | SubtaskStatus::Fail)
+    }
+}
+
 /// The state of one subtask.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SubtaskState {
-    /// WAITING, PROCESSING, SUCCESS or FAIL.
-    pub status: String,
+    /// Where it is.
+    pub status: SubtaskStatus,
     /// 0, or a VOD-style error number.
     pub err_code: i64,
     /// A dotted error name (`SourceFileError.NotFound`).
@@ -162,7 +184,7 @@ impl TaskState {
                 .subtasks
                 .iter()
                 .map(|_| SubtaskState {
-                    status: "WAITING".into(),
+                    status: SubtaskStatus::Waiting,
                     ..SubtaskState::default()
                 })
                 .collect(),

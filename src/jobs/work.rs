@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use super::params::now_ms;
-use super::task::{Output, SubtaskState, TaskSpec, TaskState, Work};
+use super::task::{Output, SubtaskState, SubtaskStatus, TaskSpec, TaskState, Work};
 use super::templates::{Kind, SampleType, Template};
 use crate::av::{Picture, PictureFormat};
 use crate::media::compose::{self, Shade};
@@ -73,9 +73,9 @@ pub fn run(
 ) -> WorkEnd {
     let started = now_ms();
     for sub in &mut state.subtasks {
-        if sub.status != "SUCCESS" && sub.status != "FAIL" {
+        if !sub.status.ended() {
             *sub = SubtaskState {
-                status: "PROCESSING".into(),
+                status: SubtaskStatus::Processing,
                 begin_ms: Some(started),
                 ..SubtaskState::default()
             };
@@ -126,7 +126,7 @@ pub fn run(
         .map(|(i, sub)| Plan::new(i, sub, duration, &dir, ctx.max_outputs))
         .collect();
     for (plan, st) in plans.iter_mut().zip(&mut state.subtasks) {
-        if st.status != "PROCESSING" {
+        if st.status != SubtaskStatus::Processing {
             plan.done = true;
         } else if let Some((code, ext, message)) = plan.refusal.take() {
             finish(st, code, ext, &message);
@@ -192,7 +192,11 @@ pub fn run(
 }
 
 fn finish(st: &mut SubtaskState, code: i64, ext: &str, message: &str) {
-    st.status = if code == 0 { "SUCCESS" } else { "FAIL" }.into();
+    st.status = if code == 0 {
+        SubtaskStatus::Success
+    } else {
+        SubtaskStatus::Fail
+    };
     st.err_code = code;
     st.err_code_ext = ext.into();
     st.message = message.into();
@@ -205,7 +209,7 @@ fn finish(st: &mut SubtaskState, code: i64, ext: &str, message: &str) {
 /// Fails every subtask that has not ended.
 fn fail_open(state: &mut TaskState, code: i64, ext: &str, message: &str) {
     for st in &mut state.subtasks {
-        if st.status != "SUCCESS" && st.status != "FAIL" {
+        if !st.status.ended() {
             finish(st, code, ext, message);
         }
     }

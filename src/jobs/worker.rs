@@ -26,7 +26,7 @@ use super::params::now_ms;
 use super::snapshot_job::{Failure, FailureKind, SnapshotJob, SnapshotProgress};
 use super::snapshot_run::{self, RunContext};
 use super::store::{NewEvent, Renewal, TaskKind, TaskRow, TaskStatus};
-use super::task::{TaskSpec, TaskState, Work};
+use super::task::{SubtaskStatus, TaskSpec, TaskState, Work};
 use super::work::{self, WorkContext, WorkEnd};
 use super::{decode_task, Jobs};
 use crate::config::MediaConfig;
@@ -245,7 +245,7 @@ async fn run_task<H: JobHost>(host: &Arc<H>, row: TaskRow) {
             let failed = task_state
                 .subtasks
                 .iter()
-                .filter(|s| s.status == "FAIL")
+                .filter(|s| s.status == SubtaskStatus::Fail)
                 .count();
             if end_task(jobs, &row, &spec, &task_state, TaskStatus::Finish).await {
                 tracing::info!(
@@ -580,7 +580,7 @@ async fn record_cover(jobs: &Jobs, spec: &TaskSpec, state: &TaskState) {
         .iter()
         .zip(&state.subtasks)
         .filter(|(sub, st)| {
-            matches!(sub.work, Work::CoverBySnapshot { .. }) && st.status == "SUCCESS"
+            matches!(sub.work, Work::CoverBySnapshot { .. }) && st.status == SubtaskStatus::Success
         })
         .filter_map(|(_, st)| st.output.images.first())
         .next_back();

@@ -50,8 +50,7 @@ impl ExtFilter {
             return false;
         };
         let suffix = suffix.to_ascii_lowercase();
-        (self.video && VIDEO_SUFFIXES.contains(&suffix.as_str()))
-            || self.custom.contains(&suffix)
+        (self.video && VIDEO_SUFFIXES.contains(&suffix.as_str())) || self.custom.contains(&suffix)
     }
 }
 
