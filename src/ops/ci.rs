@@ -468,17 +468,7 @@ async fn create_job(ctx: &Ctx<'_>, request: BodyStream) -> Result<Response, ApiE
         }
         Err(err) => return Err(err.into()),
     }
-    let output = &new.job.output;
-    let output_bucket = ctx.state.buckets.get(&output.bucket).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NoSuchBucket,
-            format!(
-                "Operation.Output.Bucket: there is no bucket {:?}.",
-                output.bucket
-            ),
-        )
-    })?;
-    check_writable(ctx, output_bucket, output)?;
+    check_output(ctx, &new.job.output, "Operation.Output")?;
     let view = ctx.state.jobs.submit_snapshot_job(new).await?;
     Ok(xml_ok(jobs_document(&[view], &[], None)))
 }
@@ -550,11 +540,28 @@ fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
     })
 }
 
+/// Checks that the output bucket exists and the caller may write the
+/// outputs there; `field` names the `Output` node in errors.
+pub(super) fn check_output(
+    ctx: &Ctx<'_>,
+    output: &OutputTarget,
+    field: &str,
+) -> Result<(), ApiError> {
+    let bucket = ctx.state.buckets.get(&output.bucket).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NoSuchBucket,
+            format!("{field}.Bucket: there is no bucket {:?}.", output.bucket),
+        )
+    })?;
+    check_writable(ctx, bucket, output, field)
+}
+
 /// Checks that the caller may write the job's outputs.
 fn check_writable(
     ctx: &Ctx<'_>,
     bucket: &crate::storage::Bucket,
     output: &OutputTarget,
+    field: &str,
 ) -> Result<(), ApiError> {
     let allowed = match ctx.principal {
         Principal::Key(id) => ctx.state.credentials.get(id).is_some_and(|credential| {
@@ -574,7 +581,7 @@ fn check_writable(
         Err(ApiError::new(
             ErrorCode::AccessDenied,
             format!(
-                "Operation.Output: this credential may not write to the bucket {}.",
+                "{field}: this credential may not write to the bucket {}.",
                 bucket.name
             ),
         ))

@@ -8,8 +8,8 @@ use http::Method;
 use serde::Deserialize;
 
 use super::ci::{
-    document, missing, one_of, queue_notify, required, write_xml, xml_ok, Node, NotifyXml,
-    OutputXml, FORMATS,
+    check_output, document, missing, one_of, queue_notify, required, write_xml, xml_ok, Node,
+    NotifyXml, OutputXml, FORMATS,
 };
 use super::Ctx;
 use crate::error::{ApiError, ErrorCode};
@@ -91,7 +91,7 @@ pub async fn workflow(
     let bucket = &ctx.bucket.name;
     let workflow = match (method, call.id.as_deref(), call.flag) {
         (&Method::POST, None, _) => {
-            let draft = draft(ctx, document(ctx, request).await?)?;
+            let draft = checked_draft(ctx, request).await?;
             jobs.create_workflow(draft).await?
         }
         (&Method::PUT, Some(id), Some(flag @ (CiFlag::Active | CiFlag::Paused))) => {
@@ -99,7 +99,7 @@ pub async fn workflow(
                 .await?
         }
         (&Method::PUT, Some(id), None) => {
-            let draft = draft(ctx, document(ctx, request).await?)?;
+            let draft = checked_draft(ctx, request).await?;
             jobs.update_workflow(id, draft).await?
         }
         (&Method::GET, None, _) => return list(ctx).await,
@@ -121,6 +121,21 @@ fn not_allowed(method: &Method) -> ApiError {
         ErrorCode::MethodNotAllowed,
         format!("{method} is not allowed on this CI resource."),
     )
+}
+
+/// The workflow a request defines, its outputs checked as a job's are:
+/// the buckets exist and the caller may write there (runs write with the
+/// authority of whoever defined the workflow).
+async fn checked_draft(ctx: &Ctx<'_>, request: BodyStream) -> Result<Workflow, ApiError> {
+    let draft = draft(ctx, document(ctx, request).await?)?;
+    for step in &draft.steps {
+        let field = format!(
+            "MediaWorkflow.Topology.Nodes.{}.Operation.Output",
+            step.node
+        );
+        check_output(ctx, &step.output, &field)?;
+    }
+    Ok(draft)
 }
 
 /// The typed workflow of a request (id and times are set by the core).
@@ -525,10 +540,12 @@ fn run_node(view: &RunView, name: &'static str) -> Node {
                 Node::leaf("EndTime", job.ended_ms.map(iso_time).unwrap_or_default()),
                 Node::leaf(
                     "Code",
-                    job.progress
-                        .failure
-                        .as_ref()
-                        .map_or("Success", |f| super::ci::failure_code(f.kind)),
+                    match (&job.progress.failure, job.state) {
+                        (Some(f), _) => super::ci::failure_code(f.kind),
+                        (None, JobState::Success) => "Success",
+                        (None, JobState::Cancel) => "Cancelled",
+                        (None, _) => "",
+                    },
                 ),
                 Node::leaf(
                     "Message",

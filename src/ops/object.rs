@@ -351,10 +351,21 @@ pub async fn copy(ctx: &Ctx<'_>, source: &str) -> Result<Response, ApiError> {
     } else {
         None
     };
-    let info = ctx
+    let jobs = &ctx.state.jobs;
+    let intent = jobs.upload_begins(&ctx.bucket.name, key(ctx), None).await?;
+    let info = match ctx
         .bucket
         .copy_from(source_bucket, &source_key, key(ctx), replace)
-        .await?;
+        .await
+    {
+        Ok(info) => info,
+        Err(err) => {
+            jobs.upload_abandoned(intent).await;
+            return Err(err.into());
+        }
+    };
+    jobs.on_upload(&ctx.bucket.name, key(ctx), None, intent)
+        .await;
     let mut doc = XmlWriter::new("CopyObjectResult");
     doc.text("ETag", info.quoted_etag())
         .text("LastModified", iso8601(info.last_modified));
