@@ -457,17 +457,7 @@ pub(super) fn check_url(field: &str, url: &str) -> Result<(), JobError> {
 async fn create_job(ctx: &Ctx<'_>, request: BodyStream) -> Result<Response, ApiError> {
     let request: JobRequest = document(ctx, request).await?;
     let new = new_job(ctx, &request)?;
-    let input = &new.job.key;
-    match ctx.bucket.head(input).await {
-        Ok(_) => {}
-        Err(StorageError::NoSuchKey) => {
-            return Err(ApiError::new(
-                ErrorCode::NoSuchKey,
-                format!("Input.Object: the object {input:?} does not exist."),
-            ))
-        }
-        Err(err) => return Err(err.into()),
-    }
+    check_input(ctx, &new.job.key, "Input.Object").await?;
     check_output(ctx, &new.job.output, "Operation.Output")?;
     let view = ctx.state.jobs.submit_snapshot_job(new).await?;
     Ok(xml_ok(jobs_document(&[view], &[], None)))
@@ -538,6 +528,18 @@ fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
         template_id,
         dedupe: None,
     })
+}
+
+/// Checks that the input object exists; `field` names it in errors.
+pub(super) async fn check_input(ctx: &Ctx<'_>, key: &str, field: &str) -> Result<(), ApiError> {
+    match ctx.bucket.head(key).await {
+        Ok(_) => Ok(()),
+        Err(StorageError::NoSuchKey) => Err(ApiError::new(
+            ErrorCode::NoSuchKey,
+            format!("{field}: the object {key:?} does not exist."),
+        )),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Checks that the output bucket exists and the caller may write the
@@ -622,25 +624,8 @@ async fn list_jobs(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         }
     }
     let states = job_states(q.get("states").unwrap_or_default())?;
-    let ascending = match q.get("orderByTime").unwrap_or("Desc") {
-        "" | "Desc" => false,
-        "Asc" => true,
-        other => {
-            return Err(ApiError::invalid_argument(format!(
-                "orderByTime: {other:?} is not Desc or Asc."
-            )))
-        }
-    };
-    let size = match q.get("size").filter(|s| !s.is_empty()) {
-        None => 10,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_argument(format!("size: {s:?} must be from 1 to {MAX_PAGE}."))
-            })?,
-    };
+    let ascending = oldest_first(q)?;
+    let size = page_param(q.get("size"), "size", MAX_PAGE, 10)?;
     let query = JobQuery {
         states,
         since_ms: time_param(q.get("startCreationTime"), "startCreationTime")?,
@@ -785,7 +770,19 @@ async fn list_templates(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     Ok(xml_ok(doc.finish()))
 }
 
-fn page_param(
+/// `orderByTime`: `Desc` (the default) or `Asc`; whether oldest first.
+pub(super) fn oldest_first(q: &crate::proto::query::Query) -> Result<bool, ApiError> {
+    match q.get("orderByTime").unwrap_or("Desc") {
+        "" | "Desc" => Ok(false),
+        "Asc" => Ok(true),
+        other => Err(ApiError::invalid_argument(format!(
+            "orderByTime: {other:?} is not Desc or Asc."
+        ))),
+    }
+}
+
+/// A page number or size from 1 to `max`, `default` when absent.
+pub(super) fn page_param(
     value: Option<&str>,
     field: &str,
     max: usize,

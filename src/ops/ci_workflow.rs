@@ -8,8 +8,8 @@ use http::Method;
 use serde::Deserialize;
 
 use super::ci::{
-    check_output, document, missing, one_of, queue_notify, required, write_xml, xml_ok, Node,
-    NotifyXml, OutputXml, FORMATS,
+    check_input, check_output, document, missing, oldest_first, one_of, page_param, queue_notify,
+    required, write_xml, xml_ok, Node, NotifyXml, OutputXml, FORMATS,
 };
 use super::Ctx;
 use crate::error::{ApiError, ErrorCode};
@@ -21,7 +21,7 @@ use crate::jobs::JobError;
 use crate::proto::ci_route::{CiCall, CiFlag};
 use crate::proto::xml::XmlWriter;
 use crate::server::body::Response;
-use crate::storage::{BodyStream, StorageError};
+use crate::storage::BodyStream;
 
 /// `<Request>` of `POST /workflow` and `PUT /workflow/<id>`.
 #[derive(Debug, Default, Deserialize)]
@@ -300,8 +300,8 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .filter(|i| !i.is_empty())
         .collect();
     let name = q.get("name").unwrap_or_default();
-    let page_number = page(q.get("pageNumber"), usize::MAX, 1, "pageNumber")?;
-    let page_size = page(q.get("pageSize"), MAX_PAGE, 10, "pageSize")?;
+    let page_number = page_param(q.get("pageNumber"), "pageNumber", usize::MAX, 1)?;
+    let page_size = page_param(q.get("pageSize"), "pageSize", MAX_PAGE, 10)?;
     let all = ctx.state.jobs.workflows(&ctx.bucket.name).await?;
     let matching: Vec<&Workflow> = all
         .iter()
@@ -326,19 +326,6 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .text("PageNumber", page_number.to_string())
         .text("PageSize", page_size.to_string());
     Ok(xml_ok(doc.finish()))
-}
-
-fn page(value: Option<&str>, max: usize, default: usize, field: &str) -> Result<usize, ApiError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid_argument(format!("{field}: {v:?} must be from 1 to {max}."))
-            }),
-    }
 }
 
 fn workflow_node(w: &Workflow) -> Node {
@@ -435,16 +422,7 @@ pub async fn trigger(ctx: &Ctx<'_>, method: &Method) -> Result<Response, ApiErro
     let key = required("object", &q.get("object").map(str::to_owned))?
         .trim_start_matches('/')
         .to_owned();
-    match ctx.bucket.head(&key).await {
-        Ok(_) => {}
-        Err(StorageError::NoSuchKey) => {
-            return Err(ApiError::new(
-                ErrorCode::NoSuchKey,
-                format!("object: the object {key:?} does not exist."),
-            ))
-        }
-        Err(err) => return Err(err.into()),
-    }
+    check_input(ctx, &key, "object").await?;
     let run_id = ctx
         .state
         .jobs
@@ -474,16 +452,8 @@ pub async fn execution(
     let q = &ctx.route.query;
     let workflow_id = required("workflowId", &q.get("workflowId").map(str::to_owned))?.to_owned();
     jobs.workflow(&ctx.bucket.name, &workflow_id).await?;
-    let ascending = match q.get("orderByTime").unwrap_or("Desc") {
-        "" | "Desc" => false,
-        "Asc" => true,
-        other => {
-            return Err(ApiError::invalid_argument(format!(
-                "orderByTime: {other:?} is not Desc or Asc."
-            )))
-        }
-    };
-    let size = page(q.get("size"), MAX_PAGE, 10, "size")?;
+    let ascending = oldest_first(q)?;
+    let size = page_param(q.get("size"), "size", MAX_PAGE, 10)?;
     let token = q.get("nextToken").unwrap_or_default();
     let page = jobs
         .workflow_runs(&ctx.bucket.name, &workflow_id, ascending, size, token)
