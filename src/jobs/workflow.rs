@@ -345,7 +345,8 @@ impl Jobs {
                 .submit_snapshot_job(NewJob {
                     job,
                     template_id: Some(step.template_id.clone()),
-                    dedupe: Some(format!("{run_id}/{}", step.node)),
+                    // Its own namespace beside VOD's SessionIds.
+                    dedupe: Some(format!("workflow-run:{run_id}/{}", step.node)),
                 })
                 .await?;
             run.jobs.push((step.node.clone(), view.id));
