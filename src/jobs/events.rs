@@ -19,6 +19,7 @@ use sha2::Sha256;
 
 use super::params::{now_ms, Params};
 use super::store::{Delivery, NewEvent, PushTarget, StoreError};
+use super::task::NotifyMode;
 use super::worker::JobHost;
 use super::{JobError, Jobs};
 
@@ -62,16 +63,11 @@ impl Jobs {
     pub async fn event_for(
         &self,
         task_id: &str,
-        notify_mode: &str,
+        notify_mode: NotifyMode,
         finished: bool,
         procedure: Value,
     ) -> Result<Option<NewEvent>, StoreError> {
-        let wanted = match notify_mode {
-            "None" => false,
-            "Change" => true,
-            _ => finished,
-        };
-        if !wanted {
+        if !notify_mode.wants(finished) {
             return Ok(None);
         }
         let target = self.callback_target().await?;

@@ -443,13 +443,17 @@ impl Jobs {
         if !(-10..=10).contains(&priority) {
             return Err(JobError::invalid("TasksPriority", "must be from -10 to 10"));
         }
-        let notify_mode = p.string("TasksNotifyMode")?.unwrap_or_default();
-        if !["", "Finish", "Change", "None"].contains(&notify_mode.as_str()) {
-            return Err(JobError::invalid(
-                "TasksNotifyMode",
-                "must be Finish, Change or None",
-            ));
-        }
+        let notify_mode = match p.string("TasksNotifyMode")?.as_deref() {
+            None | Some("") | Some("Finish") => task::NotifyMode::Finish,
+            Some("Change") => task::NotifyMode::Change,
+            Some("None") => task::NotifyMode::None,
+            Some(_) => {
+                return Err(JobError::invalid(
+                    "TasksNotifyMode",
+                    "must be Finish, Change or None",
+                ))
+            }
+        };
         let session_context = p.string("SessionContext")?.unwrap_or_default();
         params::check_len("SessionContext", &session_context, 1000)?;
         let session_id = p.string("SessionId")?.unwrap_or_default();

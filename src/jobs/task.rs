@@ -25,12 +25,36 @@ pub struct TaskSpec {
     pub subtasks: Vec<Subtask>,
     /// -10..10.
     pub priority: i64,
-    /// `Finish`, `Change` or `None` (empty: Finish).
-    pub notify_mode: String,
+    /// Which state changes make events.
+    pub notify_mode: NotifyMode,
     /// Echoed in results and events.
     pub session_context: String,
     /// The deduplication id, if any.
     pub session_id: String,
+}
+
+/// Which state changes of a task make events (`TasksNotifyMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotifyMode {
+    /// Its end only (stored as `""` by earlier versions).
+    #[default]
+    #[serde(alias = "")]
+    Finish,
+    /// Its start and its end.
+    Change,
+    /// None.
+    None,
+}
+
+impl NotifyMode {
+    /// Whether a change to a state that `finished` or not makes an event.
+    pub fn wants(self, finished: bool) -> bool {
+        match self {
+            NotifyMode::None => false,
+            NotifyMode::Change => true,
+            NotifyMode::Finish => finished,
+        }
+    }
 }
 
 /// One subtask with its template.

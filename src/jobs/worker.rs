@@ -26,7 +26,7 @@ use super::params::now_ms;
 use super::snapshot_job::{Failure, FailureKind, SnapshotJob, SnapshotProgress};
 use super::snapshot_run::{self, RunContext};
 use super::store::{NewEvent, Renewal, TaskKind, TaskRow, TaskStatus};
-use super::task::{SubtaskStatus, TaskSpec, TaskState, Work};
+use super::task::{NotifyMode, SubtaskStatus, TaskSpec, TaskState, Work};
 use super::work::{self, WorkContext, WorkEnd};
 use super::{decode_task, Jobs};
 use crate::config::MediaConfig;
@@ -193,10 +193,10 @@ async fn run_task<H: JobHost>(host: &Arc<H>, row: TaskRow) {
         return;
     };
     tracing::info!(task = %row.task_id, key = %spec.key, attempt = row.attempts, "task started");
-    if row.attempts == 1 && spec.notify_mode == "Change" {
+    if row.attempts == 1 && spec.notify_mode == NotifyMode::Change {
         let procedure = jobs.procedure_json(&row, &spec, &task_state);
         let published = match jobs
-            .event_for(&row.task_id, &spec.notify_mode, false, procedure)
+            .event_for(&row.task_id, spec.notify_mode, false, procedure)
             .await
         {
             Ok(event) => jobs.publish(event).await,
@@ -466,7 +466,7 @@ async fn end_task(
     };
     let procedure = jobs.procedure_json(&ended, spec, state);
     let event = match jobs
-        .event_for(&row.task_id, &spec.notify_mode, true, procedure)
+        .event_for(&row.task_id, spec.notify_mode, true, procedure)
         .await
     {
         Ok(event) => event,
