@@ -36,6 +36,8 @@ pub fn action(endpoint: &Endpoint) -> &'static str {
             CiTarget::Served(CiResource::Template) => "ci:MediaTemplates",
             CiTarget::Served(CiResource::Queue) => "ci:MediaQueue",
             CiTarget::Served(CiResource::MediaBucket) => "ci:MediaBuckets",
+            CiTarget::Served(CiResource::Snapshot) => "ci:GenerateSnapshot",
+            CiTarget::Served(CiResource::MediaInfo) => "ci:GetMediaInfo",
             CiTarget::Served(
                 CiResource::Workflow | CiResource::TriggerWorkflow | CiResource::WorkflowExecution,
             ) => "ci:MediaWorkflows",

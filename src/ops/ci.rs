@@ -75,6 +75,8 @@ pub async fn handle(
             super::ci_workflow::workflow(ctx, call, method, request).await
         }
         (CiResource::TriggerWorkflow, _, None) => super::ci_workflow::trigger(ctx, method).await,
+        (CiResource::Snapshot, &Method::POST, None) => save_snapshot(ctx, request).await,
+        (CiResource::MediaInfo, &Method::POST, None) => media_info(ctx, request).await,
         (CiResource::WorkflowExecution, ..) => {
             super::ci_workflow::execution(ctx, call, method).await
         }
@@ -534,28 +536,27 @@ fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
 pub(super) async fn check_input(ctx: &Ctx<'_>, key: &str, field: &str) -> Result<(), ApiError> {
     match ctx.bucket.head(key).await {
         Ok(_) => Ok(()),
-        Err(StorageError::NoSuchKey) => Err(ApiError::new(
-            ErrorCode::NoSuchKey,
-            format!("{field}: the object {key:?} does not exist."),
-        )),
+        Err(StorageError::NoSuchKey) => Err(no_input(key, field)),
         Err(err) => Err(err.into()),
     }
 }
 
 /// Checks that the output bucket exists and the caller may write the
-/// outputs there; `field` names the `Output` node in errors.
-pub(super) fn check_output(
-    ctx: &Ctx<'_>,
+/// outputs there; `field` names the `Output` node in errors. Returns the
+/// bucket.
+pub(super) fn check_output<'s>(
+    ctx: &Ctx<'s>,
     output: &OutputTarget,
     field: &str,
-) -> Result<(), ApiError> {
+) -> Result<&'s std::sync::Arc<crate::storage::Bucket>, ApiError> {
     let bucket = ctx.state.buckets.get(&output.bucket).ok_or_else(|| {
         ApiError::new(
             ErrorCode::NoSuchBucket,
             format!("{field}.Bucket: there is no bucket {:?}.", output.bucket),
         )
     })?;
-    check_writable(ctx, bucket, output, field)
+    check_writable(ctx, bucket, output, field)?;
+    Ok(bucket)
 }
 
 /// Checks that the caller may write the job's outputs.
@@ -686,6 +687,100 @@ fn time_param(value: Option<&str>, field: &str) -> Result<Option<i64>, ApiError>
                 "{field}: {text:?} is not an ISO 8601 time with a zone."
             ))
         })
+}
+
+// ------------------------------------------------- synchronous media calls
+
+/// `<Request>` of `POST /snapshot` (GenerateSnapshot).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SnapshotRequest {
+    input: Option<InputXml>,
+    time: Option<String>,
+    width: Option<String>,
+    height: Option<String>,
+    mode: Option<String>,
+    rotate: Option<String>,
+    format: Option<String>,
+    output: Option<OutputXml>,
+}
+
+/// `POST /snapshot`: the frame `?ci-process=snapshot` would answer, saved
+/// as an object (the parameters and their ranges are the query's).
+async fn save_snapshot(ctx: &Ctx<'_>, request: BodyStream) -> Result<Response, ApiError> {
+    let request: SnapshotRequest = document(ctx, request).await?;
+    let key = input_key(&request.input)?;
+    let params = crate::proto::snapshot::parse_with(|name| match name {
+        "time" => request.time.as_deref(),
+        "width" => request.width.as_deref(),
+        "height" => request.height.as_deref(),
+        "mode" => request.mode.as_deref(),
+        "rotate" => request.rotate.as_deref(),
+        "format" => request.format.as_deref(),
+        _ => None,
+    })?;
+    let out = request.output.as_ref().ok_or_else(|| missing("Output"))?;
+    let output = OutputTarget {
+        bucket: required("Output.Bucket", &out.bucket)?.to_owned(),
+        region: required("Output.Region", &out.region)?.to_owned(),
+        pictures: Some(
+            required("Output.Object", &out.object)?
+                .trim_start_matches('/')
+                .to_owned(),
+        ),
+        sprites: None,
+    };
+    let name = output.pictures.clone().unwrap_or_default();
+    crate::proto::route::validate_key(&name)
+        .map_err(|e| ApiError::invalid_argument(format!("Output.Object: {e}")))?;
+    let bucket = check_output(ctx, &output, "Output")?;
+    let info = match ctx.bucket.head(&key).await {
+        Err(StorageError::NoSuchKey) => return Err(no_input(&key, "Input.Object")),
+        other => other?,
+    };
+    let image = super::media::decode_snapshot(ctx, &key, &info, params).await?;
+    bucket
+        .put_bytes(&name, image.bytes, image.content_type)
+        .await?;
+    let mut doc = XmlWriter::new("Response");
+    doc.open("Output")
+        .text("Region", &output.region)
+        .text("Bucket", &output.bucket)
+        .text("Object", &name)
+        .close();
+    Ok(xml_ok(doc.finish()))
+}
+
+/// `<Request>` of `POST /mediainfo` (GenerateMediaInfo).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MediaInfoRequest {
+    input: Option<InputXml>,
+}
+
+/// `POST /mediainfo`: the document `?ci-process=videoinfo` answers.
+async fn media_info(ctx: &Ctx<'_>, request: BodyStream) -> Result<Response, ApiError> {
+    let request: MediaInfoRequest = document(ctx, request).await?;
+    let key = input_key(&request.input)?;
+    check_input(ctx, &key, "Input.Object").await?;
+    let info = super::media::media_info_of(ctx, &key).await?;
+    let value = serde_json::json!({ "MediaInfo": info });
+    Ok(xml_ok(crate::proto::xml::json_to_xml("Response", &value)))
+}
+
+/// `Input.Object`, without a leading `/`.
+fn input_key(input: &Option<InputXml>) -> Result<String, JobError> {
+    let object = input.as_ref().and_then(|i| i.object.clone());
+    Ok(required("Input.Object", &object)?
+        .trim_start_matches('/')
+        .to_owned())
+}
+
+fn no_input(key: &str, field: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NoSuchKey,
+        format!("{field}: the object {key:?} does not exist."),
+    )
 }
 
 // ---------------------------------------------------------------- templates

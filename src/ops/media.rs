@@ -102,7 +102,7 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
                 // Another leader finished between the lookup and the join.
                 Some(image) => (image, "hit"),
                 None => {
-                    let image = decode_snapshot(ctx, &info, params).await?;
+                    let image = decode_snapshot(ctx, key(ctx), &info, params).await?;
                     // Cached before the followers are released, so a request
                     // arriving now finds either the flight or the picture.
                     ctx.state.snapshots.put(cache_key, image.clone());
@@ -112,7 +112,7 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
             },
             Turn::Follow(follower) => match follower.wait().await {
                 Some(image) => (image, "shared"),
-                None => (decode_snapshot(ctx, &info, params).await?, "miss"),
+                None => (decode_snapshot(ctx, key(ctx), &info, params).await?, "miss"),
             },
         },
     };
@@ -142,15 +142,16 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
 /// Decodes and encodes one snapshot on the pool, logging what it took from
 /// the store. The video is taken from [`OpenedCache`] when a recent request
 /// opened this object version, and put back there after a success.
-async fn decode_snapshot(
+pub(super) async fn decode_snapshot(
     ctx: &Ctx<'_>,
+    key: &str,
     info: &ObjectInfo,
     params: SnapshotParams,
 ) -> Result<CachedImage, ApiError> {
-    let opened_key = format!("{}\n{}\n{}", ctx.bucket.name, key(ctx), info.etag);
+    let opened_key = format!("{}\n{}\n{}", ctx.bucket.name, key, info.etag);
     let reader = ctx
         .bucket
-        .reader(key(ctx), info.size, tokio::runtime::Handle::current());
+        .reader(key, info.size, tokio::runtime::Handle::current());
     let opened = Arc::clone(&ctx.state.opened);
     let started = Instant::now();
     let (image, reused, bytes, requests, cut) = decode_leaving(ctx, move |limits| {
@@ -205,6 +206,15 @@ async fn decode_snapshot(
     })
 }
 
+/// Probes `key` of the addressed bucket on the decode pool.
+pub(super) async fn media_info_of(ctx: &Ctx<'_>, key: &str) -> Result<media::MediaInfo, ApiError> {
+    let info = ctx.bucket.head(key).await?;
+    let reader = ctx
+        .bucket
+        .reader(key, info.size, tokio::runtime::Handle::current());
+    decode(ctx, move |limits| media::probe(Box::new(reader), limits)).await
+}
+
 /// `GET /<key>?ci-process=videoinfo`: media information as COS-style XML,
 /// or JSON with `format=json` or `Accept: application/json`.
 pub async fn video_info(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -214,11 +224,7 @@ pub async fn video_info(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("application/json"));
-    let info = ctx.bucket.head(key(ctx)).await?;
-    let reader = ctx
-        .bucket
-        .reader(key(ctx), info.size, tokio::runtime::Handle::current());
-    let media_info = decode(ctx, move |limits| media::probe(Box::new(reader), limits)).await?;
+    let media_info = media_info_of(ctx, key(ctx)).await?;
     let value = serde_json::json!({ "MediaInfo": media_info });
     let (content_type, text) = if json {
         ("application/json", value.to_string())

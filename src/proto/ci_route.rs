@@ -31,6 +31,10 @@ pub enum CiResource {
     TriggerWorkflow,
     /// `/workflowexecution`: workflow runs.
     WorkflowExecution,
+    /// `/snapshot`: one frame saved as an object (GenerateSnapshot).
+    Snapshot,
+    /// `/mediainfo`: media information (GenerateMediaInfo).
+    MediaInfo,
 }
 
 /// What a CI request addresses: a resource framegate serves, or one it
@@ -83,7 +87,7 @@ pub struct CiCall {
 
 /// First path segments that name CI resources: those served, then the
 /// other CI APIs `cos-python-sdk-v5` calls on the same host.
-const SERVED: [(&str, CiResource); 7] = [
+const SERVED: [(&str, CiResource); 9] = [
     ("jobs", CiResource::Jobs),
     ("template", CiResource::Template),
     ("queue", CiResource::Queue),
@@ -91,10 +95,10 @@ const SERVED: [(&str, CiResource); 7] = [
     ("workflow", CiResource::Workflow),
     ("triggerworkflow", CiResource::TriggerWorkflow),
     ("workflowexecution", CiResource::WorkflowExecution),
+    ("snapshot", CiResource::Snapshot),
+    ("mediainfo", CiResource::MediaInfo),
 ];
-const UNSERVED: [&str; 17] = [
-    "snapshot",
-    "mediainfo",
+const UNSERVED: [&str; 15] = [
     "pic_jobs",
     "doc_jobs",
     "asr_jobs",

@@ -114,6 +114,14 @@ pub const MAX_TIME: f64 = 36_000_000.0;
 
 /// Parses and validates the snapshot parameters of a query.
 pub fn parse(query: &Query) -> Result<SnapshotParams, ProtoError> {
+    parse_with(|name| query.get(name))
+}
+
+/// Parses and validates snapshot parameters that `get` gives by their
+/// query names (`time`, `width`, ...): the query's, or the same fields of
+/// another document (CI's `POST /snapshot`).
+pub fn parse_with<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<SnapshotParams, ProtoError> {
+    let query = Getter(get);
     let time_text = query
         .get("time")
         .ok_or_else(|| invalid("Parameter time is required (seconds, e.g. time=1.5)."))?;
@@ -177,6 +185,15 @@ pub fn parse(query: &Query) -> Result<SnapshotParams, ProtoError> {
         rotate,
         mode,
     })
+}
+
+/// A parameter source with `Query`'s `get`.
+struct Getter<F>(F);
+
+impl<'a, F: Fn(&str) -> Option<&'a str>> Getter<F> {
+    fn get(&self, name: &str) -> Option<&'a str> {
+        (self.0)(name)
+    }
 }
 
 /// A canonical text of the parameters, for cache keys and ETags.
