@@ -689,11 +689,7 @@ impl Jobs {
         let Some(callback) = callback else {
             return Ok(None);
         };
-        let render = self
-            .job_renderer
-            .get()
-            .ok_or_else(|| JobError::invalid("CallBack", "no renderer is installed"))?;
-        let (body, content_type) = render(view, callback.format);
+        let (body, content_type) = (self.job_renderer)(view, callback.format);
         Ok(Some(super::store::NewEvent {
             event_id: format!("evt-{}", hex::encode(rand::random::<[u8; 12]>())),
             task_id: view.id.clone(),
@@ -708,9 +704,8 @@ impl Jobs {
     }
 }
 
-/// Renders a job-end callback body in a format: what the wire adapter
-/// installs ([`Jobs::set_job_renderer`]), so the core stays free of wire
-/// formats.
+/// Renders a job-end callback body in a format: the wire adapter's, given
+/// to [`Jobs::open`], so the core stays free of wire formats.
 pub type JobRenderer = fn(&JobView, CallbackFormat) -> (String, &'static str);
 
 fn check_template_name(name: &str) -> Result<(), JobError> {

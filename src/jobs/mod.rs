@@ -186,8 +186,8 @@ pub struct Jobs {
     events_notify: Notify,
     /// Upload rules.
     triggers: Vec<TriggerConfig>,
-    /// Renders job-end callbacks (installed by the wire adapter).
-    job_renderer: OnceLock<media_queue::JobRenderer>,
+    /// Renders job-end callbacks (the wire adapter's).
+    job_renderer: media_queue::JobRenderer,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -202,8 +202,12 @@ impl std::fmt::Debug for Jobs {
 
 impl Jobs {
     /// Opens the job store of `config` and takes back the tasks this node
-    /// held when it last stopped.
-    pub async fn open(config: &Config) -> Result<Self, String> {
+    /// held when it last stopped. `job_renderer` makes the bodies of
+    /// job-end callbacks (a wire format the core does not know).
+    pub async fn open(
+        config: &Config,
+        job_renderer: media_queue::JobRenderer,
+    ) -> Result<Self, String> {
         let jobs = config.jobs.clone();
         let url = if jobs.store == "sqlite" {
             std::fs::create_dir_all(&config.data_dir)
@@ -263,7 +267,7 @@ impl Jobs {
             events: config.events.clone(),
             events_notify: Notify::new(),
             triggers: config.triggers.clone(),
-            job_renderer: OnceLock::new(),
+            job_renderer,
         })
     }
 
@@ -275,11 +279,6 @@ impl Jobs {
             address.to_string()
         };
         let _ = self.endpoint.set(format!("http://{host}"));
-    }
-
-    /// Installs how job-end callbacks are rendered.
-    pub fn set_job_renderer(&self, render: media_queue::JobRenderer) {
-        let _ = self.job_renderer.set(render);
     }
 
     /// The job configuration.

@@ -59,8 +59,7 @@ impl AppState {
     /// Opens the buckets and the job store of `config`.
     pub async fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
-        let jobs = Jobs::open(&config).await?;
-        jobs.set_job_renderer(ci::render_job_end);
+        let jobs = Jobs::open(&config, ci::render_job_end).await?;
         jobs.resume_uploads(|bucket, key| {
             let bucket = buckets.get(&bucket).cloned();
             async move {
