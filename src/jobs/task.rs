@@ -266,6 +266,12 @@ pub fn parse_subtasks(
     for (set, prefix, kind) in sets {
         for input in p.array(set)?.into_iter().flatten() {
             let ip = Params::nested(input, prefix);
+            if ip.array("WatermarkSet")?.is_some_and(|w| !w.is_empty()) {
+                return Err(JobError::invalid(
+                    "WatermarkSet",
+                    format!("{set}: watermarks are not provided by this gateway"),
+                ));
+            }
             let definition = ip
                 .uint("Definition")?
                 .ok_or_else(|| JobError::MissingParameter {

@@ -322,6 +322,14 @@ def test_file_id_is_stable_and_accepted(client):
     ({"MediaStoragePath": "/../etc/passwd",
       "MediaProcessTask": {"SampleSnapshotTaskSet": [{"Definition": 10}]}},
      "InvalidParameterValue.MediaStoragePath"),
+    # Watermarks are not made: refused, never silently left out.
+    ({"MediaStoragePath": "/videos/clip.mp4", "MediaProcessTask": {
+        "SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s"],
+                                         "WatermarkSet": [{"Definition": 1}]}]}},
+     "InvalidParameterValue.WatermarkSet"),
+    ({"MediaStoragePath": "/videos/clip.mp4", "MediaProcessTask": {
+        "SampleSnapshotTaskSet": [{"Definition": 10, "WatermarkSet": [{"Definition": 1}]}]}},
+     "InvalidParameterValue.WatermarkSet"),
 ])
 def test_bad_process_media_requests_are_refused_at_once(client, params, code):
     err = error_of(client, "ProcessMedia", params)
