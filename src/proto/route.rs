@@ -355,6 +355,25 @@ fn bucket_endpoint(method: &Method, query: &Query) -> Result<Endpoint, ProtoErro
     })
 }
 
+/// Objects have no versions here: a `versionId` (query) or
+/// `x-cos-version-id` (header) other than `null` (S3's name of the one
+/// version an unversioned object has) is refused, never answered with the
+/// current object in its place.
+fn check_version(query: &Query, headers: &HeaderMap) -> Result<(), ProtoError> {
+    let asked = query.get("versionId").or_else(|| {
+        headers
+            .get("x-cos-version-id")
+            .and_then(|v| v.to_str().ok())
+    });
+    match asked {
+        None | Some("null") => Ok(()),
+        Some(id) => Err(ProtoError::InvalidArgument(format!(
+            "versionId {id:?}: this gateway keeps no object versions (only versionId=null, \
+             the current object, can be named)."
+        ))),
+    }
+}
+
 fn object_endpoint(
     method: &Method,
     query: &Query,
@@ -367,6 +386,7 @@ fn object_endpoint(
             .map(str::to_owned)
             .ok_or_else(|| ProtoError::InvalidArgument("Parameter uploadId is empty.".into()))
     };
+    check_version(query, headers)?;
     let copy_source = headers
         .get("x-cos-copy-source")
         .or_else(|| headers.get("x-amz-copy-source"))
@@ -455,6 +475,41 @@ mod tests {
             map.insert(*name, value.parse().unwrap());
         }
         route(addressing, &method, Some(host), path, query, &map)
+    }
+
+    #[test]
+    fn version_ids_are_refused_on_objects() {
+        for (query, header) in [("versionId=abc", None), ("", Some("abc"))] {
+            let headers: Vec<(&'static str, &str)> = header
+                .map(|h| ("x-cos-version-id", h))
+                .into_iter()
+                .collect();
+            for method in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+                let path = format!("/a.mp4?{query}");
+                let err = check(method.clone(), "localhost", &path, &headers).unwrap_err();
+                assert!(
+                    err.to_string().contains("versionId"),
+                    "{method} {path}: {err}"
+                );
+            }
+        }
+        let r = check(Method::GET, "localhost", "/a.mp4?versionId=null", &[]).unwrap();
+        assert_eq!(r.endpoint, Endpoint::GetObject);
+        let r = check(
+            Method::GET,
+            "localhost",
+            "/a.mp4?ci-process=snapshot&time=1&versionId=null",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.endpoint, Endpoint::Snapshot);
+        assert!(check(
+            Method::GET,
+            "localhost",
+            "/a.mp4?ci-process=snapshot&versionId=v1",
+            &[]
+        )
+        .is_err());
     }
 
     #[test]

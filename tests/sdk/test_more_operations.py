@@ -3,6 +3,7 @@ pre-signed URLs, bucket HEAD/location, batch delete, the SDKs' ranged
 downloaders, and boto3's own checksums."""
 
 import hashlib
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -13,6 +14,8 @@ from qcloud_cos.cos_exception import CosServiceError
 from support import (
     BUCKET, MiB, REGION, boto_error, cos_body, cos_error, crc64_ecma, hget, payload, quoted_md5,
 )
+
+FIXTURE_CLIP = Path(__file__).resolve().parents[2] / "fixtures" / "h264_bframes.mp4"
 
 # ---------------------------------------------------------------- copy
 
@@ -180,3 +183,43 @@ def test_boto3_get_with_checksum_mode(s3, key_prefix):
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"verified")
     got = s3.get_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
     assert got["Body"].read() == b"verified"
+
+
+# ---------------------------------------------------------------- versionId
+
+def test_a_version_id_is_refused_never_answered_with_the_current_object(cos, s3, key_prefix):
+    """Objects have no versions here: GET, HEAD and DELETE naming a versionId
+    (COS SDK, boto3) are 400 InvalidArgument naming it, and the DELETE
+    deletes nothing; versionId=null (S3's name of the only version) is the
+    object itself."""
+    key = f"{key_prefix}versioned.txt"
+    cos.put_object(Bucket=BUCKET, Key=key, Body=b"current")
+    for call in (lambda: cos.get_object(Bucket=BUCKET, Key=key, VersionId="v1"),
+                 lambda: cos.delete_object(Bucket=BUCKET, Key=key, VersionId="v1")):
+        with pytest.raises(CosServiceError) as raised:
+            call()
+        assert raised.value.get_status_code() == 400
+        assert raised.value.get_error_code() == "InvalidArgument"
+        assert "versionId" in raised.value.get_error_msg()
+    with pytest.raises(CosServiceError) as raised:
+        cos.head_object(Bucket=BUCKET, Key=key, VersionId="v1")
+    assert raised.value.get_status_code() == 400
+    for call in (lambda: s3.get_object(Bucket=BUCKET, Key=key, VersionId="v1"),
+                 lambda: s3.delete_object(Bucket=BUCKET, Key=key, VersionId="v1")):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert raised.value.response["Error"]["Code"] == "InvalidArgument"
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"current"
+    assert s3.get_object(Bucket=BUCKET, Key=key, VersionId="null")["Body"].read() == b"current"
+
+
+def test_a_snapshot_naming_a_version_is_refused(http, key_prefix, cos):
+    """?ci-process=snapshot&versionId=... is refused the same way."""
+    key = f"{key_prefix}clip.mp4"
+    cos.put_object(Bucket=BUCKET, Key=key, Body=FIXTURE_CLIP.read_bytes())
+    r = http.get(key, params={"ci-process": "snapshot", "time": "1", "versionId": "v1"})
+    assert r.status_code == 400 and b"versionId" in r.content, r.text
+    r = http.get(key, params={"ci-process": "snapshot", "time": "1"},
+                 headers={"x-cos-version-id": "v1"})
+    assert r.status_code == 400 and b"versionId" in r.content, r.text
+    assert http.get(key, params={"ci-process": "snapshot", "time": "1"}).status_code == 200
