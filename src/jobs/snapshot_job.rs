@@ -12,10 +12,10 @@ use crate::media::MediaInfo;
 
 /// Most pictures one job may ask for.
 pub const MAX_COUNT: u64 = 10_000;
-/// The smallest and largest picture side.
-pub const PICTURE_SIDE: (u32, u32) = (128, 4096);
-/// The smallest and largest sprite cell side.
-pub const CELL_SIDE: (u32, u32) = (8, 4096);
+/// The smallest and largest picture side (VOD's, the same rule).
+pub const PICTURE_SIDE: (u32, u32) = super::templates::SIDE_RANGE;
+/// The smallest and largest sprite cell side (VOD's, the same rule).
+pub const CELL_SIDE: (u32, u32) = super::templates::CELL_SIDE_RANGE;
 /// Padding and margin of sprites, in pixels.
 pub const SPRITE_SPACING: (u32, u32) = (0, 1024);
 /// Columns and lines of a sprite sheet.

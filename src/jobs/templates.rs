@@ -19,6 +19,9 @@ pub const PRESET_DEFINITION: u64 = 10;
 pub const SIDE_RANGE: (u32, u32) = (128, 4096);
 /// Bounds of a whole sprite side (cell side times cells).
 pub const SPRITE_SIDE_RANGE: (u32, u32) = (128, 4096);
+/// Bounds of a sprite cell side (0 means "follow the source"): the sheet
+/// is what must be 128 or more.
+pub const CELL_SIDE_RANGE: (u32, u32) = (8, 4096);
 
 /// The three template kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -263,11 +266,15 @@ impl Template {
             params::check_len("Comment", &comment, 256)?;
             self.comment = comment;
         }
+        let range = match self.kind {
+            Kind::ImageSprite => CELL_SIDE_RANGE,
+            _ => SIDE_RANGE,
+        };
         if let Some(width) = p.uint("Width")? {
-            self.width = side("Width", width)?;
+            self.width = side("Width", width, range)?;
         }
         if let Some(height) = p.uint("Height")? {
-            self.height = side("Height", height)?;
+            self.height = side("Height", height, range)?;
         }
         if let Some(adaptive) = p.string("ResolutionAdaptive")? {
             self.resolution_adaptive = match adaptive.as_str() {
@@ -422,8 +429,7 @@ impl Template {
 }
 
 /// A picture side: 0 or 128–4096.
-fn side(field: &'static str, value: u64) -> Result<u32, JobError> {
-    let (low, high) = SIDE_RANGE;
+fn side(field: &'static str, value: u64, (low, high): (u32, u32)) -> Result<u32, JobError> {
     if value == 0 || (u64::from(low)..=u64::from(high)).contains(&value) {
         Ok(value as u32)
     } else {

@@ -122,6 +122,13 @@ def test_template_crud(client):
                      "ColumnCount": 1}, "InvalidParameterValue.RowCount"),
     ("ImageSprite", {"SampleType": "Percent", "SampleInterval": 5, "RowCount": 1,
                      "ColumnCount": 1}, "InvalidParameterValue.SampleType"),
+    # Cells from 8 px; the whole sheet 128-4096 a side.
+    ("ImageSprite", {"SampleType": "Time", "SampleInterval": 5, "RowCount": 20,
+                     "ColumnCount": 20, "Width": 7, "Height": 8},
+     "InvalidParameterValue.Width"),
+    ("ImageSprite", {"SampleType": "Time", "SampleInterval": 5, "RowCount": 3,
+                     "ColumnCount": 20, "Width": 8, "Height": 8},
+     "InvalidParameterValue.Height"),
 ])
 def test_out_of_range_template_fields_are_refused(client, kind, fields, code):
     err = error_of(client, f"Create{kind}Template", fields)
@@ -257,6 +264,19 @@ def test_image_sprites_and_webvtt_point_at_the_right_cells(client):
     # The unused cells of the last sheet are black.
     last = sheets[cues[-1][2]]
     assert mean(last, (160, 0, 320, 240)) < 3
+
+
+def test_sprite_cells_may_be_under_128_when_the_sheet_is_not(client):
+    """The seed's limit is on the sheet: 160x90 cells in a 3x2 grid make
+    480x180 sheets (90 < 128 is fine for a cell)."""
+    definition = create(client, "ImageSprite", SampleType="Time", SampleInterval=2,
+                        RowCount=2, ColumnCount=3, Width=160, Height=90, FillType="stretch")
+    task = process(client, "/videos/clip.mp4", {"ImageSpriteTaskSet": [{"Definition": definition}]})
+    [(kind, r)] = results(wait(client, task))
+    assert (kind, r.Status) == ("ImageSprites", "SUCCESS"), r.Message
+    assert (r.Output.Width, r.Output.Height) == (160, 90)
+    sheets = [image(url) for url in r.Output.ImageUrlSet]
+    assert sheets and all(s.size == (480, 180) for s in sheets)
 
 
 def test_preset_sprite_is_142x80_cells_every_10_seconds(client):
