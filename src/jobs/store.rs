@@ -1063,7 +1063,8 @@ impl Store {
 
     /// Leases up to `limit` events that are not confirmed and not hidden,
     /// oldest first, hiding them until `visible_ms`. Each gets a new
-    /// handle (`<event id>.<now>`).
+    /// handle (`<event id>.<now>`). Events for callbacks are not pulled
+    /// (VOD keeps the two modes apart) unless their callback was given up.
     pub async fn pull_events(
         &self,
         now_ms: i64,
@@ -1079,8 +1080,10 @@ impl Store {
                 SET handle = event_id || '.' || CAST($1 AS TEXT), visible_ms = $2
               WHERE seq IN (SELECT seq FROM fg_events
                              WHERE confirmed = 0 AND visible_ms <= $1
+                               AND push_state IN ('none', 'failed')
                              ORDER BY seq LIMIT $3 {lock})
                 AND confirmed = 0 AND visible_ms <= $1
+                AND push_state IN ('none', 'failed')
              RETURNING seq, handle, body"
         ))
         .bind(now_ms)

@@ -334,3 +334,84 @@ def test_uploads_start_procedures_once(gateway_factory, receiver):
     assert refused.value.get_error_code() == "InvalidArgument"
     with pytest.raises(CosServiceError):
         cos.head_object(Bucket=support.BUCKET, Key="other/f.mp4")
+
+
+def test_pushed_events_are_not_pulled_and_given_up_ones_are(gateway_factory):
+    """VOD keeps PUSH and PULL apart: an event delivered by callback is never
+    returned by PullEvents; one whose callback was given up
+    (events.callback_max_attempts) stays pullable, so nothing is lost."""
+    receiver = Receiver()
+    try:
+        gw = gateway_factory.start("file", "push-pull", extra=jobs_toml("sqlite") + events_toml(
+            receiver.url, callback_max_attempts=2))
+        upload(gw, "videos/clip.mp4", "h264_bframes.mp4")
+        client = vod(gw)
+        delivered = process(client, "/videos/clip.mp4", QUICK, SessionContext="delivered")
+        wait(client, delivered)
+        receiver.wait_for(1)
+        assert call(client, "PullEvents", {}).EventSet == []
+        receiver.down = True
+        given_up = process(client, "/videos/clip.mp4", QUICK, SessionContext="given-up")
+        wait(client, given_up)
+        deadline = time.monotonic() + 30
+        pulled = []
+        while not pulled and time.monotonic() < deadline:
+            pulled = call(client, "PullEvents", {}).EventSet
+        assert [e.ProcedureStateChangeEvent.TaskId for e in pulled] == [given_up]
+        assert receiver.attempts >= 3  # one delivery, two refused attempts
+        assert len(receiver.unique()) == 1
+    finally:
+        receiver.close()
+
+
+def test_modify_event_config_switches_between_pull_and_push(gateway_factory):
+    """DescribeEventConfig shows the file's settings until ModifyEventConfig
+    changes them; PUSH sends the next events to NotificationUrl (and not to
+    PullEvents), PULL keeps them for PullEvents (and sends nothing); bad
+    values are refused naming the field."""
+    receiver = Receiver()
+    try:
+        gw = gateway_factory.start("file", "event-config",
+                                   extra=jobs_toml("sqlite") + events_toml())
+        upload(gw, "videos/clip.mp4", "h264_bframes.mp4")
+        client = vod(gw)
+        config = call(client, "DescribeEventConfig", {})
+        assert (config.Mode, config.NotificationUrl) == ("PULL", "")
+        assert error_of(client, "ModifyEventConfig", {"Mode": "SOMETIMES"}).code == \
+            "InvalidParameterValue.Mode"
+        assert error_of(client, "ModifyEventConfig", {"Mode": "PUSH",
+                                                      "NotificationUrl": "ftp://x"}).code == \
+            "InvalidParameterValue.NotificationUrl"
+        call(client, "ModifyEventConfig", {"Mode": "PUSH", "NotificationUrl": receiver.url})
+        config = call(client, "DescribeEventConfig", {})
+        assert (config.Mode, config.NotificationUrl) == ("PUSH", receiver.url)
+        pushed = process(client, "/videos/clip.mp4", QUICK)
+        wait(client, pushed)
+        [event] = receiver.wait_for(1)
+        assert event["event"]["ProcedureStateChangeEvent"]["TaskId"] == pushed
+        assert call(client, "PullEvents", {}).EventSet == []
+        call(client, "ModifyEventConfig", {"Mode": "PULL"})
+        pulled = process(client, "/videos/clip.mp4", QUICK)
+        wait(client, pulled)
+        events = call(client, "PullEvents", {}).EventSet
+        assert [e.ProcedureStateChangeEvent.TaskId for e in events] == [pulled]
+        time.sleep(1)
+        assert len(receiver.unique()) == 1
+    finally:
+        receiver.close()
+
+
+def test_events_past_their_retention_are_swept(gateway_factory):
+    """events.retention_secs: the sweep (at start, then every minute) removes
+    older events, confirmed or not."""
+    gw = gateway_factory.start("file", "retention",
+                               extra=jobs_toml("sqlite") + events_toml(retention_secs=1))
+    upload(gw, "videos/clip.mp4", "h264_bframes.mp4")
+    client = vod(gw)
+    task = process(client, "/videos/clip.mp4", QUICK)
+    wait(client, task)
+    time.sleep(2)
+    gw.stop()
+    gw.start()
+    time.sleep(1)
+    assert call(vod(gw), "PullEvents", {}).EventSet == []
