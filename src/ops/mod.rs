@@ -155,14 +155,35 @@ pub async fn handle(
         default_bucket: &state.config.default_bucket,
         buckets: state.buckets.names(),
     };
-    let route = route::route(
+    let routed = route::route(
         addressing,
         &parts.method,
         host,
         parts.uri.path(),
         parts.uri.query(),
         &parts.headers,
-    )?;
+    );
+    let route = match routed {
+        Ok(route) => route,
+        Err(err) => {
+            // Answered before a handler runs, but with the CORS headers of
+            // the bucket it addressed, so a browser can read the error.
+            let mut response =
+                crate::server::error_response(&err.into(), parts.uri.path(), request_id);
+            let bucket = route::addressed_bucket(
+                addressing,
+                host,
+                parts.uri.path(),
+                parts.uri.query(),
+                &parts.headers,
+            );
+            if let Some(bucket) = bucket {
+                let rules = state.cors.get(&bucket);
+                cors::decorate(&rules, &parts.method, &parts.headers, &mut response);
+            }
+            return Ok(response);
+        }
+    };
     let bucket = state
         .buckets
         .get(&route.bucket)

@@ -165,10 +165,7 @@ pub fn route(
     let query = Query::parse(raw_query)?;
     let s3_dialect = is_s3_client(headers, &query);
     let virtual_host = host.and_then(|h| virtual_host_bucket(h, addressing.domain));
-    let (bucket, raw_key) = match virtual_host {
-        Some((bucket, _)) => (bucket.to_owned(), path.strip_prefix('/').unwrap_or(path)),
-        None => path_style(addressing, path, s3_dialect),
-    };
+    let (bucket, raw_key) = address(addressing, virtual_host, path, s3_dialect);
     if !addressing.buckets.contains(&bucket) {
         return Err(ProtoError::NoSuchBucket(bucket));
     }
@@ -217,6 +214,37 @@ pub fn route(
         query,
         s3_dialect,
     })
+}
+
+/// The bucket and raw key a request addresses.
+fn address<'p>(
+    addressing: Addressing<'_>,
+    virtual_host: Option<(&str, HostService)>,
+    path: &'p str,
+    s3_dialect: bool,
+) -> (String, &'p str) {
+    match virtual_host {
+        Some((bucket, _)) => (bucket.to_owned(), path.strip_prefix('/').unwrap_or(path)),
+        None => path_style(addressing, path, s3_dialect),
+    }
+}
+
+/// The configured bucket a request addresses, also when it cannot be
+/// routed (a bad key or parameter): whose CORS rules its error answer gets.
+pub fn addressed_bucket(
+    addressing: Addressing<'_>,
+    host: Option<&str>,
+    path: &str,
+    raw_query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<String> {
+    let s3_dialect = match Query::parse(raw_query) {
+        Ok(query) => is_s3_client(headers, &query),
+        Err(_) => is_s3_client(headers, &Query::default()),
+    };
+    let virtual_host = host.and_then(|h| virtual_host_bucket(h, addressing.domain));
+    let (bucket, _) = address(addressing, virtual_host, path, s3_dialect);
+    addressing.buckets.contains(&bucket).then_some(bucket)
 }
 
 /// The service a virtual host name addresses.

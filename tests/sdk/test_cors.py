@@ -118,3 +118,20 @@ def test_bad_cors_documents_are_refused(cors_gateway, body, code):
     gw, _ = cors_gateway
     r = requests.put(gw.url + "/?cors", data=body, auth=support.CosSigned())
     assert r.status_code == 400 and f"<Code>{code}</Code>" in r.text
+
+
+def test_errors_answered_before_a_handler_carry_the_bucket_cors_headers(cors_gateway):
+    """A request refused while it is routed (an unknown ci-process, a
+    versionId) still gets the CORS headers of the bucket it addressed, so
+    the page can read the error; an origin the rules do not allow gets
+    none."""
+    gw, cos = cors_gateway
+    cos.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=RULES)
+    for query in ("ci-process=bogus", "versionId=v1"):
+        r = origin_get(gw, f"/v/demo.mp4?{query}", "https://www.example.com")
+        assert r.status_code == 400, r.text
+        assert r.headers.get("Access-Control-Allow-Origin") == "https://www.example.com"
+        assert "x-cos-request-id" in r.headers.get("Access-Control-Expose-Headers", "")
+        r = origin_get(gw, f"/v/demo.mp4?{query}", "https://evil.test")
+        assert r.status_code == 400
+        assert "Access-Control-Allow-Origin" not in r.headers
