@@ -146,6 +146,11 @@ pub struct LimitsConfig {
     pub shutdown_grace_secs: u64,
     /// Seconds of clock difference tolerated when checking signature times.
     pub clock_skew_secs: u64,
+    /// Refuse a `ci-process` parameter the signature does not list. COS
+    /// accepts it (an appended `&ci-process=snapshot&time=1` turns a
+    /// pre-signed GET into a snapshot, still authorized as one); `true`
+    /// makes the signer decide the operation.
+    pub require_signed_ci_process: bool,
 }
 
 impl Default for LimitsConfig {
@@ -160,6 +165,7 @@ impl Default for LimitsConfig {
             idle_timeout_secs: 75,
             shutdown_grace_secs: 30,
             clock_skew_secs: 300,
+            require_signed_ci_process: false,
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::storage::Bucket;
 pub struct Credentials {
     by_id: HashMap<String, CredentialConfig>,
     max_skew: Duration,
+    /// `limits.require_signed_ci_process`.
+    signed_ci_process: bool,
 }
 
 impl Credentials {
@@ -39,6 +41,7 @@ impl Credentials {
                 .map(|c| (c.secret_id.clone(), c.clone()))
                 .collect(),
             max_skew: Duration::from_secs(config.limits.clock_skew_secs),
+            signed_ci_process: config.limits.require_signed_ci_process,
         }
     }
 
@@ -141,7 +144,10 @@ pub fn authenticate(
             let query = sign::query_pairs(request.uri.query());
             let unsigned = query.iter().find_map(|(name, _)| {
                 let name = std::str::from_utf8(name).ok()?;
-                (OPERATION_PARAMS.contains(&name) && !authorization.covers_param(name))
+                // COS lets `ci-process` go unsigned: the operation it makes
+                // is authorized as itself (`ci:GenerateSnapshot`, ...).
+                let exempt = name == "ci-process" && !credentials.signed_ci_process;
+                (OPERATION_PARAMS.contains(&name) && !exempt && !authorization.covers_param(name))
                     .then_some(name)
             });
             match unsigned {

@@ -1040,6 +1040,54 @@ def test_cos_sdk_presigned_snapshot_url_passes_auth_for_snapshot_credential(gw, 
         assert (status, xml_code(body.decode())) == DENIED
 
 
+@pytest.mark.parametrize("cred,key,allowed", [
+    (ROOT, "videos/clip.mp4", True),
+    (SNAPSHOTTER, "videos/clip.mp4", True),
+    (SNAPSHOTTER, "other/clip.mp4", False),
+    (READONLY, "videos/clip.mp4", False),
+], ids=["root", "snapshotter-videos", "snapshotter-other", "readonly-videos"])
+def test_ci_process_appended_to_a_presigned_get_is_authorized_as_a_snapshot(gw, cred, key,
+                                                                           allowed):
+    """COS's way: the SDK's pre-signed GET (q-url-param-list empty, the
+    seed's "Request 2" shape) with `&ci-process=snapshot&time=3` appended is
+    a snapshot, authorized as one: a credential allowed ci:GenerateSnapshot
+    gets the picture, one allowed only cos:GetObject does not."""
+    client = cos_for(gw.port, cred, style="domain")
+    url = client.get_presigned_url(Bucket=PRIVATE, Key=key, Method="GET", Expired=120)
+    assert "q-url-param-list=&" in url
+    status, body = curl(url + "&ci-process=snapshot&time=3")
+    if allowed:
+        assert (status, body[:3]) == (200, JPEG_MAGIC), body[:300]
+    else:
+        assert (status, xml_code(body.decode())) == DENIED
+
+
+def test_an_operator_may_require_a_signed_ci_process(workroot):
+    """limits.require_signed_ci_process = true: the appended ci-process is
+    refused (403), a URL that signs it still works."""
+    workdir = workroot / f"authgw-signed-{uuid.uuid4().hex[:6]}"
+    (workdir / "data").mkdir(parents=True)
+    config = write_auth_config(workdir / "framegate.toml", workdir / "data", 60)
+    text = config.read_text().replace("[limits]\n", "[limits]\nrequire_signed_ci_process = true\n")
+    assert "require_signed_ci_process = true" in text
+    config.write_text(text)
+    g = Gateway(config, workdir, "authgw-signed").start()
+    try:
+        boto_for(g.port, ROOT).put_object(Bucket=PRIVATE, Key="videos/clip.mp4", Body=DEMO_MP4)
+        client = cos_for(g.port, ROOT, style="domain")
+        url = client.get_presigned_url(Bucket=PRIVATE, Key="videos/clip.mp4", Method="GET",
+                                       Expired=120)
+        assert curl(url + "&ci-process=snapshot&time=3")[0] == 403
+        assert curl(url)[0] == 200
+        signed = client.get_presigned_url(Bucket=PRIVATE, Key="videos/clip.mp4", Method="GET",
+                                          Expired=120, Params={"ci-process": "snapshot",
+                                                               "time": "3"})
+        status, body = curl(signed)
+        assert (status, body[:3]) == (200, JPEG_MAGIC), body[:300]
+    finally:
+        g.stop()
+
+
 def test_cos_sdk_presigned_url_for_temporary_credential_with_token_param(gw):
     client = cos_for(gw.port, TEMP, style="domain")
     url = client.get_presigned_url(Bucket=PRIVATE, Key="secret.txt", Method="GET", Expired=120,
