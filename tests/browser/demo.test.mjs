@@ -171,6 +171,24 @@ test('a thumbnail with a tampered signature fails to load', async () => {
   await page.close();
 });
 
+test('an img whose pre-signed GET URL has ci-process appended shows the snapshot', async () => {
+  // COS's way: the object URL pre-signed without parameters, then
+  // `&ci-process=snapshot&time=2&width=160` appended by the page.
+  const url = `${presign('demo.mp4')}&ci-process=snapshot&time=2&width=160`;
+  const page = await openDemo();
+  const result = await page.evaluate(async (src) => {
+    const img = new Image();
+    const outcome = await new Promise((res) => {
+      img.onload = () => res('loaded');
+      img.onerror = () => res('error');
+      img.src = src;
+    });
+    return { outcome, width: img.naturalWidth };
+  }, url);
+  assert.deepEqual(result, { outcome: 'loaded', width: 160 });
+  await page.close();
+});
+
 test('the video plays and seeks through a pre-signed URL (range requests)', async () => {
   const page = await openDemo('?v=demo.mp4');
   const result = await page.evaluate(async () => {
