@@ -215,9 +215,9 @@ pub(super) async fn media_info_of(ctx: &Ctx<'_>, key: &str) -> Result<media::Med
     decode(ctx, move |limits| media::probe(Box::new(reader), limits)).await
 }
 
-/// `GET /<key>?ci-process=videoinfo`: media information as COS-style XML,
+/// `GET|HEAD /<key>?ci-process=videoinfo`: media information as COS-style XML,
 /// or JSON with `format=json` or `Accept: application/json`.
-pub async fn video_info(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+pub async fn video_info(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiError> {
     let json = ctx.route.query.get("format") == Some("json")
         || ctx
             .headers
@@ -235,6 +235,10 @@ pub async fn video_info(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, text.len())
-        .body(body::full(text))
+        .body(if head_only {
+            body::empty()
+        } else {
+            body::full(text)
+        })
         .expect("valid response"))
 }

@@ -256,7 +256,7 @@ async fn serve(
         Endpoint::AbortMultipartUpload { upload_id } => object::abort_upload(&ctx, upload_id).await,
         Endpoint::ListParts { upload_id } => object::list_parts(&ctx, upload_id).await,
         Endpoint::Snapshot => media::snapshot(&ctx, parts.method == http::Method::HEAD).await,
-        Endpoint::VideoInfo => media::video_info(&ctx).await,
+        Endpoint::VideoInfo => media::video_info(&ctx, parts.method == http::Method::HEAD).await,
         Endpoint::GetBucketCors => cors::get(&ctx),
         Endpoint::PutBucketCors => cors::put(&ctx, body()).await,
         Endpoint::DeleteBucketCors => cors::delete(&ctx).await,

@@ -80,7 +80,7 @@ pub enum Endpoint {
     },
     /// `GET|HEAD /<key>?ci-process=snapshot`.
     Snapshot,
-    /// `GET /<key>?ci-process=videoinfo`.
+    /// `GET|HEAD /<key>?ci-process=videoinfo`.
     VideoInfo,
     /// `GET /?cors`.
     GetBucketCors,
@@ -423,7 +423,7 @@ fn object_endpoint(
         Method::GET | Method::HEAD if query.has("ci-process") => {
             match query.get("ci-process").unwrap_or("") {
                 "snapshot" => Endpoint::Snapshot,
-                "videoinfo" if *method == Method::GET => Endpoint::VideoInfo,
+                "videoinfo" => Endpoint::VideoInfo,
                 other => {
                     return Err(ProtoError::InvalidArgument(format!(
                         "Parameter ci-process {other:?} is not supported (snapshot, videoinfo)."

@@ -265,6 +265,11 @@ def test_videoinfo_describes_the_streams(videos, http):
     assert 9.5 < float(info.findtext("Duration")) < 10.5
     j = http.get("snap/demo.mp4", params={"ci-process": "videoinfo", "format": "json"}).json()
     assert j["MediaInfo"]["VideoStreamSet"][0]["Width"] == 640
+    # HEAD answers the headers of the same document, without it.
+    head = http.head("snap/demo.mp4", params={"ci-process": "videoinfo"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Type"] == "application/xml"
+    assert int(head.headers["Content-Length"]) == len(r.content)
 
 
 def decodes_logged(gw) -> list[dict]:
