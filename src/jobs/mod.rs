@@ -744,7 +744,7 @@ impl Jobs {
             "FileId": spec.file_id,
             "FileName": spec.file_name(),
             "FileUrl": self.url(&spec.bucket, &spec.key),
-            "MetaData": state.meta.clone().unwrap_or(json!({})),
+            "MetaData": state.meta.as_ref().map_or(json!({}), |m| json!(m)),
             "MediaProcessResultSet": task::result_set(spec, state, self),
             "AiContentReviewResultSet": [],
             "AiAnalysisResultSet": [],

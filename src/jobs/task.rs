@@ -129,8 +129,8 @@ impl Offset {
 /// The state of a task, saved as it runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TaskState {
-    /// The media's `MetaData` once probed.
-    pub meta: Option<Value>,
+    /// The media's information once probed (VOD's `MetaData`).
+    pub meta: Option<crate::media::MediaInfo>,
     /// One per subtask.
     pub subtasks: Vec<SubtaskState>,
     /// Why the whole task was aborted, if it was.

@@ -113,7 +113,7 @@ pub fn run(
     } else {
         meta.duration
     };
-    state.meta = serde_json::to_value(&meta).ok();
+    state.meta = Some(meta);
     let mut video = match Video::open(source(), &ctx.limits) {
         Ok(video) => video,
         Err(err) => return media_failure(state, err),

@@ -592,7 +592,7 @@ async fn record_cover(jobs: &Jobs, spec: &TaskSpec, state: &TaskState) {
         record["CoverKey"] = json!(key);
     }
     if let Some(meta) = &state.meta {
-        record["MetaData"] = meta.clone();
+        record["MetaData"] = json!(meta);
     }
     let _ = jobs
         .store
