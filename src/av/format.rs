@@ -87,7 +87,9 @@ pub enum StreamKind {
     Video,
     /// Audio.
     Audio,
-    /// Subtitles, data, attachments.
+    /// Subtitles.
+    Subtitle,
+    /// Data, attachments.
     Other,
 }
 
@@ -129,6 +131,42 @@ pub struct StreamInfo {
     /// The codec's out-of-band setup bytes (`avcC`, `hvcC`… records), empty
     /// when the stream has none.
     pub extradata: Vec<u8>,
+    /// What media information reports besides (names as FFmpeg gives them,
+    /// empty when unknown).
+    pub details: StreamDetails,
+}
+
+/// A stream's descriptive fields, for media information.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamDetails {
+    /// FFmpeg's long codec name (`H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10`).
+    pub codec_long_name: String,
+    /// The container's codec tag (a FourCC, little-endian).
+    pub codec_tag: u32,
+    /// Codec profile name (`High`, `LC`…).
+    pub profile: String,
+    /// Codec level (`-99` unknown, as FFmpeg).
+    pub level: i32,
+    /// Pixel format (video) or sample format (audio) name.
+    pub sample_format: String,
+    /// `progressive`, `tt`, `bb`, `tb`, `bt` or empty.
+    pub field_order: String,
+    /// Colour primaries, range and transfer names.
+    pub color_primaries: String,
+    /// `tv`, `pc` or empty.
+    pub color_range: String,
+    /// Transfer characteristic name.
+    pub color_transfer: String,
+    /// Frames of reordering delay (B-frames).
+    pub video_delay: i32,
+    /// Average frame rate.
+    pub avg_frame_rate: Rational,
+    /// Frames, when the container says.
+    pub frame_count: i64,
+    /// The stream's `language` tag.
+    pub language: String,
+    /// Channel layout description (`stereo`, `5.1`…).
+    pub channel_layout: String,
 }
 
 /// An opened input: the format context and the I/O context it reads from.
@@ -282,8 +320,10 @@ impl Input {
             let kind = match (*par).codec_type {
                 ffi::AVMediaType::AVMEDIA_TYPE_VIDEO => StreamKind::Video,
                 ffi::AVMediaType::AVMEDIA_TYPE_AUDIO => StreamKind::Audio,
+                ffi::AVMediaType::AVMEDIA_TYPE_SUBTITLE => StreamKind::Subtitle,
                 _ => StreamKind::Other,
             };
+            let details = self.details(st, kind);
             let mut size: usize = 0;
             let sd = ffi::av_stream_get_side_data(
                 st,
@@ -323,8 +363,97 @@ impl Input {
                     }
                     _ => Vec::new(),
                 },
+                details,
             }
         }
+    }
+
+    /// The descriptive fields of stream `st` (of this context).
+    fn details(&self, st: *mut ffi::AVStream, kind: StreamKind) -> StreamDetails {
+        // SAFETY: `st` is a valid stream of this opened context with valid
+        // codecpar and metadata; every FFmpeg name function returns NULL or a
+        // static NUL-terminated string; the pixel and sample format numbers
+        // are converted to their enums only inside the enums' contiguous
+        // ranges (0..NB); the channel layout is described into a local
+        // buffer FFmpeg NUL-terminates.
+        unsafe {
+            let par = (*st).codecpar;
+            let desc = ffi::avcodec_descriptor_get((*par).codec_id);
+            let format = (*par).format;
+            let sample_format = match kind {
+                StreamKind::Video
+                    if (0..ffi::AVPixelFormat::AV_PIX_FMT_NB as i32).contains(&format) =>
+                {
+                    c_str(ffi::av_get_pix_fmt_name(std::mem::transmute::<
+                        i32,
+                        ffi::AVPixelFormat,
+                    >(format)))
+                }
+                StreamKind::Audio
+                    if (0..ffi::AVSampleFormat::AV_SAMPLE_FMT_NB as i32).contains(&format) =>
+                {
+                    c_str(ffi::av_get_sample_fmt_name(std::mem::transmute::<
+                        i32,
+                        ffi::AVSampleFormat,
+                    >(format)))
+                }
+                _ => String::new(),
+            };
+            let field_order = match (*par).field_order {
+                ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE => "progressive",
+                ffi::AVFieldOrder::AV_FIELD_TT => "tt",
+                ffi::AVFieldOrder::AV_FIELD_BB => "bb",
+                ffi::AVFieldOrder::AV_FIELD_TB => "tb",
+                ffi::AVFieldOrder::AV_FIELD_BT => "bt",
+                _ => "",
+            };
+            let language = ffi::av_dict_get((*st).metadata, c"language".as_ptr(), ptr::null(), 0);
+            let mut layout = [0 as c_char; 64];
+            let channel_layout = if kind == StreamKind::Audio
+                && ffi::av_channel_layout_describe(&(*par).ch_layout, layout.as_mut_ptr(), 64) > 0
+            {
+                c_str(layout.as_ptr())
+            } else {
+                String::new()
+            };
+            StreamDetails {
+                codec_long_name: if desc.is_null() {
+                    String::new()
+                } else {
+                    c_str((*desc).long_name)
+                },
+                codec_tag: (*par).codec_tag,
+                profile: c_str(ffi::avcodec_profile_name((*par).codec_id, (*par).profile)),
+                level: (*par).level,
+                sample_format,
+                field_order: field_order.to_owned(),
+                color_primaries: c_str(ffi::av_color_primaries_name((*par).color_primaries)),
+                color_range: c_str(ffi::av_color_range_name((*par).color_range)),
+                color_transfer: c_str(ffi::av_color_transfer_name((*par).color_trc)),
+                video_delay: (*par).video_delay,
+                avg_frame_rate: Rational::from_ffi((*st).avg_frame_rate),
+                frame_count: (*st).nb_frames,
+                language: if language.is_null() {
+                    String::new()
+                } else {
+                    c_str((*language).value)
+                },
+                channel_layout,
+            }
+        }
+    }
+
+    /// FFmpeg's long name of the container format.
+    pub fn format_long_name(&self) -> String {
+        // SAFETY: an opened context has a static iformat whose long name is
+        // NULL or a static string.
+        unsafe { c_str((*(*self.ctx).iformat).long_name) }
+    }
+
+    /// Number of programs (MPEG-TS).
+    pub fn program_count(&self) -> usize {
+        // SAFETY: reading a plain field of an opened context.
+        unsafe { (*self.ctx).nb_programs as usize }
     }
 
     /// FFmpeg's choice of the main video stream, ignoring cover pictures.

@@ -27,7 +27,7 @@ mod source;
 
 pub use codec::{Decoder, Discard};
 pub use error::AvError;
-pub use format::{Input, OpenError, StreamInfo, StreamKind};
+pub use format::{Input, OpenError, StreamDetails, StreamInfo, StreamKind};
 pub use frame::Frame;
 pub use io::Interrupt;
 pub use packet::Packet;
@@ -38,7 +38,7 @@ use ffmpeg_sys_next as ffi;
 use std::sync::Once;
 
 /// A rational number as FFmpeg uses for time bases and aspect ratios.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rational {
     /// Numerator.
     pub num: i32,
@@ -54,6 +54,27 @@ impl Rational {
             None
         } else {
             Some(f64::from(self.num) / f64::from(self.den))
+        }
+    }
+
+    /// `num/den` in lowest terms (`0/1` when either is 0 or they do not
+    /// fit an `i32`).
+    pub fn reduced(num: i64, den: i64) -> Self {
+        fn gcd(a: i64, b: i64) -> i64 {
+            if b == 0 {
+                a.abs()
+            } else {
+                gcd(b, a % b)
+            }
+        }
+        let g = gcd(num, den);
+        match (
+            g,
+            i32::try_from(num / g.max(1)),
+            i32::try_from(den / g.max(1)),
+        ) {
+            (1.., Ok(num), Ok(den)) if num != 0 && den != 0 => Self { num, den },
+            _ => Self { num: 0, den: 1 },
         }
     }
 

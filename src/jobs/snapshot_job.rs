@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobError;
-use crate::media::MediaInfo;
+use crate::media::MediaDescription;
 
 /// Most pictures one job may ask for.
 pub const MAX_COUNT: u64 = 10_000;
@@ -229,7 +229,7 @@ pub struct SnapshotProgress {
     /// 0..=100.
     pub percent: u8,
     /// The input's media information, once probed.
-    pub media_info: Option<MediaInfo>,
+    pub media_info: Option<MediaDescription>,
     /// Picture names written, in order.
     pub pictures: Vec<String>,
     /// Sprite sheet names written, in order.

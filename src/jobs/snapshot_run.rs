@@ -126,16 +126,12 @@ pub fn run(
         }
     };
     let source = || Box::new(ctx.input.reader(&job.key, info.size, ctx.handle.clone()));
-    let meta = match media::probe(source(), &ctx.limits) {
-        Ok(meta) => meta,
+    let info = match media::describe(source(), &ctx.limits) {
+        Ok(info) => info,
         Err(err) => return media_failure(progress, err),
     };
-    let duration = if meta.video_duration > 0.0 {
-        meta.video_duration
-    } else {
-        meta.duration
-    };
-    progress.media_info = Some(meta);
+    let duration = info.video_duration();
+    progress.media_info = Some(info);
     report(progress);
     let mut video = match Video::open(source(), &ctx.limits) {
         Ok(video) => video,

@@ -32,7 +32,10 @@ pub use open_cache::OpenCache;
 pub use params::{
     EncodedImage, Limits, DEFAULT_JPEG_QUALITY, DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
 };
-pub use probe::{probe, AudioStream, MediaInfo, VideoStream};
+pub use probe::{
+    describe, probe, AudioDescription, AudioStream, CodecDescription, FormatDescription,
+    MediaDescription, MediaInfo, StreamDescription, Timing, VideoDescription, VideoStream,
+};
 pub use video::{ClosingDecoder, DecodedFrame, FrameTime, OpenedVideo, Video};
 
 use crate::av::Picture;

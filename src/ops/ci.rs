@@ -4,12 +4,11 @@
 //! JSON of callbacks). Errors are `JobError`s and `ApiError`s, mapped to CI
 //! codes in `crate::error`, once.
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::document::{media_info_nodes, to_json, write_xml, Node};
 use super::Ctx;
 use crate::auth::{policy, Principal};
 use crate::error::{ApiError, ErrorCode};
@@ -763,9 +762,8 @@ async fn media_info(ctx: &Ctx<'_>, request: BodyStream) -> Result<Response, ApiE
     let request: MediaInfoRequest = document(ctx, request).await?;
     let key = input_key(&request.input)?;
     check_input(ctx, &key, "Input.Object").await?;
-    let info = super::media::media_info_of(ctx, &key).await?;
-    let value = serde_json::json!({ "MediaInfo": info });
-    Ok(xml_ok(crate::proto::xml::json_to_xml("Response", &value)))
+    let info = super::media::describe(ctx, &key).await?;
+    Ok(xml_ok(super::media::media_info_document(&info, false).1))
 }
 
 /// `Input.Object`, without a leading `/`.
@@ -1083,68 +1081,6 @@ fn media_buckets(ctx: &Ctx<'_>) -> Response {
 
 // ------------------------------------------------------- the job document
 
-/// A node of a response document, rendered as XML or (for callbacks) JSON.
-#[derive(Debug, Clone)]
-pub(super) enum Node {
-    Leaf(Cow<'static, str>, String),
-    Branch(Cow<'static, str>, Vec<Node>),
-}
-
-impl Node {
-    pub(super) fn leaf(name: impl Into<Cow<'static, str>>, value: impl ToString) -> Self {
-        Node::Leaf(name.into(), value.to_string())
-    }
-
-    pub(super) fn branch(name: impl Into<Cow<'static, str>>, children: Vec<Node>) -> Self {
-        Node::Branch(name.into(), children)
-    }
-
-    /// The same node under another name.
-    pub(super) fn renamed(self, name: &'static str) -> Self {
-        match self {
-            Node::Leaf(_, value) => Node::Leaf(name.into(), value),
-            Node::Branch(_, children) => Node::Branch(name.into(), children),
-        }
-    }
-}
-
-pub(super) fn write_xml(doc: &mut XmlWriter, nodes: &[Node]) {
-    for node in nodes {
-        match node {
-            Node::Leaf(name, value) => {
-                doc.text(name, value);
-            }
-            Node::Branch(name, children) => {
-                doc.open(name.clone());
-                write_xml(doc, children);
-                doc.close();
-            }
-        }
-    }
-}
-
-/// JSON of nodes: repeated names become arrays.
-fn to_json(nodes: &[Node]) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    for node in nodes {
-        let (name, value) = match node {
-            Node::Leaf(name, value) => (name, serde_json::Value::String(value.clone())),
-            Node::Branch(name, children) => (name, to_json(children)),
-        };
-        match map.get_mut(name.as_ref()) {
-            Some(serde_json::Value::Array(items)) => items.push(value),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = serde_json::Value::Array(vec![first, value]);
-            }
-            None => {
-                map.insert(name.to_string(), value);
-            }
-        }
-    }
-    serde_json::Value::Object(map)
-}
-
 fn jobs_document(jobs: &[JobView], missing: &[String], next_token: Option<&str>) -> String {
     let mut doc = XmlWriter::new("Response");
     for job in jobs {
@@ -1315,53 +1251,6 @@ fn snapshot_nodes(s: &SnapshotSettings, nodes: &mut Vec<Node>) {
             ],
         ));
     }
-}
-
-/// `MediaInfo` in CI's shape (`Format`, `Stream{Video, Audio}`).
-fn media_info_nodes(info: &crate::media::MediaInfo) -> Vec<Node> {
-    let mut streams = Vec::new();
-    for v in &info.video_stream_set {
-        streams.push(Node::branch(
-            "Video",
-            vec![
-                Node::leaf("CodecName", &v.codec),
-                Node::leaf("Width", v.width),
-                Node::leaf("Height", v.height),
-                Node::leaf("Fps", v.fps),
-                Node::leaf("Bitrate", v.bitrate / 1000),
-                Node::leaf("Duration", info.video_duration),
-                Node::leaf("Rotation", info.rotate),
-            ],
-        ));
-    }
-    for a in &info.audio_stream_set {
-        streams.push(Node::branch(
-            "Audio",
-            vec![
-                Node::leaf("CodecName", &a.codec),
-                Node::leaf("SampleRate", a.sampling_rate),
-                Node::leaf("Channel", a.channels),
-                Node::leaf("Bitrate", a.bitrate / 1000),
-                Node::leaf("Duration", info.audio_duration),
-            ],
-        ));
-    }
-    vec![
-        Node::branch(
-            "Format",
-            vec![
-                Node::leaf(
-                    "NumStream",
-                    info.video_stream_set.len() + info.audio_stream_set.len(),
-                ),
-                Node::leaf("FormatName", &info.container),
-                Node::leaf("Duration", info.duration),
-                Node::leaf("Size", info.size),
-                Node::leaf("Bitrate", info.bitrate / 1000),
-            ],
-        ),
-        Node::branch("Stream", streams),
-    ]
 }
 
 /// The body of a job-end callback: `Response{EventName=TaskFinish,

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use super::ci::{
     check_input, check_output, document, missing, oldest_first, one_of, page_param, queue_notify,
-    required, write_xml, xml_ok, Node, NotifyXml, OutputXml, FORMATS,
+    required, xml_ok, NotifyXml, OutputXml, FORMATS,
 };
+use super::document::{write_xml, Node};
 use super::Ctx;
 use crate::error::{ApiError, ErrorCode};
 use crate::jobs::media_queue::{JobState, MAX_PAGE};

@@ -8,13 +8,14 @@ use http::header::{self, HeaderValue};
 use http::StatusCode;
 use sha1::{Digest as _, Sha1};
 
+use super::document::{media_info_nodes, to_json, write_xml, Node};
 use super::Ctx;
 use crate::error::ApiError;
 use crate::media::{self, Limits, SnapshotParams};
 use crate::memory_cache::{CachedImage, SnapshotCache, Turn};
 use crate::proto::conditional::etag_list_matches;
 use crate::proto::snapshot;
-use crate::proto::xml::json_to_xml;
+use crate::proto::xml::XmlWriter;
 use crate::server::body::{self, Response};
 use crate::storage::{ObjectInfo, ReadStats};
 
@@ -206,13 +207,32 @@ pub(super) async fn decode_snapshot(
     })
 }
 
-/// Probes `key` of the addressed bucket on the decode pool.
-pub(super) async fn media_info_of(ctx: &Ctx<'_>, key: &str) -> Result<media::MediaInfo, ApiError> {
+/// Describes `key` of the addressed bucket (COS's GetMediaInfo) on the
+/// decode pool.
+pub(super) async fn describe(
+    ctx: &Ctx<'_>,
+    key: &str,
+) -> Result<media::MediaDescription, ApiError> {
     let info = ctx.bucket.head(key).await?;
     let reader = ctx
         .bucket
         .reader(key, info.size, tokio::runtime::Handle::current());
-    decode(ctx, move |limits| media::probe(Box::new(reader), limits)).await
+    decode(ctx, move |limits| media::describe(Box::new(reader), limits)).await
+}
+
+/// COS's GetMediaInfo document, as XML or JSON: its media type and text.
+pub(super) fn media_info_document(
+    info: &media::MediaDescription,
+    json: bool,
+) -> (&'static str, String) {
+    let nodes = vec![Node::branch("MediaInfo", media_info_nodes(info))];
+    if json {
+        ("application/json", to_json(&nodes).to_string())
+    } else {
+        let mut doc = XmlWriter::new("Response");
+        write_xml(&mut doc, &nodes);
+        ("application/xml", doc.finish())
+    }
 }
 
 /// `GET|HEAD /<key>?ci-process=videoinfo`: media information as COS-style XML,
@@ -224,13 +244,8 @@ pub async fn video_info(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiE
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("application/json"));
-    let media_info = media_info_of(ctx, key(ctx)).await?;
-    let value = serde_json::json!({ "MediaInfo": media_info });
-    let (content_type, text) = if json {
-        ("application/json", value.to_string())
-    } else {
-        ("application/xml", json_to_xml("Response", &value))
-    };
+    let info = describe(ctx, key(ctx)).await?;
+    let (content_type, text) = media_info_document(&info, json);
     Ok(http::Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)

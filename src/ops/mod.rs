@@ -10,6 +10,7 @@ pub mod ci;
 pub mod ci_workflow;
 pub mod cors;
 pub mod demo;
+pub mod document;
 pub mod media;
 pub mod object;
 

@@ -67,40 +67,6 @@ impl XmlWriter {
     }
 }
 
-/// Renders a JSON value as XML under `root`, COS style: object fields become
-/// elements in order, arrays repeat their element name, `null`s are left out.
-pub fn json_to_xml(root: &str, value: &serde_json::Value) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    write_json_element(&mut out, root, value);
-    out
-}
-
-fn write_json_element(out: &mut String, name: &str, value: &serde_json::Value) {
-    use serde_json::Value;
-    match value {
-        Value::Null => {}
-        Value::Array(items) => {
-            for item in items {
-                write_json_element(out, name, item);
-            }
-        }
-        Value::Object(fields) => {
-            out.push_str(&format!("<{name}>"));
-            for (field, value) in fields {
-                write_json_element(out, field, value);
-            }
-            out.push_str(&format!("</{name}>"));
-        }
-        Value::String(text) => {
-            out.push_str(&format!(
-                "<{name}>{}</{name}>",
-                partial_escape(text.as_str())
-            ));
-        }
-        Value::Bool(_) | Value::Number(_) => out.push_str(&format!("<{name}>{value}</{name}>")),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename = "Delete")]
 struct DeleteDoc {
@@ -199,23 +165,6 @@ mod tests {
         assert!(doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>"));
         assert!(doc.contains("<Key>a&lt;b&gt;&amp;\"c\"</Key>"), "{doc}");
         assert!(doc.ends_with("<Inner><X>1</X></Inner></Error>"), "{doc}");
-    }
-
-    #[test]
-    fn json_values_render_as_cos_xml() {
-        let value = serde_json::json!({
-            "Format": {"Duration": 1.5, "Name": "a<b"},
-            "Stream": [{"Codec": "h264"}, {"Codec": "aac"}],
-            "Missing": null,
-        });
-        let xml = json_to_xml("Response", &value);
-        assert!(
-            xml.ends_with(
-                "<Response><Format><Duration>1.5</Duration><Name>a&lt;b</Name></Format>\
-             <Stream><Codec>h264</Codec></Stream><Stream><Codec>aac</Codec></Stream></Response>"
-            ),
-            "{xml}"
-        );
     }
 
     #[test]

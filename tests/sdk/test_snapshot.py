@@ -252,24 +252,85 @@ def test_presigned_snapshot_url_works_with_curl(videos, gateway, tmp_path):
 
 
 @pytest.mark.backends("file")
-def test_videoinfo_describes_the_streams(videos, http):
+def ffprobe_streams(name: str) -> tuple[list[dict], dict]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json",
+                          str(FIXTURES / name)], capture_output=True, text=True, check=True)
+    doc = json.loads(out.stdout)
+    return doc["streams"], doc["format"]
+
+
+def test_videoinfo_is_the_cos_document(videos, http):
+    """?ci-process=videoinfo answers COS's GetMediaInfo document:
+    MediaInfo/Stream/{Video, Audio} in file order and Format, with the values
+    ffprobe reads (codec names, profile, pixel and sample formats, layout,
+    sizes, durations; bit rates in kbit/s)."""
     r = http.get("snap/demo.mp4", params={"ci-process": "videoinfo"})
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/xml"
-    root = ET.fromstring(r.content)
-    info = root.find("MediaInfo")
-    assert info is not None
-    video = info.find("VideoStreamSet")
-    assert (video.findtext("Width"), video.findtext("Height")) == ("640", "360")
-    assert video.findtext("Codec") == "h264"
-    assert info.find("AudioStreamSet").findtext("Codec") == "aac"
-    assert 9.5 < float(info.findtext("Duration")) < 10.5
+    info = ET.fromstring(r.content).find("MediaInfo")
+    streams, fmt = ffprobe_streams("demo.mp4")
+    got = list(info.find("Stream"))
+    assert [e.tag for e in got] == [{"video": "Video", "audio": "Audio"}[s["codec_type"]]
+                                    for s in streams]
+    for element, want in zip(got, streams):
+        assert int(element.findtext("Index")) == want["index"]
+        assert element.findtext("CodecName") == want["codec_name"]
+        assert element.findtext("CodecLongName") == want["codec_long_name"]
+        assert element.findtext("CodecTagString") == want["codec_tag_string"]
+        assert element.findtext("Profile") == want.get("profile", "")
+        assert element.findtext("Timebase") == want["time_base"]
+        assert abs(float(element.findtext("Duration")) - float(want["duration"])) < 0.01
+        assert abs(float(element.findtext("Bitrate")) - int(want["bit_rate"]) / 1000) < 1
+        if element.tag == "Video":
+            assert (element.findtext("Width"), element.findtext("Height")) == \
+                (str(want["width"]), str(want["height"]))
+            assert element.findtext("PixFormat") == want["pix_fmt"]
+            assert element.findtext("Dar") == want["display_aspect_ratio"]
+            assert element.findtext("Sar") == want["sample_aspect_ratio"]
+            assert int(element.findtext("Level")) == want["level"]
+            assert int(element.findtext("NumFrames")) == int(want["nb_frames"])
+            assert abs(float(element.findtext("Fps")) - eval(want["r_frame_rate"])) < 0.01
+            assert element.findtext("Rotation") == "0"
+        else:
+            assert element.findtext("SampleFmt") == want["sample_fmt"]
+            assert element.findtext("SampleRate") == want["sample_rate"]
+            assert int(element.findtext("Channel")) == want["channels"]
+            assert element.findtext("ChannelLayout") == want["channel_layout"]
+    f = info.find("Format")
+    assert f.findtext("FormatName") == fmt["format_name"]
+    assert f.findtext("FormatLongName") == fmt["format_long_name"]
+    assert int(f.findtext("NumStream")) == fmt["nb_streams"]
+    assert int(f.findtext("Size")) == int(fmt["size"])
+    assert abs(float(f.findtext("Duration")) - float(fmt["duration"])) < 0.01
     j = http.get("snap/demo.mp4", params={"ci-process": "videoinfo", "format": "json"}).json()
-    assert j["MediaInfo"]["VideoStreamSet"][0]["Width"] == 640
+    assert j["MediaInfo"]["Stream"]["Video"]["Width"] == "640"
     # HEAD answers the headers of the same document, without it.
     head = http.head("snap/demo.mp4", params={"ci-process": "videoinfo"})
     assert head.status_code == 200 and head.content == b""
     assert head.headers["Content-Type"] == "application/xml"
     assert int(head.headers["Content-Length"]) == len(r.content)
+
+
+def test_videoinfo_rotation_is_the_turn_players_apply(videos, http):
+    """Rotation is the clockwise turn players apply (ffprobe's rotation is
+    counter-clockwise: -90 there is 90 here)."""
+    for name in ("rotate90.mp4",):
+        r = http.get(f"snap/{name}", params={"ci-process": "videoinfo"})
+        video = ET.fromstring(r.content).find("MediaInfo/Stream/Video")
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                              "stream_side_data=rotation", "-of", "csv=p=0",
+                              str(FIXTURES / name)], capture_output=True, text=True)
+        ccw = int(out.stdout.split()[0])
+        assert int(video.findtext("Rotation")) == (-ccw) % 360 == 90
+
+
+def test_cos_sdk_get_media_info_reads_the_document(videos, gateway):
+    """cos-python-sdk-v5's get_media_info parses it where COS code looks."""
+    cos = support.cos_client(gateway, "domain")
+    # The SDK makes MediaInfo a list (format_dict), one document here.
+    [info] = cos.get_media_info(Bucket=BUCKET, Key="snap/demo.mp4")["MediaInfo"]
+    assert info["Stream"]["Video"]["CodecName"] == "h264"
+    assert info["Stream"]["Audio"]["CodecName"] == "aac"
+    assert info["Format"]["NumStream"] == "2"
 
 
 def decodes_logged(gw) -> list[dict]:
