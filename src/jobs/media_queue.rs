@@ -16,7 +16,7 @@ use super::snapshot_job::{
     SpriteLayout, TemplateRef,
 };
 use super::store::{
-    Cancellation, JobFilter, QueueRow, StoreError, TaskKind, TaskRow, TaskStatus, TemplateRow,
+    decode_body, Cancellation, JobFilter, QueueRow, TaskKind, TaskRow, TaskStatus, TemplateRow,
 };
 use super::{JobError, Jobs, Missing};
 
@@ -292,10 +292,6 @@ fn official_templates() -> Vec<MediaTemplate> {
     .collect()
 }
 
-fn decode_error(err: serde_json::Error) -> JobError {
-    JobError::Store(StoreError::from(sqlx::Error::Decode(Box::new(err))))
-}
-
 impl Jobs {
     /// The id of `bucket`'s media queue.
     pub fn queue_id_of(bucket: &str) -> String {
@@ -321,7 +317,7 @@ impl Jobs {
         Ok(MediaQueue {
             id,
             bucket: row.bucket,
-            settings: serde_json::from_str(&row.body).map_err(decode_error)?,
+            settings: decode_body(&row.body)?,
             paused: row.paused,
         })
     }
@@ -387,7 +383,7 @@ impl Jobs {
             .media_templates(bucket)
             .await?
             .iter()
-            .map(|row| serde_json::from_str(&row.body).map_err(decode_error))
+            .map(|row| Ok(decode_body(&row.body)?))
             .collect()
     }
 
@@ -733,8 +729,8 @@ pub fn job_view(row: &TaskRow) -> Result<Option<JobView>, JobError> {
     if row.kind != TaskKind::Snapshot {
         return Ok(None);
     }
-    let job: SnapshotJob = serde_json::from_str(&row.spec).map_err(decode_error)?;
-    let progress: SnapshotProgress = serde_json::from_str(&row.state).map_err(decode_error)?;
+    let job: SnapshotJob = decode_body(&row.spec)?;
+    let progress: SnapshotProgress = decode_body(&row.state)?;
     Ok(Some(JobView {
         id: row.task_id.clone(),
         state: JobState::of(row.status, &progress),

@@ -388,8 +388,7 @@ impl Jobs {
                 what: Missing::Template,
                 message: format!("there is no {} with Definition {definition}", kind.name()),
             })?;
-        serde_json::from_str(&body)
-            .map_err(|e| JobError::Store(StoreError::from(sqlx::Error::Decode(Box::new(e)))))
+        Ok(store::decode_body(&body)?)
     }
 
     /// `Modify<Kind>`.
@@ -811,10 +810,8 @@ fn vod_status(status: TaskStatus) -> &'static str {
 
 /// The spec and state of a task row.
 fn decode_task(row: &TaskRow) -> Result<(TaskSpec, TaskState), JobError> {
-    let bad =
-        |e: serde_json::Error| JobError::Store(StoreError::from(sqlx::Error::Decode(Box::new(e))));
-    let spec: TaskSpec = serde_json::from_str(&row.spec).map_err(bad)?;
-    let state: TaskState = serde_json::from_str(&row.state).map_err(bad)?;
+    let spec: TaskSpec = store::decode_body(&row.spec)?;
+    let state: TaskState = store::decode_body(&row.state)?;
     Ok((spec, state))
 }
 

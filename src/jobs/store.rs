@@ -19,6 +19,12 @@ use sqlx::{AnyPool, Row};
 #[error("job store: {0}")]
 pub struct StoreError(#[from] sqlx::Error);
 
+/// Reads a JSON body the store holds (a spec, a state, a template…); a
+/// body that does not decode is a store error.
+pub fn decode_body<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError(sqlx::Error::Decode(Box::new(e))))
+}
+
 /// Which SQL dialect the store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

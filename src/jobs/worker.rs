@@ -164,17 +164,15 @@ async fn run_task<H: JobHost>(host: &Arc<H>, row: TaskRow) {
         Err(err) => {
             tracing::error!(task = %row.task_id, error = %err, "undecodable task; aborting it");
             let state = json!({"subtasks": [], "abort_message": "the stored task is damaged"});
-            let _ = jobs
-                .store
-                .finish(
-                    &row.task_id,
-                    &jobs.node,
-                    TaskStatus::Aborted,
-                    &state.to_string(),
-                    now_ms(),
-                    None,
-                )
-                .await;
+            finish(
+                jobs,
+                &row,
+                TaskStatus::Aborted,
+                &state.to_string(),
+                now_ms(),
+                None,
+            )
+            .await;
             return;
         }
     };
@@ -286,17 +284,7 @@ async fn run_snapshot_job<H: JobHost>(host: &Arc<H>, row: TaskRow) {
                 ..SnapshotProgress::default()
             })
             .expect("progress JSON");
-            let _ = jobs
-                .store
-                .finish(
-                    &row.task_id,
-                    &jobs.node,
-                    TaskStatus::Aborted,
-                    &body,
-                    now_ms(),
-                    None,
-                )
-                .await;
+            finish(jobs, &row, TaskStatus::Aborted, &body, now_ms(), None).await;
             return;
         }
     };

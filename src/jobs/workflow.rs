@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::media_queue::{fresh_id, JobView, NewJob, QueueNotify};
 use super::params::now_ms;
 use super::snapshot_job::{Callback, OutputTarget, SnapshotJob};
-use super::store::{RunRow, WorkflowRow};
+use super::store::{decode_body, RunRow, WorkflowRow};
 use super::{JobError, Jobs, Missing};
 
 /// Longest workflow name, characters.
@@ -135,14 +135,6 @@ pub struct RunPage {
     pub runs: Vec<RunView>,
     /// The token of the next page (empty on the last).
     pub next_token: String,
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T, JobError> {
-    serde_json::from_str(body).map_err(|e| {
-        JobError::Store(super::store::StoreError::from(sqlx::Error::Decode(
-            Box::new(e),
-        )))
-    })
 }
 
 /// `pattern` with the input's placeholders filled in.
@@ -272,7 +264,7 @@ impl Jobs {
             .workflows(bucket, false)
             .await?
             .iter()
-            .map(|row| decode(&row.body))
+            .map(|row| Ok(decode_body(&row.body)?))
             .collect()
     }
 
@@ -293,7 +285,7 @@ impl Jobs {
     ) -> Result<Vec<Workflow>, JobError> {
         let mut found = Vec::new();
         for row in self.store.workflows(bucket, true).await? {
-            let workflow: Workflow = decode(&row.body)?;
+            let workflow: Workflow = decode_body(&row.body)?;
             if workflow.matches(key) {
                 found.push(workflow);
             }
@@ -390,7 +382,7 @@ impl Jobs {
     }
 
     async fn run_view(&self, row: &RunRow) -> Result<RunView, JobError> {
-        let run: WorkflowRun = decode(&row.body)?;
+        let run: WorkflowRun = decode_body(&row.body)?;
         let ids: Vec<String> = run.jobs.iter().map(|(_, id)| id.clone()).collect();
         let (found, _) = self.snapshot_jobs(&run.bucket, &ids).await?;
         let jobs = run

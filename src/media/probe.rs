@@ -4,7 +4,7 @@ use super::geometry::Orientation;
 use super::source::ByteSource;
 use super::video::open_input;
 use super::{Limits, MediaError};
-use crate::av::{Rational, StreamInfo, StreamKind};
+use crate::av::{Input, Rational, StreamInfo, StreamKind};
 use serde::{Deserialize, Serialize};
 
 /// What a media file contains, with the field names of VOD's `MetaData`.
@@ -80,29 +80,18 @@ pub fn probe(source: Box<dyn ByteSource>, limits: &Limits) -> Result<MediaInfo, 
     let first_audio = streams.iter().find(|s| s.kind == StreamKind::Audio);
     let duration = input.duration_seconds().unwrap_or(0.0);
     let stream_duration = |s: &StreamInfo| {
-        let tb = s.time_base;
         s.duration
-            .filter(|_| tb.den > 0)
-            .map(|d| d as f64 * f64::from(tb.num) / f64::from(tb.den))
+            .and_then(|d| stream_seconds(s, d))
             .unwrap_or(duration)
-    };
-    let bitrate = match u64::try_from(input.bit_rate()) {
-        Ok(b) if b > 0 => b,
-        _ if duration > 0.0 => (size as f64 * 8.0 / duration) as u64,
-        _ => 0,
     };
     Ok(MediaInfo {
         size,
         container: input.format_name(),
-        bitrate,
+        bitrate: overall_bitrate(&input, size, duration),
         height: main_video.map_or(0, |s| s.height),
         width: main_video.map_or(0, |s| s.width),
         duration,
-        rotate: main_video
-            .and_then(|s| s.display_matrix.as_ref())
-            .map_or(0, |m| {
-                u32::from(Orientation::from_display_matrix(m).clockwise)
-            }),
+        rotate: main_video.map_or(0, rotation),
         video_stream_set: streams
             .iter()
             .filter(|s| s.kind == StreamKind::Video && !s.attached_picture)
@@ -312,11 +301,6 @@ pub fn describe(
     let size = source.len();
     let input = open_input(source, limits)?;
     let duration = input.duration_seconds().unwrap_or(0.0);
-    let bitrate = match u64::try_from(input.bit_rate()) {
-        Ok(b) if b > 0 => b,
-        _ if duration > 0.0 => (size as f64 * 8.0 / duration) as u64,
-        _ => 0,
-    };
     let streams = (0..input.stream_count())
         .map(|i| input.stream(i))
         .filter_map(|s| describe_stream(&s, duration))
@@ -330,25 +314,46 @@ pub fn describe(
             long_name: input.format_long_name(),
             start: input.start_seconds().unwrap_or(0.0),
             duration,
-            bitrate,
+            bitrate: overall_bitrate(&input, size, duration),
             size,
         },
     })
 }
 
-fn describe_stream(s: &StreamInfo, container_duration: f64) -> Option<StreamDescription> {
+/// The container's bit rate, else the file's size over its duration
+/// (bit/s; 0 when neither is known).
+fn overall_bitrate(input: &Input, size: u64, duration: f64) -> u64 {
+    match u64::try_from(input.bit_rate()) {
+        Ok(b) if b > 0 => b,
+        _ if duration > 0.0 => (size as f64 * 8.0 / duration) as u64,
+        _ => 0,
+    }
+}
+
+/// A timestamp of stream `s` in seconds (`None` without a time base).
+fn stream_seconds(s: &StreamInfo, ts: i64) -> Option<f64> {
     let tb = s.time_base;
-    let seconds = |ts: i64| {
-        if tb.den > 0 {
-            ts as f64 * f64::from(tb.num) / f64::from(tb.den)
-        } else {
-            0.0
-        }
-    };
+    (tb.den > 0).then(|| ts as f64 * f64::from(tb.num) / f64::from(tb.den))
+}
+
+/// The clockwise turn players apply to stream `s`.
+fn rotation(s: &StreamInfo) -> u32 {
+    s.display_matrix.as_ref().map_or(0, |m| {
+        u32::from(Orientation::from_display_matrix(m).clockwise)
+    })
+}
+
+fn describe_stream(s: &StreamInfo, container_duration: f64) -> Option<StreamDescription> {
     let timing = Timing {
-        time_base: tb,
-        start: s.start_time.map_or(0.0, seconds),
-        duration: s.duration.map_or(container_duration, seconds),
+        time_base: s.time_base,
+        start: s
+            .start_time
+            .and_then(|t| stream_seconds(s, t))
+            .unwrap_or(0.0),
+        duration: s
+            .duration
+            .and_then(|d| stream_seconds(s, d))
+            .unwrap_or(container_duration),
     };
     let d = &s.details;
     let codec = CodecDescription {
@@ -387,9 +392,7 @@ fn describe_stream(s: &StreamInfo, container_duration: f64) -> Option<StreamDesc
                 bitrate,
                 frames: u64::try_from(d.frame_count).unwrap_or(0),
                 language: d.language.clone(),
-                rotation: s.display_matrix.as_ref().map_or(0, |m| {
-                    u32::from(Orientation::from_display_matrix(m).clockwise)
-                }),
+                rotation: rotation(s),
                 cover: s.attached_picture,
             })
         }

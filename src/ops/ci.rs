@@ -945,7 +945,6 @@ async fn get_queue(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         }
     };
     let mut doc = XmlWriter::new("Response");
-    doc.text("RequestId", "");
     let shown = wanted && state_ok;
     doc.text("TotalCount", if shown { "1" } else { "0" })
         .text("PageNumber", "1")
@@ -1064,8 +1063,7 @@ fn queue_fields(doc: &mut XmlWriter, queue: &MediaQueue) {
 fn media_buckets(ctx: &Ctx<'_>) -> Response {
     let names = ctx.state.buckets.names();
     let mut doc = XmlWriter::new("Response");
-    doc.text("RequestId", "")
-        .text("TotalCount", names.len().to_string())
+    doc.text("TotalCount", names.len().to_string())
         .text("PageNumber", "1")
         .text("PageSize", names.len().max(1).to_string());
     for name in names {

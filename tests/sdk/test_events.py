@@ -315,7 +315,11 @@ def test_uploads_start_procedures_once(gateway_factory, receiver):
                            UploadId=upload_id)["ETag"]
     cos.complete_multipart_upload(Bucket=support.BUCKET, Key="incoming/e.mp4", UploadId=upload_id,
                                   MultipartUpload={"Part": [{"PartNumber": 1, "ETag": etag}]})
-    expected = {"a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4"}
+    # 6. A copy into the rule's prefix is an upload too.
+    cos.copy_object(Bucket=support.BUCKET, Key="incoming/f.mp4",
+                    CopySource={"Bucket": support.BUCKET, "Key": "other/b.mp4",
+                                "Region": support.REGION})
+    expected = {"a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4", "f.mp4"}
     events = receiver.wait_for(len(expected))
     time.sleep(1.5)
     events = receiver.unique()
