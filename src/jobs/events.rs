@@ -1,8 +1,9 @@
-//! Task events: `ProcedureStateChanged` records stored with their task,
-//! delivered by callback (POST, retried with exponential backoff and
-//! jitter, in order per task, surviving restarts) and pulled with
-//! `PullEvents` / `ConfirmEvents` (a pulled event that is not confirmed in
-//! `pull_visibility_secs` can be pulled again; a confirmed one never).
+//! Task events: records stored with their task (bodies rendered by the
+//! wire adapter, VOD's `ProcedureStateChanged`), delivered by callback
+//! (POST, retried with exponential backoff and jitter, in order per task,
+//! surviving restarts) and pulled (`PullEvents` / `ConfirmEvents`: a pulled
+//! event that is not confirmed in `pull_visibility_secs` can be pulled
+//! again; a confirmed one never).
 //!
 //! Every callback carries `X-Framegate-Event-Id` (receivers deduplicate on
 //! it: delivery is at least once) and, with `events.callback_secret`,
@@ -14,73 +15,92 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::params::{now_ms, Params};
-use super::store::{Delivery, NewEvent, PushTarget, StoreError};
+use super::params::now_ms;
+use super::store::{Delivery, NewEvent, PushState, PushTarget, StoreError};
 use super::task::NotifyMode;
 use super::worker::JobHost;
 use super::{JobError, Jobs};
 
-/// Most events one `PullEvents` returns (VOD's limit).
+/// Most events one pull returns (VOD's limit).
 pub const PULL_BATCH: i64 = 16;
-/// How long `PullEvents` waits for an event to arrive.
+/// How long a pull waits for an event to arrive.
 pub const PULL_WAIT: Duration = Duration::from_secs(5);
-/// The setting row holding `ModifyEventConfig`'s values.
+/// The setting row holding the event configuration set through the API.
 const EVENT_CONFIG: &str = "event_config";
 
-/// The effective callback configuration: `ModifyEventConfig`'s values, else
-/// the file's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How events reach the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EventMode {
+    /// Callbacks to the notification URL (and pulls of the given-up ones).
+    Push,
+    /// Pulls only.
+    Pull,
+}
+
+/// The effective callback configuration: the one set through the API,
+/// else the file's. Stored under VOD's names since the first version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackTarget {
-    /// `PUSH` (callbacks) or `PULL` (PullEvents only).
-    pub mode: String,
+    /// Push or pull.
+    #[serde(rename = "Mode")]
+    pub mode: EventMode,
     /// Where callbacks go (empty: nowhere).
+    #[serde(rename = "NotificationUrl")]
     pub url: String,
+}
+
+/// An event handed out by a pull: its handle (for the confirmation) and
+/// its body as rendered when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledEvent {
+    /// Confirms it.
+    pub handle: String,
+    /// The rendered event.
+    pub body: String,
 }
 
 impl Jobs {
     /// Where events are pushed, if anywhere.
     pub async fn callback_target(&self) -> Result<CallbackTarget, StoreError> {
-        let stored: Option<Value> = self
+        let stored = self
             .store
             .setting(EVENT_CONFIG)
             .await?
-            .and_then(|s| serde_json::from_str(&s).ok());
-        let url = stored
-            .as_ref()
-            .and_then(|v| v["NotificationUrl"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| self.events.callback_url.clone());
-        let mode = stored
-            .as_ref()
-            .and_then(|v| v["Mode"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| if url.is_empty() { "PULL" } else { "PUSH" }.to_owned());
-        Ok(CallbackTarget { mode, url })
+            .and_then(|s| serde_json::from_str::<CallbackTarget>(&s).ok());
+        Ok(stored.unwrap_or_else(|| {
+            let url = self.events.callback_url.clone();
+            let mode = if url.is_empty() {
+                EventMode::Pull
+            } else {
+                EventMode::Push
+            };
+            CallbackTarget { mode, url }
+        }))
     }
 
-    /// The event for a task's new state, if its notify mode wants one.
+    /// The event for a task's new state (`body`, rendered), if its notify
+    /// mode wants one.
     pub async fn event_for(
         &self,
         task_id: &str,
         notify_mode: NotifyMode,
         finished: bool,
-        procedure: Value,
+        body: String,
     ) -> Result<Option<NewEvent>, StoreError> {
         if !notify_mode.wants(finished) {
             return Ok(None);
         }
         let target = self.callback_target().await?;
-        let body = json!({
-            "EventType": "ProcedureStateChanged",
-            "ProcedureStateChangeEvent": procedure,
-        });
         Ok(Some(NewEvent {
             event_id: format!("evt-{}", hex::encode(rand::random::<[u8; 12]>())),
             task_id: task_id.to_owned(),
             created_ms: now_ms(),
-            body: body.to_string(),
-            push: target.mode == "PUSH" && !target.url.is_empty(),
+            body,
+            push: target.mode == EventMode::Push && !target.url.is_empty(),
             target: None,
         }))
     }
@@ -99,26 +119,19 @@ impl Jobs {
         self.events_notify.notify_waiters();
     }
 
-    /// `PullEvents`: up to 16 events, waiting up to 5 s for one.
-    pub async fn pull_events(&self) -> Result<Value, JobError> {
+    /// Up to [`PULL_BATCH`] pullable events, waiting up to [`PULL_WAIT`]
+    /// for one.
+    pub async fn pull_events(&self) -> Result<Vec<PulledEvent>, JobError> {
         let deadline = tokio::time::Instant::now() + PULL_WAIT;
         let hide = self.events.pull_visibility_secs as i64 * 1000;
         loop {
             let now = now_ms();
             let events = self.store.pull_events(now, now + hide, PULL_BATCH).await?;
-            if !events.is_empty() {
-                let set: Vec<Value> = events
+            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(events
                     .into_iter()
-                    .map(|(handle, body)| {
-                        let mut event: Value = serde_json::from_str(&body).unwrap_or(json!({}));
-                        event["EventHandle"] = json!(handle);
-                        event
-                    })
-                    .collect();
-                return Ok(json!({ "EventSet": set }));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(json!({ "EventSet": [] }));
+                    .map(|(handle, body)| PulledEvent { handle, body })
+                    .collect());
             }
             tokio::select! {
                 _ = self.events_notify.notified() => {}
@@ -128,60 +141,39 @@ impl Jobs {
         }
     }
 
-    /// `ConfirmEvents`.
-    pub async fn confirm_events(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let handles: Vec<String> = p
-            .array("EventHandles")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "EventHandles".into(),
-            })?
-            .iter()
-            .map(|h| h.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| JobError::invalid("EventHandles", "must be strings"))?;
+    /// Confirms pulled events: they are never pulled again.
+    pub async fn confirm_events(&self, handles: &[String]) -> Result<(), JobError> {
         if handles.len() > PULL_BATCH as usize {
             return Err(JobError::invalid(
                 "EventHandles",
                 format!("at most {PULL_BATCH} handles per request"),
             ));
         }
-        self.store.confirm_events(&handles).await?;
-        Ok(json!({}))
+        self.store.confirm_events(handles).await?;
+        Ok(())
     }
 
-    /// `ModifyEventConfig`: `Mode` (PUSH or PULL) and `NotificationUrl`.
-    pub async fn modify_event_config(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
+    /// Sets the event mode and notification URL (`None` keeps a value).
+    pub async fn set_callback_target(
+        &self,
+        mode: Option<EventMode>,
+        url: Option<String>,
+    ) -> Result<(), JobError> {
         let current = self.callback_target().await?;
-        let mode = p.string("Mode")?.unwrap_or(current.mode);
-        if mode != "PUSH" && mode != "PULL" {
-            return Err(JobError::invalid("Mode", "must be PUSH or PULL"));
-        }
-        let url = p.string("NotificationUrl")?.unwrap_or(current.url);
+        let url = url.unwrap_or(current.url);
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(JobError::invalid(
                 "NotificationUrl",
                 "must be an http:// or https:// URL",
             ));
         }
-        let value = json!({ "Mode": mode, "NotificationUrl": url });
-        self.store
-            .set_setting(EVENT_CONFIG, &value.to_string())
-            .await?;
-        Ok(json!({}))
-    }
-
-    /// `DescribeEventConfig`.
-    pub async fn describe_event_config(&self) -> Result<Value, JobError> {
-        let target = self.callback_target().await?;
-        Ok(json!({
-            "Mode": target.mode,
-            "NotificationUrl": target.url,
-            "UploadMediaCompleteEventSwitch": "OFF",
-            "DeleteMediaCompleteEventSwitch": "OFF",
-            "PersistenceCompleteEventSwitch": "OFF",
-        }))
+        let target = CallbackTarget {
+            mode: mode.unwrap_or(current.mode),
+            url,
+        };
+        let body = serde_json::to_string(&target).expect("target JSON");
+        self.store.set_setting(EVENT_CONFIG, &body).await?;
+        Ok(())
     }
 }
 
@@ -253,11 +245,11 @@ async fn deliver_loop<H: JobHost>(state: Arc<H>) {
         };
         let outcome = post(&client, &target, &config.callback_secret, &delivery).await;
         let attempts = delivery.attempts + 1;
-        let (state_name, next_ms, error) = match outcome {
-            Ok(()) => ("delivered", 0, None),
+        let (push_state, next_ms, error) = match outcome {
+            Ok(()) => (PushState::Delivered, 0, None),
             Err(error) if attempts >= i64::from(config.callback_max_attempts) => {
                 tracing::warn!(event = %delivery.event_id, attempts, %error, "callback given up; the event stays pullable");
-                ("failed", 0, Some(error))
+                (PushState::Failed, 0, Some(error))
             }
             Err(error) => {
                 let delay = backoff(
@@ -266,15 +258,15 @@ async fn deliver_loop<H: JobHost>(state: Arc<H>) {
                     config.callback_backoff_max_secs,
                 );
                 tracing::info!(event = %delivery.event_id, attempts, retry_in_ms = delay, %error, "callback failed");
-                ("pending", now_ms() + delay as i64, Some(error))
+                (PushState::Pending, now_ms() + delay as i64, Some(error))
             }
         };
-        if state_name == "delivered" {
+        if push_state == PushState::Delivered {
             tracing::info!(event = %delivery.event_id, attempts, "callback delivered");
         }
         if let Err(err) = jobs
             .store
-            .delivery_result(delivery.seq, state_name, next_ms, error.as_deref())
+            .delivery_result(delivery.seq, push_state, next_ms, error.as_deref())
             .await
         {
             tracing::warn!(error = %err, "recording a callback result failed");

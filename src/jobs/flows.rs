@@ -4,26 +4,41 @@
 //! `x-framegate-procedure` header, or the user metadata
 //! `framegate-procedure`, which SDKs set through their metadata argument).
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use super::params::{self, iso_time, now_ms, Params};
-use super::{file_id, task, JobError, Jobs};
+use super::params::{self, now_ms};
+use super::task::{MediaRef, SubtaskRequest, TaskRequest};
+use super::{file_id, JobError, Jobs};
 
 /// The request header that names a procedure on PUT / CompleteMultipartUpload.
 pub const PROCEDURE_HEADER: &str = "x-framegate-procedure";
 /// The user-metadata key that names a procedure (`x-cos-meta-…`/`x-amz-meta-…`).
 pub const PROCEDURE_META: &str = "framegate-procedure";
 
+/// A named procedure: the subtasks it runs on a media file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Procedure {
+    /// 1 to 20 letters, digits, `_` or `-`.
+    pub name: String,
+    /// Up to 256 characters.
+    pub comment: String,
+    /// The subtasks (templates resolved when it runs).
+    pub subtasks: Vec<SubtaskRequest>,
+    /// Creation time, Unix ms.
+    pub created_ms: i64,
+    /// Last change, Unix ms.
+    pub updated_ms: i64,
+}
+
 impl Jobs {
-    /// `CreateProcedureTemplate`: `Name`, `Comment`, `MediaProcessTask`
-    /// (validated now, templates resolved when it runs).
-    pub async fn create_procedure(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let name = p
-            .string("Name")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "Name".into(),
-            })?;
+    /// Creates a procedure, its subtasks checked against the templates
+    /// there are now (they are resolved again each time it runs).
+    pub async fn create_procedure(
+        &self,
+        name: &str,
+        comment: &str,
+        subtasks: Vec<SubtaskRequest>,
+    ) -> Result<(), JobError> {
         if name.is_empty()
             || name.chars().count() > 20
             || !name
@@ -35,94 +50,72 @@ impl Jobs {
                 "must be 1 to 20 letters, digits, '_' or '-'",
             ));
         }
-        let comment = p.string("Comment")?.unwrap_or_default();
-        params::check_len("Comment", &comment, 256)?;
-        let task = p
-            .object("MediaProcessTask")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "MediaProcessTask".into(),
-            })?;
-        let all = self.all_templates().await?;
-        task::parse_subtasks(task, &mut |kind, def| all.get(&(kind, def)).cloned())?;
+        params::check_len("Comment", comment, 256)?;
+        self.check_subtasks(&subtasks).await?;
         let now = now_ms();
-        let body = json!({
-            "Name": name, "Comment": comment, "MediaProcessTask": task,
-            "CreateMs": now, "UpdateMs": now,
-        });
-        if !self
-            .store
-            .insert_procedure(&name, &body.to_string(), now)
-            .await?
-        {
+        let procedure = Procedure {
+            name: name.to_owned(),
+            comment: comment.to_owned(),
+            subtasks,
+            created_ms: now,
+            updated_ms: now,
+        };
+        let body = serde_json::to_string(&procedure).expect("procedure JSON");
+        if !self.store.insert_procedure(name, &body, now).await? {
             return Err(JobError::invalid_raw(
                 "InvalidParameterValue.Name",
                 format!("a procedure named {name:?} exists"),
             ));
         }
-        Ok(json!({}))
+        Ok(())
     }
 
-    /// `DescribeProcedureTemplates`: by `Names`, paged.
-    pub async fn describe_procedures(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let names: Option<Vec<String>> = p.array("Names")?.map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        });
-        let offset = p.uint("Offset")?.unwrap_or(0) as usize;
-        let limit = p.uint("Limit")?.unwrap_or(10).clamp(1, 100) as usize;
-        let all: Vec<Value> = self
-            .store
-            .procedures()
-            .await?
-            .iter()
-            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
-            .filter(|v| {
-                names
-                    .as_ref()
-                    .is_none_or(|n| n.iter().any(|x| v["Name"] == x.as_str()))
-            })
-            .collect();
-        let set: Vec<Value> = all
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .map(|v| {
-                json!({
-                    "Name": v["Name"], "Type": "Custom", "Comment": v["Comment"],
-                    "MediaProcessTask": v["MediaProcessTask"],
-                    "CreateTime": iso_time(v["CreateMs"].as_i64().unwrap_or(0)),
-                    "UpdateTime": iso_time(v["UpdateMs"].as_i64().unwrap_or(0)),
-                })
-            })
-            .collect();
-        Ok(json!({ "TotalCount": all.len(), "ProcedureTemplateSet": set }))
-    }
-
-    /// `DeleteProcedureTemplate`.
-    pub async fn delete_procedure(&self, params: &Value) -> Result<Value, JobError> {
-        let name =
-            Params::new(params)
-                .string("Name")?
-                .ok_or_else(|| JobError::MissingParameter {
-                    field: "Name".into(),
-                })?;
-        if !self.store.delete_procedure(&name).await? {
-            return Err(procedure_missing(&name));
+    /// Every procedure, by name (`names`: these only). Rows that cannot be
+    /// read are left out with a warning.
+    pub async fn procedures(&self, names: Option<&[String]>) -> Result<Vec<Procedure>, JobError> {
+        let mut found = Vec::new();
+        for body in self.store.procedures().await? {
+            match serde_json::from_str::<Procedure>(&body) {
+                Ok(p) if names.is_none_or(|n| n.contains(&p.name)) => found.push(p),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "an unreadable procedure is left out"),
+            }
         }
-        Ok(json!({}))
+        Ok(found)
     }
 
-    /// The `MediaProcessTask` of a procedure.
-    async fn procedure_task(&self, name: &str) -> Result<Value, JobError> {
+    /// The stored bodies of every procedure, by name, as they are (for
+    /// adapters upgrading rows an earlier version wrote).
+    pub async fn stored_procedures(&self) -> Result<Vec<(String, String)>, JobError> {
+        Ok(self.store.procedure_rows().await?)
+    }
+
+    /// Rewrites a procedure an earlier version stored in another form.
+    pub async fn replace_procedure(&self, procedure: &Procedure) -> Result<(), JobError> {
+        let body = serde_json::to_string(procedure).expect("procedure JSON");
+        self.store
+            .replace_procedure(&procedure.name, &body, procedure.updated_ms)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a procedure.
+    pub async fn delete_procedure(&self, name: &str) -> Result<(), JobError> {
+        if !self.store.delete_procedure(name).await? {
+            return Err(procedure_missing(name));
+        }
+        Ok(())
+    }
+
+    /// The subtasks of a procedure.
+    async fn procedure_subtasks(&self, name: &str) -> Result<Vec<SubtaskRequest>, JobError> {
         let body = self
             .store
             .procedure(name)
             .await?
             .ok_or_else(|| procedure_missing(name))?;
-        let v: Value = serde_json::from_str(&body).unwrap_or_default();
-        Ok(v["MediaProcessTask"].clone())
+        let procedure: Procedure = super::store::decode_body(&body)?;
+        Ok(procedure.subtasks)
     }
 
     /// Whether a procedure exists.
@@ -130,17 +123,15 @@ impl Jobs {
         Ok(self.store.procedure(name).await?.is_some())
     }
 
-    /// `ProcessMediaByProcedure`: the procedure's task on a media file.
-    pub async fn process_media_by_procedure(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let name = p
-            .string("ProcedureName")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "ProcedureName".into(),
-            })?;
-        let task = self.procedure_task(&name).await?;
-        let media = self.media_of(&p).await?;
-        self.submit(media, &task, &p).await
+    /// Queues a procedure's subtasks on a media file, with the options of
+    /// `request` (whose own subtasks are replaced).
+    pub async fn submit_procedure(
+        &self,
+        name: &str,
+        mut request: TaskRequest,
+    ) -> Result<String, JobError> {
+        request.subtasks = self.procedure_subtasks(name).await?;
+        self.submit(request).await
     }
 
     /// The procedures an upload of `bucket/key` starts: every trigger rule
@@ -238,21 +229,14 @@ impl Jobs {
         let mut started = Vec::new();
         for name in procedures {
             let result = async {
-                let task = self.procedure_task(name).await?;
                 let id = file_id(bucket, key);
                 self.store.ensure_media(&id, bucket, key, now_ms()).await?;
-                let options = json!({});
-                self.submit(
-                    (bucket.to_owned(), key.to_owned(), id),
-                    &task,
-                    &Params::new(&options),
-                )
-                .await
+                let request = TaskRequest::new(MediaRef::FileId(id), Vec::new());
+                self.submit_procedure(name, request).await
             }
             .await;
             match result {
-                Ok(answer) => {
-                    let task_id = answer["TaskId"].as_str().unwrap_or_default().to_owned();
+                Ok(task_id) => {
                     tracing::info!(procedure = name, %bucket, %key, task = %task_id, "upload started a procedure");
                     started.push(task_id);
                 }

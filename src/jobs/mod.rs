@@ -1,18 +1,21 @@
-//! Asynchronous screenshot jobs, VOD style: templates, `ProcessMedia`
-//! tasks on a durable queue, their results.
+//! The typed job core: screenshot work on a durable queue, reached by two
+//! wire dialects — the VOD API 3.0 (`ops::vod`: templates, `ProcessMedia`
+//! tasks, events, procedures) and the CI media API (`ops::ci`: jobs,
+//! templates, queues, workflows). Nothing here reads or writes either
+//! dialect's documents; the adapters install renderers for what the core
+//! sends by itself (events and callbacks, [`Renderers`]).
 //!
 //! - [`templates`]: the three template kinds, ranges and presets (pure);
-//! - [`task`]: what a task asks for and how far it got, and their JSON;
-//! - [`store`]: SQL tables (SQLite or PostgreSQL) for tasks, templates and
-//!   media records; the queue is the task table;
+//! - [`task`]: what a VOD task asks for and how far it got;
+//! - [`snapshot_job`] / [`snapshot_run`]: the CI screenshot job and its run;
+//! - [`media_queue`], [`workflow`]: CI queues, templates, workflows;
+//! - [`store`]: SQL tables (SQLite or PostgreSQL); the queue is the task
+//!   table, shared by both kinds;
 //! - [`worker`]: claims tasks with a lease, runs them on idle-priority
 //!   threads, renews the lease, saves progress;
-//! - [`work`]: the media side of one task (one pass over the video);
-//! - [`events`]: `ProcedureStateChanged` events, callbacks, PullEvents;
+//! - [`work`]: the media side of one VOD task (one pass over the video);
+//! - [`events`]: task events, callbacks, pulls;
 //! - [`flows`]: procedures (stored task sets) and upload triggers.
-//!
-//! [`Jobs`] ties them together for the API 3.0 handlers in
-//! `ops::api3`.
 
 pub mod events;
 pub mod flows;
@@ -33,16 +36,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 
 use crate::config::{BucketAcl, Config, CredentialConfig, EventsConfig, JobsConfig, TriggerConfig};
 use crate::presign::{self, PresignRequest, Style};
-use params::{iso_time, now_ms, Params};
+use params::now_ms;
 use store::{Store, StoreError, TaskKind, TaskRow, TaskStatus};
-use task::{TaskSpec, TaskState, UrlMaker};
-use templates::{Kind, Template};
+use task::{
+    MediaRecord, MediaRef, Subtask, TaskEventRenderer, TaskRequest, TaskSpec, TaskState, TaskView,
+    UrlMaker,
+};
+use templates::{Kind, Template, TemplateFields};
 
 /// Why a job request was refused. `crate::error` maps each to its API 3.0
 /// code.
@@ -186,8 +191,20 @@ pub struct Jobs {
     events_notify: Notify,
     /// Upload rules.
     triggers: Vec<TriggerConfig>,
-    /// Renders job-end callbacks (the wire adapter's).
+    /// Renders CI job-end callbacks (the CI adapter's).
     job_renderer: media_queue::JobRenderer,
+    /// Renders VOD task events (the VOD adapter's).
+    task_renderer: TaskEventRenderer,
+}
+
+/// The wire adapters' renderers of what the core sends out by itself:
+/// callbacks and events.
+#[derive(Debug, Clone, Copy)]
+pub struct Renderers {
+    /// A CI job's end, for its callback.
+    pub job_end: media_queue::JobRenderer,
+    /// A VOD task's state change, for its event.
+    pub task_event: TaskEventRenderer,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -202,12 +219,9 @@ impl std::fmt::Debug for Jobs {
 
 impl Jobs {
     /// Opens the job store of `config` and takes back the tasks this node
-    /// held when it last stopped. `job_renderer` makes the bodies of
-    /// job-end callbacks (a wire format the core does not know).
-    pub async fn open(
-        config: &Config,
-        job_renderer: media_queue::JobRenderer,
-    ) -> Result<Self, String> {
+    /// held when it last stopped. `renderers` make the bodies of events
+    /// and callbacks (wire formats the core does not know).
+    pub async fn open(config: &Config, renderers: Renderers) -> Result<Self, String> {
         let jobs = config.jobs.clone();
         let url = if jobs.store == "sqlite" {
             std::fs::create_dir_all(&config.data_dir)
@@ -267,7 +281,8 @@ impl Jobs {
             events: config.events.clone(),
             events_notify: Notify::new(),
             triggers: config.triggers.clone(),
-            job_renderer,
+            job_renderer: renderers.job_end,
+            task_renderer: renderers.task_event,
         })
     }
 
@@ -304,9 +319,13 @@ impl Jobs {
         Ok(map)
     }
 
-    /// `Create<Kind>`: returns the new Definition.
-    pub async fn create_template(&self, kind: Kind, params: &Value) -> Result<Value, JobError> {
-        let mut template = Template::create(kind, &Params::new(params))?;
+    /// Creates a custom template; returns its Definition.
+    pub async fn create_template(
+        &self,
+        kind: Kind,
+        fields: &TemplateFields,
+    ) -> Result<u64, JobError> {
+        let mut template = Template::create(kind, fields)?;
         let now = now_ms();
         template.created_ms = now;
         template.updated_ms = now;
@@ -324,56 +343,34 @@ impl Jobs {
                 },
             )
             .await?;
-        Ok(json!({ "Definition": definition }))
+        Ok(definition as u64)
     }
 
-    /// `Describe<Kind>s`: presets and custom templates, filtered and paged.
-    pub async fn describe_templates(&self, kind: Kind, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let wanted: Option<Vec<u64>> = p
-            .array("Definitions")?
-            .map(|a| a.iter().filter_map(Value::as_u64).collect());
-        let type_filter = p.string("Type")?;
-        if let Some(t) = &type_filter {
-            if t != "Preset" && t != "Custom" {
-                return Err(JobError::invalid("Type", "must be Preset or Custom"));
-            }
-        }
-        let offset = p.uint("Offset")?.unwrap_or(0) as usize;
-        let limit = p.uint("Limit")?.unwrap_or(10);
-        if !(1..=100).contains(&limit) {
-            return Err(JobError::invalid("Limit", "must be from 1 to 100"));
-        }
+    /// The presets and custom templates of `kind` that `wanted` selects,
+    /// by Definition.
+    pub async fn templates(
+        &self,
+        kind: Kind,
+        wanted: &TemplateQuery,
+    ) -> Result<Vec<Template>, JobError> {
         let mut all: Vec<Template> = self
             .all_templates()
             .await?
             .into_values()
             .filter(|t| t.kind == kind)
-            .filter(|t| wanted.as_ref().is_none_or(|w| w.contains(&t.definition)))
-            .filter(|t| match type_filter.as_deref() {
-                Some("Preset") => t.preset,
-                Some("Custom") => !t.preset,
-                _ => true,
+            .filter(|t| {
+                wanted
+                    .definitions
+                    .as_ref()
+                    .is_none_or(|w| w.contains(&t.definition))
             })
+            .filter(|t| wanted.preset.is_none_or(|preset| t.preset == preset))
             .collect();
         all.sort_by_key(|t| t.definition);
-        let total = all.len();
-        let page: Vec<Value> = all
-            .iter()
-            .skip(offset)
-            .take(limit as usize)
-            .map(Template::to_json)
-            .collect();
-        Ok(json!({ "TotalCount": total, format!("{}Set", kind.name()): page }))
+        Ok(all)
     }
 
-    async fn custom_template(&self, kind: Kind, params: &Value) -> Result<Template, JobError> {
-        let p = Params::new(params);
-        let definition = p
-            .uint("Definition")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "Definition".into(),
-            })?;
+    async fn custom_template(&self, kind: Kind, definition: u64) -> Result<Template, JobError> {
         if definition == templates::PRESET_DEFINITION {
             return Err(JobError::invalid(
                 "Definition",
@@ -391,84 +388,99 @@ impl Jobs {
         Ok(store::decode_body(&body)?)
     }
 
-    /// `Modify<Kind>`.
-    pub async fn modify_template(&self, kind: Kind, params: &Value) -> Result<Value, JobError> {
-        let mut template = self.custom_template(kind, params).await?;
-        template.apply(&Params::new(params))?;
+    /// Changes a custom template.
+    pub async fn modify_template(
+        &self,
+        kind: Kind,
+        definition: u64,
+        fields: &TemplateFields,
+    ) -> Result<(), JobError> {
+        let mut template = self.custom_template(kind, definition).await?;
+        template.apply(fields)?;
         template.updated_ms = now_ms();
         let body = serde_json::to_string(&template).expect("template JSON");
         self.store
             .update_template(kind.key(), template.definition as i64, &body)
             .await?;
-        Ok(json!({}))
+        Ok(())
     }
 
-    /// `Delete<Kind>`.
-    pub async fn delete_template(&self, kind: Kind, params: &Value) -> Result<Value, JobError> {
-        let template = self.custom_template(kind, params).await?;
+    /// Deletes a custom template.
+    pub async fn delete_template(&self, kind: Kind, definition: u64) -> Result<(), JobError> {
+        let template = self.custom_template(kind, definition).await?;
         self.store
             .delete_template(kind.key(), template.definition as i64)
             .await?;
-        Ok(json!({}))
+        Ok(())
     }
 
     // ---------------------------------------------------------------- tasks
 
-    /// `ProcessMedia`: validates, queues, and returns the TaskId at once.
-    pub async fn process_media(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let media = self.media_of(&p).await?;
-        let task = p
-            .object("MediaProcessTask")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "MediaProcessTask".into(),
-            })?;
-        self.submit(media, task, &p).await
-    }
-
-    /// Validates `task` for the media `(bucket, key, file_id)` with the
-    /// options in `p` (`TasksPriority`, `TasksNotifyMode`,
-    /// `SessionContext`, `SessionId`) and queues it.
-    async fn submit(
-        &self,
-        (bucket, key, file_id): (String, String, String),
-        task: &Value,
-        p: &Params<'_>,
-    ) -> Result<Value, JobError> {
-        let all = self.all_templates().await?;
-        let subtasks = task::parse_subtasks(task, &mut |kind, def| all.get(&(kind, def)).cloned())?;
-        let priority = p.int("TasksPriority")?.unwrap_or(0);
-        if !(-10..=10).contains(&priority) {
+    /// Validates a task, resolves its templates and queues it; returns its
+    /// TaskId at once (an earlier task's, for a repeated SessionId).
+    pub async fn submit(&self, request: TaskRequest) -> Result<String, JobError> {
+        let (bucket, key, file_id) = self.resolve_media(&request.media).await?;
+        let subtasks = self.resolve_subtasks(&request.subtasks).await?;
+        if !(-10..=10).contains(&request.priority) {
             return Err(JobError::invalid("TasksPriority", "must be from -10 to 10"));
         }
-        let notify_mode = match p.string("TasksNotifyMode")?.as_deref() {
-            None | Some("") | Some("Finish") => task::NotifyMode::Finish,
-            Some("Change") => task::NotifyMode::Change,
-            Some("None") => task::NotifyMode::None,
-            Some(_) => {
-                return Err(JobError::invalid(
-                    "TasksNotifyMode",
-                    "must be Finish, Change or None",
-                ))
-            }
-        };
-        let session_context = p.string("SessionContext")?.unwrap_or_default();
-        params::check_len("SessionContext", &session_context, 1000)?;
-        let session_id = p.string("SessionId")?.unwrap_or_default();
-        params::check_len("SessionId", &session_id, 50)?;
-        let now = now_ms();
-        // A SessionId deduplicates submissions for three days.
-        let session_since = now - 3 * 24 * 3600 * 1000;
+        params::check_len("SessionContext", &request.session_context, 1000)?;
+        params::check_len("SessionId", &request.session_id, 50)?;
         let spec = TaskSpec {
             bucket,
             key,
-            file_id: file_id.clone(),
+            file_id,
             subtasks,
-            priority,
-            notify_mode,
-            session_context,
-            session_id: session_id.clone(),
+            priority: request.priority,
+            notify_mode: request.notify_mode,
+            session_context: request.session_context,
+            session_id: request.session_id,
         };
+        self.queue_task(spec).await
+    }
+
+    /// The subtasks with their templates, as they are now.
+    async fn resolve_subtasks(
+        &self,
+        requests: &[task::SubtaskRequest],
+    ) -> Result<Vec<Subtask>, JobError> {
+        if requests.is_empty() {
+            return Err(JobError::MissingParameter {
+                field: "MediaProcessTask (at least one screenshot task)".into(),
+            });
+        }
+        let all = self.all_templates().await?;
+        requests
+            .iter()
+            .map(|sub| {
+                let kind = sub.work.template_kind();
+                let template = all.get(&(kind, sub.definition)).cloned().ok_or_else(|| {
+                    JobError::missing(
+                        Missing::Template,
+                        format!(
+                            "there is no {} with Definition {}",
+                            kind.name(),
+                            sub.definition
+                        ),
+                    )
+                })?;
+                Ok(Subtask {
+                    work: sub.work.clone(),
+                    template,
+                })
+            })
+            .collect()
+    }
+
+    /// Checks that subtasks name templates that exist.
+    pub async fn check_subtasks(&self, requests: &[task::SubtaskRequest]) -> Result<(), JobError> {
+        self.resolve_subtasks(requests).await.map(drop)
+    }
+
+    async fn queue_task(&self, spec: TaskSpec) -> Result<String, JobError> {
+        let now = now_ms();
+        // A SessionId deduplicates submissions for three days.
+        let session_since = now - 3 * 24 * 3600 * 1000;
         let state = TaskState::waiting(&spec);
         let task_id = format!(
             "{}-Procedure-{}t0",
@@ -484,9 +496,9 @@ impl Jobs {
                     kind: TaskKind::MediaProcess,
                     status: TaskStatus::Waiting,
                     queue_id: None,
-                    priority,
-                    file_id,
-                    session_id: (!session_id.is_empty()).then_some(session_id),
+                    priority: spec.priority,
+                    file_id: spec.file_id.clone(),
+                    session_id: (!spec.session_id.is_empty()).then(|| spec.session_id.clone()),
                     created_ms: now,
                     begin_ms: None,
                     finish_ms: None,
@@ -499,30 +511,27 @@ impl Jobs {
             .await?;
         if let Some(existing) = duplicate {
             tracing::info!(task = %existing, session = %spec.session_id, "duplicate submission");
-            return Ok(json!({ "TaskId": existing }));
+            return Ok(existing);
         }
-        tracing::info!(task = %task_id, key = %spec.key, priority, "task queued");
+        tracing::info!(task = %task_id, key = %spec.key, priority = spec.priority, "task queued");
         self.wake.notify_one();
-        Ok(json!({ "TaskId": task_id }))
+        Ok(task_id)
     }
 
-    /// The bucket, key and FileId a request's `FileId` or
-    /// `MediaStoragePath` names (recording the media on first sight).
-    async fn media_of(&self, p: &Params<'_>) -> Result<(String, String, String), JobError> {
-        match (p.string("FileId")?, p.string("MediaStoragePath")?) {
-            (Some(id), None) if !id.is_empty() => {
-                let media = self
-                    .store
-                    .media(&id)
-                    .await?
-                    .ok_or_else(|| JobError::NotFound {
-                        what: Missing::File,
-                        message: format!("there is no media with FileId {id}"),
-                    })?;
+    /// The bucket, key and FileId `media` names (recording a key's media on
+    /// first sight).
+    pub async fn resolve_media(
+        &self,
+        media: &MediaRef,
+    ) -> Result<(String, String, String), JobError> {
+        match media {
+            MediaRef::FileId(id) => {
+                let media = self.store.media(id).await?.ok_or_else(|| {
+                    JobError::missing(Missing::File, format!("there is no media with FileId {id}"))
+                })?;
                 Ok((media.bucket, media.key, media.file_id))
             }
-            (None, Some(path)) => {
-                let key = path.strip_prefix('/').unwrap_or(&path).to_owned();
+            MediaRef::Key(key) => {
                 if key.is_empty()
                     || key.len() > 850
                     || key
@@ -534,128 +543,49 @@ impl Jobs {
                         "must be an object key such as /videos/clip.mp4",
                     ));
                 }
-                let id = file_id(&self.bucket, &key);
+                let id = file_id(&self.bucket, key);
                 self.store
-                    .ensure_media(&id, &self.bucket, &key, now_ms())
+                    .ensure_media(&id, &self.bucket, key, now_ms())
                     .await?;
-                Ok((self.bucket.clone(), key, id))
+                Ok((self.bucket.clone(), key.clone(), id))
             }
-            _ => Err(JobError::InvalidParameter {
-                message: "give exactly one of FileId and MediaStoragePath".into(),
-            }),
         }
     }
 
-    /// `DescribeTaskDetail`.
-    pub async fn describe_task(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let task_id = p
-            .string("TaskId")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "TaskId".into(),
-            })?;
-        let row = self
-            .store
-            .task(&task_id)
-            .await?
-            .ok_or_else(|| JobError::NotFound {
-                what: Missing::Task,
-                message: format!("there is no task {task_id}"),
-            })?;
+    /// A VOD task (with its spec and state) by TaskId.
+    pub async fn task(&self, task_id: &str) -> Result<(TaskRow, TaskSpec, TaskState), JobError> {
+        let not_found = || JobError::missing(Missing::Task, format!("there is no task {task_id}"));
+        let row = self.store.task(task_id).await?.ok_or_else(not_found)?;
         if row.kind != TaskKind::MediaProcess {
-            return Err(JobError::missing(
-                Missing::Task,
-                format!("there is no task {task_id}"),
-            ));
+            return Err(not_found());
         }
         let (spec, state) = decode_task(&row)?;
-        Ok(json!({
-            "TaskType": "Procedure",
-            "Status": vod_status(row.status),
-            "CreateTime": iso_time(row.created_ms),
-            "BeginProcessTime": row.begin_ms.map(iso_time).unwrap_or_default(),
-            "FinishTime": row.finish_ms.map(iso_time).unwrap_or_default(),
-            "ProcedureTask": self.procedure_json(&row, &spec, &state),
-        }))
+        Ok((row, spec, state))
     }
 
-    /// `DescribeTasks`: the newest tasks, optionally by status and FileId.
-    pub async fn describe_tasks(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let status = match p.string("Status")?.as_deref() {
-            None | Some("") => None,
-            Some("WAITING") => Some(TaskStatus::Waiting),
-            Some("PROCESSING") => Some(TaskStatus::Processing),
-            Some("FINISH") => Some(TaskStatus::Finish),
-            Some("ABORTED") => Some(TaskStatus::Aborted),
-            Some(_) => return Ok(json!({ "TaskSet": [], "ScrollToken": "" })),
-        };
-        let file_id = p.string("FileId")?;
-        let limit = p.uint("Limit")?.unwrap_or(10).clamp(1, 100) as i64;
-        let rows = self
+    /// The newest VOD tasks, optionally by status and FileId (rows only).
+    pub async fn tasks(
+        &self,
+        status: Option<TaskStatus>,
+        file_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>, JobError> {
+        Ok(self
             .store
-            .tasks(TaskKind::MediaProcess, status, file_id.as_deref(), limit)
-            .await?;
-        let set: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "TaskId": r.task_id,
-                    "Status": vod_status(r.status),
-                    "FileId": r.file_id,
-                    "TaskType": "Procedure",
-                    "CreateTime": iso_time(r.created_ms),
-                    "BeginProcessTime": r.begin_ms.map(iso_time).unwrap_or_default(),
-                    "FinishTime": r.finish_ms.map(iso_time).unwrap_or_default(),
-                    "SessionId": r.session_id.clone().unwrap_or_default(),
-                })
-            })
-            .collect();
-        Ok(json!({ "TaskSet": set, "ScrollToken": "" }))
+            .tasks(TaskKind::MediaProcess, status, file_id, limit)
+            .await?)
     }
 
-    /// `DescribeMediaInfos`: what the gateway knows about media by FileId
-    /// (name, URL, cover, metadata).
-    pub async fn describe_media(&self, params: &Value) -> Result<Value, JobError> {
-        let p = Params::new(params);
-        let ids = p
-            .array("FileIds")?
-            .ok_or_else(|| JobError::MissingParameter {
-                field: "FileIds".into(),
-            })?;
-        if ids.len() > 20 {
-            return Err(JobError::invalid(
-                "FileIds",
-                "at most 20 FileIds per request",
-            ));
-        }
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for id in ids {
-            let id = id.as_str().unwrap_or_default();
-            match self.store.media(id).await? {
-                Some(media) => {
-                    let record: Value = serde_json::from_str(&media.body).unwrap_or_default();
-                    let cover = record["CoverKey"]
-                        .as_str()
-                        .map(|k| self.url(&media.bucket, k))
-                        .unwrap_or_default();
-                    found.push(json!({
-                        "FileId": media.file_id,
-                        "BasicInfo": {
-                            "Name": media.key.rsplit('/').next().unwrap_or_default(),
-                            "MediaUrl": self.url(&media.bucket, &media.key),
-                            "CoverUrl": cover,
-                            "StoragePath": format!("/{}", media.key),
-                            "Type": media.key.rsplit('.').next().unwrap_or_default(),
-                        },
-                        "MetaData": record.get("MetaData").cloned().unwrap_or(json!({})),
-                    }));
-                }
-                None => missing.push(id.to_owned()),
-            }
-        }
-        Ok(json!({ "MediaInfoSet": found, "NotExistFileIdSet": missing }))
+    /// What the gateway knows about a media file: bucket, key and record;
+    /// `None` for an unknown FileId.
+    pub async fn media_record(
+        &self,
+        file_id: &str,
+    ) -> Result<Option<(store::MediaRow, MediaRecord)>, JobError> {
+        Ok(self.store.media(file_id).await?.map(|row| {
+            let record = serde_json::from_str(&row.body).unwrap_or_default();
+            (row, record)
+        }))
     }
 
     /// The bucket and WebVTT key of the newest successful sprite output for
@@ -706,56 +636,45 @@ impl Jobs {
         let definition = match existing {
             Some(d) => d,
             None => {
-                let params = json!({"Name": "demo-previews", "SampleType": "Time",
-                    "SampleInterval": 1, "RowCount": 5, "ColumnCount": 5, "Width": 160,
-                    "Height": 0});
-                self.create_template(Kind::ImageSprite, &params).await?["Definition"]
-                    .as_u64()
-                    .unwrap_or_default()
+                let fields = TemplateFields {
+                    name: Some("demo-previews".into()),
+                    sample_type: Some(templates::SampleType::Time),
+                    sample_interval: Some(1),
+                    rows: Some(5),
+                    columns: Some(5),
+                    width: Some(160),
+                    height: Some(0),
+                    ..TemplateFields::default()
+                };
+                self.create_template(Kind::ImageSprite, &fields).await?
             }
         };
-        let params = json!({
-            "MediaStoragePath": format!("/{key}"),
-            "MediaProcessTask": {"ImageSpriteTaskSet": [{"Definition": definition}]},
-            "SessionId": format!("demo-{}", &etag[..etag.len().min(40)]),
-            "TasksNotifyMode": "None",
-        });
-        let answer = self.process_media(&params).await?;
-        Ok(answer["TaskId"].as_str().unwrap_or_default().to_owned())
+        let sprites = task::SubtaskRequest {
+            work: task::Work::ImageSprite,
+            definition,
+        };
+        let request = TaskRequest {
+            session_id: format!("demo-{}", &etag[..etag.len().min(40)]),
+            notify_mode: task::NotifyMode::None,
+            ..TaskRequest::new(MediaRef::Key(key.to_owned()), vec![sprites])
+        };
+        self.submit(request).await
     }
 
-    /// The `ProcedureTask` / `ProcedureStateChangeEvent` object of a task.
-    pub fn procedure_json(&self, row: &TaskRow, spec: &TaskSpec, state: &TaskState) -> Value {
-        let failed = state
-            .subtasks
-            .iter()
-            .find(|s| s.status == task::SubtaskStatus::Fail);
-        let (err_code, message) = match (&state.abort_message, failed) {
-            (Some(message), _) => (work::codes::INTERNAL_ERROR, message.clone()),
-            (None, Some(first)) => (first.err_code, first.message.clone()),
-            (None, None) => (0, String::new()),
-        };
-        json!({
-            "TaskId": row.task_id,
-            "Status": vod_status(row.status),
-            "ErrCode": err_code,
-            "Message": message,
-            "FileId": spec.file_id,
-            "FileName": spec.file_name(),
-            "FileUrl": self.url(&spec.bucket, &spec.key),
-            "MetaData": state.meta.as_ref().map_or(json!({}), |m| json!(m)),
-            "MediaProcessResultSet": task::result_set(spec, state, self),
-            "AiContentReviewResultSet": [],
-            "AiAnalysisResultSet": [],
-            "AiRecognitionResultSet": [],
-            "TasksPriority": spec.priority,
-            "TasksNotifyMode": spec.notify_mode,
-            "SessionContext": spec.session_context,
-            "SessionId": spec.session_id,
-            "Operator": "",
-            "OperationType": "",
-        })
+    /// The body of the event for a task's state, made by the installed
+    /// renderer.
+    pub fn task_event_body(&self, row: &TaskRow, spec: &TaskSpec, state: &TaskState) -> String {
+        (self.task_renderer)(&TaskView { row, spec, state }, self)
     }
+}
+
+/// Which templates a listing selects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateQuery {
+    /// These Definitions only.
+    pub definitions: Option<Vec<u64>>,
+    /// Presets only (`Some(true)`) or custom ones only (`Some(false)`).
+    pub preset: Option<bool>,
 }
 
 impl UrlMaker for Jobs {
@@ -795,16 +714,6 @@ impl UrlMaker for Jobs {
             tracing::warn!(error = %e, "cannot pre-sign an output URL");
             plain()
         })
-    }
-}
-
-/// VOD's name of a task status.
-fn vod_status(status: TaskStatus) -> &'static str {
-    match status {
-        TaskStatus::Waiting => "WAITING",
-        TaskStatus::Processing | TaskStatus::Cancelling => "PROCESSING",
-        TaskStatus::Finish | TaskStatus::Cancelled => "FINISH",
-        TaskStatus::Aborted => "ABORTED",
     }
 }
 

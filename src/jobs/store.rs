@@ -332,6 +332,31 @@ pub struct Delivery {
     pub target: Option<PushTarget>,
 }
 
+/// Where an event's callback is (`fg_events.push_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushState {
+    /// Not pushed (pull only).
+    None,
+    /// To be delivered (again) at `push_next_ms`.
+    Pending,
+    /// The receiver took it.
+    Delivered,
+    /// Given up; pullable.
+    Failed,
+}
+
+impl PushState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushState::None => "none",
+            PushState::Pending => "pending",
+            PushState::Delivered => "delivered",
+            PushState::Failed => "failed",
+        }
+    }
+}
+
 async fn insert_event(conn: &mut sqlx::AnyConnection, event: &NewEvent) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO fg_events (event_id, task_id, created_ms, body, push_state,
@@ -342,7 +367,14 @@ async fn insert_event(conn: &mut sqlx::AnyConnection, event: &NewEvent) -> Resul
     .bind(&event.task_id)
     .bind(event.created_ms)
     .bind(&event.body)
-    .bind(if event.push { "pending" } else { "none" })
+    .bind(
+        if event.push {
+            PushState::Pending
+        } else {
+            PushState::None
+        }
+        .as_str(),
+    )
     .bind(event.target.as_ref().map(|t| t.url.clone()))
     .bind(event.target.as_ref().map(|t| t.content_type.clone()))
     // An event with its own target is never pulled: stored as confirmed.
@@ -361,7 +393,7 @@ pub struct MediaRow {
     pub bucket: String,
     /// Object key.
     pub key: String,
-    /// JSON: cover key, metadata ([`super::task::MediaRecord`]).
+    /// JSON of its [`super::task::MediaRecord`] (cover key, metadata).
     pub body: String,
 }
 
@@ -1171,12 +1203,12 @@ impl Store {
         Ok(None)
     }
 
-    /// Records the outcome of a delivery attempt: `state` is `delivered`,
-    /// `pending` (retry at `next_ms`) or `failed` (given up).
+    /// Records the outcome of a delivery attempt (`next_ms`: when a
+    /// pending one is tried again).
     pub async fn delivery_result(
         &self,
         seq: i64,
-        state: &str,
+        state: PushState,
         next_ms: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -1186,7 +1218,7 @@ impl Store {
               WHERE seq = $1",
         )
         .bind(seq)
-        .bind(state)
+        .bind(state.as_str())
         .bind(next_ms)
         .bind(error)
         .execute(&self.pool)
@@ -1224,7 +1256,7 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// One procedure's JSON.
+    /// One procedure's stored body.
     pub async fn procedure(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT body FROM fg_procedures WHERE name = $1")
             .bind(name)
@@ -1233,7 +1265,7 @@ impl Store {
         Ok(row.map(|r| r.try_get("body")).transpose()?)
     }
 
-    /// Every procedure's JSON, by name.
+    /// Every procedure's stored body, by name.
     pub async fn procedures(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT body FROM fg_procedures ORDER BY name")
             .fetch_all(&self.pool)
@@ -1241,6 +1273,32 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get("body").map_err(StoreError::from))
             .collect()
+    }
+
+    /// Every procedure's name and stored body, by name.
+    pub async fn procedure_rows(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT name, body FROM fg_procedures ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, r.try_get("body")?)))
+            .collect()
+    }
+
+    /// Rewrites a procedure's body.
+    pub async fn replace_procedure(
+        &self,
+        name: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE fg_procedures SET body = $1, updated_ms = $2 WHERE name = $3")
+            .bind(body)
+            .bind(now_ms)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Deletes a procedure; false if there is none.

@@ -1,15 +1,14 @@
 //! Screenshot templates: the three VOD kinds, their fields and ranges, the
-//! read-only presets, and their API 3.0 JSON.
+//! read-only presets.
 //!
-//! Pure code: parsing and validating API parameters, no storage.
+//! Pure code: what a template is and which values it may take; each wire
+//! dialect reads and writes it in its own adapter.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-
-use super::params::{self, Params};
+use super::params;
 use super::JobError;
 use crate::media::compose::FillType;
 use crate::media::ImageFormat;
+use serde::{Deserialize, Serialize};
 
 /// The first Definition given to a custom template (presets are below).
 pub const FIRST_CUSTOM_DEFINITION: u64 = 100_001;
@@ -236,103 +235,106 @@ pub fn preset(kind: Kind) -> Template {
     }
 }
 
+/// The fields a `Create`/`Modify` call sets: `None` leaves a field as it
+/// is (at its default for a new template). Names are the API's, which the
+/// errors use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateFields {
+    /// Up to 64 characters.
+    pub name: Option<String>,
+    /// Up to 256 characters.
+    pub comment: Option<String>,
+    /// Picture or cell width.
+    pub width: Option<u64>,
+    /// Picture or cell height.
+    pub height: Option<u64>,
+    /// Width is the long side.
+    pub resolution_adaptive: Option<bool>,
+    /// Picture format.
+    pub format: Option<Format>,
+    /// Aspect-ratio handling.
+    pub fill: Option<Fill>,
+    /// How intervals are measured.
+    pub sample_type: Option<SampleType>,
+    /// The interval.
+    pub sample_interval: Option<u64>,
+    /// Sprite rows.
+    pub rows: Option<u64>,
+    /// Sprite columns.
+    pub columns: Option<u64>,
+}
+
 impl Template {
-    /// A new custom template from `Create<Kind>` parameters (Definition and
-    /// times are filled in by the caller).
-    pub fn create(kind: Kind, p: &Params<'_>) -> Result<Self, JobError> {
-        let mut template = blank(kind);
-        match kind {
-            Kind::SnapshotByTimeOffset => {}
-            Kind::SampleSnapshot | Kind::ImageSprite => {
-                p.require("SampleType")?;
-                p.require("SampleInterval")?;
-            }
+    /// A new custom template of `kind` (Definition and times are filled in
+    /// by the caller).
+    pub fn create(kind: Kind, fields: &TemplateFields) -> Result<Self, JobError> {
+        let missing = |field: &str| JobError::MissingParameter {
+            field: field.to_owned(),
+        };
+        if kind != Kind::SnapshotByTimeOffset {
+            fields.sample_type.ok_or_else(|| missing("SampleType"))?;
+            fields
+                .sample_interval
+                .ok_or_else(|| missing("SampleInterval"))?;
         }
         if kind == Kind::ImageSprite {
-            p.require("RowCount")?;
-            p.require("ColumnCount")?;
+            fields.rows.ok_or_else(|| missing("RowCount"))?;
+            fields.columns.ok_or_else(|| missing("ColumnCount"))?;
         }
-        template.apply(p)?;
+        let mut template = blank(kind);
+        template.apply(fields)?;
         Ok(template)
     }
 
-    /// Applies `Create`/`Modify` parameters and validates the result.
-    pub fn apply(&mut self, p: &Params<'_>) -> Result<(), JobError> {
-        if let Some(name) = p.string("Name")? {
-            params::check_len("Name", &name, 64)?;
-            self.name = name;
+    /// Applies `fields` and validates the result.
+    pub fn apply(&mut self, fields: &TemplateFields) -> Result<(), JobError> {
+        if let Some(name) = &fields.name {
+            params::check_len("Name", name, 64)?;
+            self.name.clone_from(name);
         }
-        if let Some(comment) = p.string("Comment")? {
-            params::check_len("Comment", &comment, 256)?;
-            self.comment = comment;
+        if let Some(comment) = &fields.comment {
+            params::check_len("Comment", comment, 256)?;
+            self.comment.clone_from(comment);
         }
         let range = match self.kind {
             Kind::ImageSprite => CELL_SIDE_RANGE,
             _ => SIDE_RANGE,
         };
-        if let Some(width) = p.uint("Width")? {
+        if let Some(width) = fields.width {
             self.width = side("Width", width, range)?;
         }
-        if let Some(height) = p.uint("Height")? {
+        if let Some(height) = fields.height {
             self.height = side("Height", height, range)?;
         }
-        if let Some(adaptive) = p.string("ResolutionAdaptive")? {
-            self.resolution_adaptive = match adaptive.as_str() {
-                "open" => true,
-                "close" => false,
-                _ => {
-                    return Err(JobError::invalid(
-                        "ResolutionAdaptive",
-                        "must be open or close",
-                    ))
-                }
-            };
+        if let Some(adaptive) = fields.resolution_adaptive {
+            self.resolution_adaptive = adaptive;
         }
-        if let Some(format) = p.string("Format")? {
-            self.format = match format.as_str() {
-                "jpg" => Format::Jpg,
-                "png" => Format::Png,
-                _ => return Err(JobError::invalid("Format", "must be jpg or png")),
-            };
+        if let Some(format) = fields.format {
+            self.format = format;
         }
-        if let Some(fill) = p.string("FillType")? {
-            self.fill = match fill.as_str() {
-                "stretch" => Fill::Stretch,
-                "black" => Fill::Black,
-                "white" => Fill::White,
-                "gauss" => Fill::Gauss,
-                _ => {
-                    return Err(JobError::invalid(
-                        "FillType",
-                        "must be stretch, black, white or gauss",
-                    ))
-                }
-            };
+        if let Some(fill) = fields.fill {
+            self.fill = fill;
         }
         if self.kind != Kind::SnapshotByTimeOffset {
-            self.apply_sampling(p)?;
+            self.apply_sampling(fields)?;
         }
         if self.kind == Kind::ImageSprite {
-            self.apply_grid(p)?;
+            self.apply_grid(fields)?;
         }
         Ok(())
     }
 
-    fn apply_sampling(&mut self, p: &Params<'_>) -> Result<(), JobError> {
-        if let Some(sample_type) = p.string("SampleType")? {
-            self.sample_type = Some(match sample_type.as_str() {
-                "Percent" if self.kind == Kind::ImageSprite => {
-                    return Err(JobError::invalid(
-                        "SampleType",
-                        "image sprites sample by Time only",
-                    ))
-                }
-                "Percent" => SampleType::Percent,
-                "Time" => SampleType::Time,
-                _ => return Err(JobError::invalid("SampleType", "must be Percent or Time")),
-            });
+    fn apply_sampling(&mut self, fields: &TemplateFields) -> Result<(), JobError> {
+        if let Some(sample_type) = fields.sample_type {
+            if sample_type == SampleType::Percent && self.kind == Kind::ImageSprite {
+                return Err(JobError::invalid(
+                    "SampleType",
+                    "image sprites sample by Time only",
+                ));
+            }
+            self.sample_type = Some(sample_type);
         }
-        if let Some(interval) = p.uint("SampleInterval")? {
+        if let Some(interval) = fields.sample_interval {
             self.sample_interval = u32::try_from(interval).unwrap_or(u32::MAX);
         }
         let (low, high) = match self.sample_type {
@@ -354,12 +356,12 @@ impl Template {
         Ok(())
     }
 
-    fn apply_grid(&mut self, p: &Params<'_>) -> Result<(), JobError> {
-        for (field, slot) in [
-            ("RowCount", &mut self.rows),
-            ("ColumnCount", &mut self.columns),
+    fn apply_grid(&mut self, fields: &TemplateFields) -> Result<(), JobError> {
+        for (field, slot, count) in [
+            ("RowCount", &mut self.rows, fields.rows),
+            ("ColumnCount", &mut self.columns, fields.columns),
         ] {
-            if let Some(count) = p.uint(field)? {
+            if let Some(count) = count {
                 if !(1..=100).contains(&count) {
                     return Err(JobError::invalid(field, "must be from 1 to 100"));
                 }
@@ -384,48 +386,6 @@ impl Template {
         }
         Ok(())
     }
-
-    /// The API 3.0 JSON of the template (`SnapshotByTimeOffsetTemplate`,
-    /// `SampleSnapshotTemplate` or `ImageSpriteTemplate`).
-    pub fn to_json(&self) -> Value {
-        let mut v = Map::new();
-        v.insert("Definition".into(), json!(self.definition));
-        v.insert(
-            "Type".into(),
-            json!(if self.preset { "Preset" } else { "Custom" }),
-        );
-        v.insert("Name".into(), json!(self.name));
-        v.insert("Comment".into(), json!(self.comment));
-        v.insert("Width".into(), json!(self.width));
-        v.insert("Height".into(), json!(self.height));
-        v.insert(
-            "ResolutionAdaptive".into(),
-            json!(if self.resolution_adaptive {
-                "open"
-            } else {
-                "close"
-            }),
-        );
-        v.insert("Format".into(), json!(self.format.as_str()));
-        v.insert("FillType".into(), json!(self.fill.as_str()));
-        if let Some(sample_type) = self.sample_type {
-            v.insert("SampleType".into(), json!(sample_type.as_str()));
-            v.insert("SampleInterval".into(), json!(self.sample_interval));
-        }
-        if self.kind == Kind::ImageSprite {
-            v.insert("RowCount".into(), json!(self.rows));
-            v.insert("ColumnCount".into(), json!(self.columns));
-        }
-        v.insert(
-            "CreateTime".into(),
-            json!(params::iso_time(self.created_ms)),
-        );
-        v.insert(
-            "UpdateTime".into(),
-            json!(params::iso_time(self.updated_ms)),
-        );
-        Value::Object(v)
-    }
 }
 
 /// A picture side: 0 or 128–4096.
@@ -444,8 +404,16 @@ fn side(field: &'static str, value: u64, (low, high): (u32, u32)) -> Result<u32,
 mod tests {
     use super::*;
 
-    fn create(kind: Kind, v: Value) -> Result<Template, JobError> {
-        Template::create(kind, &Params::new(&v))
+    fn sampled(sample_type: SampleType, interval: u64) -> TemplateFields {
+        TemplateFields {
+            sample_type: Some(sample_type),
+            sample_interval: Some(interval),
+            ..TemplateFields::default()
+        }
+    }
+
+    fn code(result: Result<Template, JobError>) -> String {
+        result.unwrap_err().code()
     }
 
     #[test]
@@ -468,42 +436,64 @@ mod tests {
 
     #[test]
     fn ranges_are_checked_with_the_field_named() {
-        let err = create(Kind::SnapshotByTimeOffset, json!({"Width": 100})).unwrap_err();
-        assert_eq!(err.code(), "InvalidParameterValue.Width");
-        let err = create(Kind::SnapshotByTimeOffset, json!({"Height": 5000})).unwrap_err();
-        assert_eq!(err.code(), "InvalidParameterValue.Height");
-        let err = create(Kind::SnapshotByTimeOffset, json!({"FillType": "blur"})).unwrap_err();
-        assert_eq!(err.code(), "InvalidParameterValue.FillType");
-        let err = create(Kind::SampleSnapshot, json!({"SampleType": "Percent"})).unwrap_err();
-        assert_eq!(err.code(), "MissingParameter");
-        let err = create(
-            Kind::SampleSnapshot,
-            json!({"SampleType": "Percent", "SampleInterval": 101}),
-        )
-        .unwrap_err();
-        assert_eq!(err.code(), "InvalidParameterValue.SampleInterval");
-        let ok = create(
-            Kind::SampleSnapshot,
-            json!({"SampleType": "Time", "SampleInterval": 101, "Width": 0, "Height": 128}),
-        )
-        .unwrap();
+        let width = |width| TemplateFields {
+            width: Some(width),
+            ..TemplateFields::default()
+        };
+        let shot = Kind::SnapshotByTimeOffset;
+        assert_eq!(
+            code(Template::create(shot, &width(100))),
+            "InvalidParameterValue.Width"
+        );
+        let tall = TemplateFields {
+            height: Some(5000),
+            ..TemplateFields::default()
+        };
+        assert_eq!(
+            code(Template::create(shot, &tall)),
+            "InvalidParameterValue.Height"
+        );
+        let no_interval = TemplateFields {
+            sample_type: Some(SampleType::Percent),
+            ..TemplateFields::default()
+        };
+        assert_eq!(
+            code(Template::create(Kind::SampleSnapshot, &no_interval)),
+            "MissingParameter"
+        );
+        assert_eq!(
+            code(Template::create(
+                Kind::SampleSnapshot,
+                &sampled(SampleType::Percent, 101)
+            )),
+            "InvalidParameterValue.SampleInterval"
+        );
+        let ok = Template::create(Kind::SampleSnapshot, &sampled(SampleType::Time, 101)).unwrap();
         assert_eq!(ok.sample_interval, 101);
     }
 
     #[test]
     fn sprite_totals_stay_within_4096() {
-        let base = json!({"SampleType": "Time", "SampleInterval": 5, "RowCount": 10,
-                          "ColumnCount": 40, "Width": 128, "Height": 128});
-        let err = create(Kind::ImageSprite, base.clone()).unwrap_err();
-        assert_eq!(err.code(), "InvalidParameterValue.Width");
-        let mut fine = base;
-        fine["ColumnCount"] = json!(32);
-        assert!(create(Kind::ImageSprite, fine).is_ok());
-        let err = create(
-            Kind::ImageSprite,
-            json!({"SampleType": "Percent", "SampleInterval": 5, "RowCount": 1, "ColumnCount": 1}),
-        )
-        .unwrap_err();
-        assert_eq!(err.code(), "InvalidParameterValue.SampleType");
+        let grid = |columns| TemplateFields {
+            rows: Some(10),
+            columns: Some(columns),
+            width: Some(128),
+            height: Some(128),
+            ..sampled(SampleType::Time, 5)
+        };
+        assert_eq!(
+            code(Template::create(Kind::ImageSprite, &grid(40))),
+            "InvalidParameterValue.Width"
+        );
+        assert!(Template::create(Kind::ImageSprite, &grid(32)).is_ok());
+        let by_percent = TemplateFields {
+            rows: Some(1),
+            columns: Some(1),
+            ..sampled(SampleType::Percent, 5)
+        };
+        assert_eq!(
+            code(Template::create(Kind::ImageSprite, &by_percent)),
+            "InvalidParameterValue.SampleType"
+        );
     }
 }

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument as _;
 
@@ -26,7 +25,7 @@ use super::params::now_ms;
 use super::snapshot_job::{Failure, FailureKind, SnapshotJob, SnapshotProgress};
 use super::snapshot_run::{self, RunContext};
 use super::store::{NewEvent, Renewal, TaskKind, TaskRow, TaskStatus};
-use super::task::{NotifyMode, SubtaskStatus, TaskSpec, TaskState, Work};
+use super::task::{MediaRecord, NotifyMode, SubtaskStatus, TaskSpec, TaskState, Work};
 use super::work::{self, WorkContext, WorkEnd};
 use super::{decode_task, Jobs};
 use crate::config::MediaConfig;
@@ -163,12 +162,15 @@ async fn run_task<H: JobHost>(host: &Arc<H>, row: TaskRow) {
         Ok(decoded) => decoded,
         Err(err) => {
             tracing::error!(task = %row.task_id, error = %err, "undecodable task; aborting it");
-            let state = json!({"subtasks": [], "abort_message": "the stored task is damaged"});
+            let state = TaskState {
+                abort_message: Some("the stored task is damaged".into()),
+                ..TaskState::default()
+            };
             finish(
                 jobs,
                 &row,
                 TaskStatus::Aborted,
-                &state.to_string(),
+                &serde_json::to_string(&state).expect("state JSON"),
                 now_ms(),
                 None,
             )
@@ -192,9 +194,9 @@ async fn run_task<H: JobHost>(host: &Arc<H>, row: TaskRow) {
     };
     tracing::info!(task = %row.task_id, key = %spec.key, attempt = row.attempts, "task started");
     if row.attempts == 1 && spec.notify_mode == NotifyMode::Change {
-        let procedure = jobs.procedure_json(&row, &spec, &task_state);
+        let body = jobs.task_event_body(&row, &spec, &task_state);
         let published = match jobs
-            .event_for(&row.task_id, spec.notify_mode, false, procedure)
+            .event_for(&row.task_id, spec.notify_mode, false, body)
             .await
         {
             Ok(event) => jobs.publish(event).await,
@@ -452,9 +454,9 @@ async fn end_task(
         finish_ms: Some(now),
         ..row.clone()
     };
-    let procedure = jobs.procedure_json(&ended, spec, state);
+    let event_body = jobs.task_event_body(&ended, spec, state);
     let event = match jobs
-        .event_for(&row.task_id, spec.notify_mode, true, procedure)
+        .event_for(&row.task_id, spec.notify_mode, true, event_body)
         .await
     {
         Ok(event) => event,
@@ -575,16 +577,17 @@ async fn record_cover(jobs: &Jobs, spec: &TaskSpec, state: &TaskState) {
     let Ok(Some(media)) = jobs.store.media(&spec.file_id).await else {
         return;
     };
-    let mut record: serde_json::Value = serde_json::from_str(&media.body).unwrap_or(json!({}));
+    let mut record: MediaRecord = serde_json::from_str(&media.body).unwrap_or_default();
     if let Some(key) = cover {
-        record["CoverKey"] = json!(key);
+        record.cover_key = Some(key.clone());
     }
     if let Some(meta) = &state.meta {
-        record["MetaData"] = json!(meta);
+        record.meta = Some(meta.clone());
     }
+    let body = serde_json::to_string(&record).expect("record JSON");
     let _ = jobs
         .store
-        .update_media(&spec.file_id, &record.to_string(), now_ms())
+        .update_media(&spec.file_id, &body, now_ms())
         .await;
 }
 

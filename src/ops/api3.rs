@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::auth::{self, policy, Principal};
 use crate::error::Api3Error;
-use crate::jobs::templates::Kind;
 use crate::proto::sign::{RequestParts, Scheme};
 use crate::server::body::{self, Response};
 
@@ -94,55 +93,5 @@ async fn serve(state: &AppState, parts: &Parts, incoming: Incoming) -> Result<Va
             format!("The credential may not call {action}."),
         ));
     }
-    let params: Value = if document.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&document)
-            .map_err(|e| Api3Error::new("InvalidParameter", format!("The body is not JSON: {e}")))?
-    };
-    dispatch(state, &action, &params).await
-}
-
-async fn dispatch(state: &AppState, action: &str, params: &Value) -> Result<Value, Api3Error> {
-    let jobs = &state.jobs;
-    for kind in Kind::ALL {
-        let name = kind.name();
-        let Some(verb) = action.strip_suffix(name).or_else(|| {
-            action
-                .strip_suffix('s')
-                .and_then(|a| a.strip_suffix(name))
-                .filter(|v| *v == "Describe")
-        }) else {
-            continue;
-        };
-        let result = match verb {
-            "Create" => jobs.create_template(kind, params).await,
-            "Describe" if action.ends_with('s') => jobs.describe_templates(kind, params).await,
-            "Modify" => jobs.modify_template(kind, params).await,
-            "Delete" => jobs.delete_template(kind, params).await,
-            _ => break,
-        };
-        return result.map_err(Api3Error::from);
-    }
-    let result = match action {
-        "ProcessMedia" => jobs.process_media(params).await,
-        "DescribeTaskDetail" => jobs.describe_task(params).await,
-        "DescribeTasks" => jobs.describe_tasks(params).await,
-        "DescribeMediaInfos" => jobs.describe_media(params).await,
-        "PullEvents" => jobs.pull_events().await,
-        "ConfirmEvents" => jobs.confirm_events(params).await,
-        "ModifyEventConfig" => jobs.modify_event_config(params).await,
-        "DescribeEventConfig" => jobs.describe_event_config().await,
-        "CreateProcedureTemplate" => jobs.create_procedure(params).await,
-        "DescribeProcedureTemplates" => jobs.describe_procedures(params).await,
-        "DeleteProcedureTemplate" => jobs.delete_procedure(params).await,
-        "ProcessMediaByProcedure" => jobs.process_media_by_procedure(params).await,
-        _ => {
-            return Err(Api3Error::new(
-                "InvalidAction",
-                format!("The action {action:?} does not exist or is not provided by this gateway."),
-            ))
-        }
-    };
-    result.map_err(Api3Error::from)
+    super::vod::dispatch(state, &action, &document).await
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::document::iso_time;
 use super::document::{media_info_nodes, to_json, write_xml, Node};
 use super::Ctx;
 use crate::auth::{policy, Principal};
@@ -16,7 +17,6 @@ use crate::jobs::media_queue::{
     placeholder_settings, JobPage, JobQuery, JobState, JobView, MediaQueue, MediaTemplate, NewJob,
     QueueNotify, TemplateCategory, TemplateQuery, MAX_PAGE,
 };
-use crate::jobs::params::iso_time;
 use crate::jobs::snapshot_job::{
     check_range, parse_color, BlackCheck, Callback, CallbackFormat, CellFit, FailureKind, Mode,
     OutputTarget, Outputs, SnapshotJob, SnapshotSettings, SpriteLayout, MAX_LEVEL, MAX_USER_DATA,

@@ -11,11 +11,11 @@ use super::ci::{
     check_input, check_output, document, missing, oldest_first, one_of, page_param, queue_notify,
     required, xml_ok, NotifyXml, OutputXml, FORMATS,
 };
+use super::document::iso_time;
 use super::document::{write_xml, Node};
 use super::Ctx;
 use crate::error::{ApiError, ErrorCode};
 use crate::jobs::media_queue::{JobState, MAX_PAGE};
-use crate::jobs::params::iso_time;
 use crate::jobs::snapshot_job::OutputTarget;
 use crate::jobs::workflow::{ExtFilter, RunView, SnapshotStep, Workflow};
 use crate::jobs::JobError;

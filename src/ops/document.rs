@@ -36,6 +36,15 @@ impl Node {
     }
 }
 
+/// Unix milliseconds as both API dialects write times:
+/// `2019-07-16T15:32:50Z`.
+pub fn iso_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 /// Writes `nodes` into `doc`, in order.
 pub fn write_xml(doc: &mut XmlWriter, nodes: &[Node]) {
     for node in nodes {

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod document;
 pub mod media;
 pub mod object;
+pub mod vod;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use hyper::body::Incoming;
 use crate::auth::{self, Credentials};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::jobs::Jobs;
+use crate::jobs::{Jobs, Renderers};
 use crate::memory_cache::{InFlight, MemoryCache, SnapshotCache};
 use crate::pool::DecodePool;
 use crate::proto::route::{self, Addressing, Endpoint, Route};
@@ -60,7 +61,20 @@ impl AppState {
     /// Opens the buckets and the job store of `config`.
     pub async fn new(config: Config) -> Result<Self, String> {
         let buckets = Buckets::open(&config)?;
-        let jobs = Jobs::open(&config, ci::render_job_end).await?;
+        let renderers = Renderers {
+            job_end: ci::render_job_end,
+            task_event: vod::render_task_event,
+        };
+        let jobs = Jobs::open(&config, renderers).await?;
+        let upgraded = vod::upgrade_procedures(&jobs)
+            .await
+            .map_err(|e| format!("job store: {e}"))?;
+        if upgraded > 0 {
+            tracing::info!(
+                procedures = upgraded,
+                "stored procedures upgraded to the typed form"
+            );
+        }
         jobs.resume_uploads(|bucket, key| {
             let bucket = buckets.get(&bucket).cloned();
             async move {

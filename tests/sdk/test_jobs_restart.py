@@ -5,6 +5,7 @@ is done again under the same output keys."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -178,3 +179,36 @@ def test_an_upload_committed_just_before_a_stop_still_starts_its_procedures(gate
     assert upload_records(data) == []
     tasks = call(client, "DescribeTasks", {"Limit": 10}).TaskSet
     assert len(tasks) == 2
+
+
+def test_procedures_stored_by_earlier_versions_are_upgraded_and_still_run(gateway_factory):
+    # Before the typed job core, a procedure was stored as VOD's own JSON.
+    first = gateway_factory.start("file", "legacy-proc-a", extra=jobs_toml("sqlite"))
+    upload(first, "videos/demo.mp4", "demo.mp4")
+    assert first.stop() == 0
+    data = first.config.parent / "data"
+    task = {"SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s", "50%"],
+                                             "TimeOffsetSet": [2500]}],
+            "CoverBySnapshotTaskSet": [{"Definition": 10, "PositionType": "Time",
+                                        "PositionValue": 2}]}
+    legacy = {"Name": "old", "Comment": "from 0.x", "MediaProcessTask": task,
+              "CreateMs": 1_700_000_000_000, "UpdateMs": 1_700_000_000_000}
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        db.executemany("INSERT INTO fg_procedures (name, body, updated_ms) VALUES (?, ?, 0)",
+                       [("old", json.dumps(legacy)), ("broken", "{not json")])
+    gw = gateway_factory.start("file", "legacy-proc-b", data_dir=data, extra=jobs_toml("sqlite"))
+    assert "stored procedures upgraded to the typed form" in gw.stderr_log.read_text()
+    client = vod(gw)
+    [shown] = call(client, "DescribeProcedureTemplates", {"Names": ["old"]}).ProcedureTemplateSet
+    assert (shown.Comment, shown.CreateTime) == ("from 0.x", "2023-11-14T22:13:20Z")
+    offsets = shown.MediaProcessTask.SnapshotByTimeOffsetTaskSet[0]
+    assert (offsets.ExtTimeOffsetSet, offsets.TimeOffsetSet) == (["1s", "50%"], [2500])
+    assert shown.MediaProcessTask.CoverBySnapshotTaskSet[0].PositionType == "Time"
+    task_id = call(client, "ProcessMediaByProcedure", {
+        "ProcedureName": "old", "MediaStoragePath": "/videos/demo.mp4"}).TaskId
+    d = wait(client, task_id)
+    assert d.Status == "FINISH"
+    [(_, shots), (_, cover)] = results(d)
+    assert [p.TimeOffset for p in shots.Output.PicInfoSet] == [1000, pytest.approx(
+        d.ProcedureTask.MetaData.Duration * 500, abs=1), 2500]
+    assert cover.Status == "SUCCESS" and cover.Output.CoverUrl
