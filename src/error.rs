@@ -337,8 +337,7 @@ impl From<JobError> for ApiError {
             }
             JobError::InvalidParameterValue { .. }
             | JobError::MissingParameter { .. }
-            | JobError::InvalidParameter { .. }
-            | JobError::Coded { .. } => ErrorCode::InvalidArgument,
+            | JobError::InvalidParameter { .. } => ErrorCode::InvalidArgument,
             JobError::Conflict { .. } => ErrorCode::InvalidJobState,
             JobError::NotFound { what, .. } => match what {
                 Missing::Template => ErrorCode::NoSuchTemplate,
@@ -384,7 +383,6 @@ impl JobError {
             JobError::InvalidParameter { .. } => "InvalidParameter".into(),
             JobError::NotFound { what, .. } => format!("ResourceNotFound.{}", vod_missing(*what)),
             JobError::Conflict { .. } => "FailedOperation".into(),
-            JobError::Coded { code, .. } => (*code).into(),
             JobError::Store(_) => "InternalError".into(),
         }
     }

@@ -62,8 +62,8 @@ impl Jobs {
         };
         let body = serde_json::to_string(&procedure).expect("procedure JSON");
         if !self.store.insert_procedure(name, &body, now).await? {
-            return Err(JobError::invalid_raw(
-                "InvalidParameterValue.Name",
+            return Err(JobError::invalid(
+                "Name",
                 format!("a procedure named {name:?} exists"),
             ));
         }

@@ -88,14 +88,6 @@ pub enum JobError {
         /// What is wrong.
         message: String,
     },
-    /// A full error code for cases the variants above do not name.
-    #[error("{message}")]
-    Coded {
-        /// The API 3.0 code.
-        code: &'static str,
-        /// What is wrong.
-        message: String,
-    },
     /// The job store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -114,14 +106,6 @@ impl JobError {
     pub fn missing(what: Missing, message: impl Into<String>) -> Self {
         Self::NotFound {
             what,
-            message: message.into(),
-        }
-    }
-
-    /// An error with its full code.
-    pub fn invalid_raw(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Coded {
-            code,
             message: message.into(),
         }
     }

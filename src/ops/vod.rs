@@ -349,8 +349,8 @@ impl MediaProcessTask {
             ),
         ] {
             if given.as_ref().is_some_and(|s| !s.is_empty()) {
-                return Err(JobError::invalid_raw(
-                    "InvalidParameterValue.MediaProcessTask",
+                return Err(JobError::invalid(
+                    "MediaProcessTask",
                     format!("{set} is not provided by this gateway; it makes screenshots only"),
                 ));
             }
