@@ -150,18 +150,23 @@ struct SnapshotArgs {
     /// Output height (0: follow the aspect ratio).
     #[arg(long, default_value_t = 0)]
     height: u32,
-    /// jpg or png (default: from the output file's extension, else jpg).
+    /// jpg, png, webp or avif (default: from the output file's extension,
+    /// else jpg).
     #[arg(long)]
     format: Option<String>,
+    /// With both sides set: stretch, pad, blur or crop (`fg-fit`).
+    #[arg(long, default_value = "stretch")]
+    fit: String,
     /// auto (apply rotation metadata) or off.
     #[arg(long, default_value = "auto")]
     rotate: String,
     /// exactframe or keyframe.
     #[arg(long, default_value = "exactframe")]
     mode: String,
-    /// JPEG quality, 1 to 100.
-    #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
+    /// Encoder quality, 1 to 100 (default: 85 for JPEG, 80 for WebP, 60
+    /// for AVIF).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
     /// Seconds before giving up.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -181,15 +186,20 @@ fn snapshot_command(args: SnapshotArgs) -> Result<(), String> {
     use framegate::media::{self, Limits};
     use framegate::proto::{query::Query, snapshot};
     let format = args.format.clone().unwrap_or_else(|| {
-        match args.output.extension().and_then(|e| e.to_str()) {
-            Some("png") => "png".to_owned(),
-            _ => "jpg".to_owned(),
-        }
+        let extension = args.output.extension().and_then(|e| e.to_str());
+        extension
+            .and_then(media::ImageFormat::from_name)
+            .unwrap_or(media::ImageFormat::Jpeg)
+            .name()
+            .to_owned()
     });
-    let query = format!(
-        "time={}&width={}&height={}&format={format}&rotate={}&mode={}",
-        args.time, args.width, args.height, args.rotate, args.mode
+    let mut query = format!(
+        "time={}&width={}&height={}&format={format}&rotate={}&mode={}&fg-fit={}",
+        args.time, args.width, args.height, args.rotate, args.mode, args.fit
     );
+    if let Some(quality) = args.quality {
+        query.push_str(&format!("&fg-quality={quality}"));
+    }
     let query = Query::parse(Some(&query)).map_err(|e| e.to_string())?;
     let params = snapshot::parse(&query).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -204,7 +214,6 @@ fn snapshot_command(args: SnapshotArgs) -> Result<(), String> {
         )
     };
     let mut limits = Limits::with_timeout(Duration::from_secs(args.timeout));
-    limits.jpeg_quality = args.quality;
     limits.decode_threads = params.mode.decode_threads();
     limits.conceal_errors = params.mode == media::SeekMode::Keyframe;
     let started = Instant::now();

@@ -26,6 +26,12 @@ pub enum AvError {
     /// No decoder for the stream's codec in the linked FFmpeg.
     #[error("no decoder for codec {0}")]
     DecoderNotFound(String),
+    /// No encoder of that name in the linked FFmpeg.
+    #[error("no encoder {0} in the linked FFmpeg")]
+    EncoderNotFound(String),
+    /// The call cannot take this input.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
     /// Reading the byte source failed (the I/O error is kept by the input).
     #[error("I/O error")]
     Io,

@@ -17,6 +17,7 @@
 #![allow(unsafe_code)]
 
 mod codec;
+mod encoder;
 mod error;
 mod format;
 mod frame;
@@ -26,6 +27,7 @@ mod scale;
 mod source;
 
 pub use codec::{Decoder, Discard};
+pub use encoder::{encode_image, ImageCodec};
 pub use error::AvError;
 pub use format::{Input, OpenError, StreamDetails, StreamInfo, StreamKind};
 pub use frame::Frame;

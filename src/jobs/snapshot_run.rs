@@ -21,7 +21,8 @@ use super::snapshot_job::{
 };
 use super::work::WorkEnd;
 use crate::av::{Picture, PictureFormat};
-use crate::media::compose::{self, FillType};
+use crate::media::compose;
+use crate::media::Fit;
 use crate::media::{
     self, geometry, picture_format_for, DecodedFrame, FrameTime, ImageFormat, Limits, MediaError,
     Video,
@@ -62,13 +63,12 @@ fn staging_key(job_id: &str, kind: Kind, n: usize) -> String {
     format!("{RESERVED_PREFIX}staging/{job_id}/{letter}{n}")
 }
 
-/// The image format an output name asks for: PNG for `.png`, else JPEG.
+/// The image format an output name asks for by its extension (`.png`,
+/// `.webp`, `.avif`), else JPEG.
 fn format_of(name: &str) -> ImageFormat {
-    if name.to_ascii_lowercase().ends_with(".png") {
-        ImageFormat::Png
-    } else {
-        ImageFormat::Jpeg
-    }
+    name.rsplit_once('.')
+        .and_then(|(_, extension)| ImageFormat::from_name(extension))
+        .unwrap_or(ImageFormat::Jpeg)
 }
 
 fn fail(progress: &mut SnapshotProgress, kind: FailureKind, message: impl Into<String>) -> WorkEnd {
@@ -418,7 +418,7 @@ impl<'c, 'a> Maker<'c, 'a> {
         let pattern = self.job.output.pictures.as_deref().unwrap_or_default();
         let name = OutputTarget::name(pattern, self.made);
         let format = format_of(&name);
-        let picture = compose::fitted(frame, size, FillType::Stretch, picture_format_for(format))
+        let picture = compose::fitted(frame, size, Fit::Stretch, picture_format_for(format))
             .map_err(internal)?;
         self.write(Kind::Picture, self.made, &picture, format)?;
         progress.pictures.push(name);
@@ -470,7 +470,7 @@ impl<'c, 'a> Maker<'c, 'a> {
             self.sheet = Some(compose::colored(pf, sheet, layout.color));
             self.cells_on_sheet = 0;
         }
-        let content = compose::fitted(frame, inner, FillType::Stretch, pf).map_err(internal)?;
+        let content = compose::fitted(frame, inner, Fit::Stretch, pf).map_err(internal)?;
         let n = self.cells_on_sheet as u32;
         let (col, line) = (n % layout.columns, n / layout.columns);
         let x = layout.margin + col * (cell.0 + layout.padding) + (cell.0 - inner.0) / 2;
@@ -508,8 +508,8 @@ impl<'c, 'a> Maker<'c, 'a> {
         picture: &Picture,
         format: ImageFormat,
     ) -> Result<(), Refused> {
-        let bytes =
-            media::encode(picture, format, self.ctx.limits.jpeg_quality).map_err(internal)?;
+        let bytes = media::encode(picture, format, self.ctx.limits.quality_for(format, None))
+            .map_err(internal)?;
         let key = staging_key(self.ctx.job_id, kind, n);
         self.ctx
             .handle

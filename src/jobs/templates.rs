@@ -6,8 +6,7 @@
 
 use super::params;
 use super::JobError;
-use crate::media::compose::FillType;
-use crate::media::ImageFormat;
+use crate::media::{Fit, ImageFormat};
 use serde::{Deserialize, Serialize};
 
 /// The first Definition given to a custom template (presets are below).
@@ -98,7 +97,7 @@ pub struct Template {
     pub height: u32,
     /// Width is the long side and height the short side.
     pub resolution_adaptive: bool,
-    /// `jpg` or `png`.
+    /// `jpg`, `png` or `webp`.
     pub format: Format,
     /// How the aspect ratio is handled.
     pub fill: Fill,
@@ -123,15 +122,14 @@ pub enum Format {
     Jpg,
     /// PNG.
     Png,
+    /// WebP.
+    Webp,
 }
 
 impl Format {
     /// The wire value and file extension.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Jpg => "jpg",
-            Format::Png => "png",
-        }
+        self.image_format().name()
     }
 
     /// The media layer's format.
@@ -139,11 +137,12 @@ impl Format {
         match self {
             Format::Jpg => ImageFormat::Jpeg,
             Format::Png => ImageFormat::Png,
+            Format::Webp => ImageFormat::WebP,
         }
     }
 }
 
-/// A template's fill mode (stored form of [`FillType`]).
+/// A template's fill mode (VOD's `FillType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fill {
     /// `stretch`.
@@ -168,12 +167,12 @@ impl Fill {
     }
 
     /// The media layer's fill mode.
-    pub fn fill_type(self) -> FillType {
+    pub fn fit(self) -> Fit {
         match self {
-            Fill::Stretch => FillType::Stretch,
-            Fill::Black => FillType::Black,
-            Fill::White => FillType::White,
-            Fill::Gauss => FillType::Gauss,
+            Fill::Stretch => Fit::Stretch,
+            Fill::Black => Fit::Pad([0, 0, 0]),
+            Fill::White => Fit::Pad([255, 255, 255]),
+            Fill::Gauss => Fit::Blur,
         }
     }
 }

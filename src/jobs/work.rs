@@ -264,12 +264,9 @@ impl Writer<'_, '_> {
     }
 
     fn encode(&self, picture: &Picture, template: &Template) -> Result<Vec<u8>, Refusal> {
-        media::encode(
-            picture,
-            template.format.image_format(),
-            self.ctx.limits.jpeg_quality,
-        )
-        .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))
+        let format = template.format.image_format();
+        media::encode(picture, format, self.ctx.limits.quality_for(format, None))
+            .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))
     }
 }
 
@@ -432,7 +429,7 @@ impl<'s> Plan<'s> {
     ) -> Result<(), Refusal> {
         let max_side = writer.ctx.limits.max_output_side.min(self.max_side);
         let size = self.size_for(frame, max_side)?;
-        let picture = compose::fitted(frame, size, self.template.fill.fill_type(), self.layout())
+        let picture = compose::fitted(frame, size, self.template.fill.fit(), self.layout())
             .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))?;
         if matches!(self.work, Work::ImageSprite) {
             let t = self.template;

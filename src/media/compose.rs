@@ -1,29 +1,15 @@
 //! Pictures of a fixed size from frames of any shape, and pictures made of
-//! pictures: the fill modes of the VOD screenshot templates (stretch, black
-//! or white bars, a Gaussian-blurred fill) and the grids of image sprites.
+//! pictures: the fit modes of snapshots and screenshot templates (stretch,
+//! bars of a colour, a Gaussian-blurred fill, crop) and the grids of image
+//! sprites.
 //!
 //! Everything works on [`Picture`]s in either layout. In 4:2:0 pictures a
 //! pasted picture starts on an even pixel, so its chroma lines up; the
 //! half-pixel this may shift a centred picture by is invisible.
 
 use super::geometry::{self, Orientation};
-use super::{DecodedFrame, MediaError};
+use super::{DecodedFrame, Fit, MediaError};
 use crate::av::{Picture, PictureFormat, Scaler};
-
-/// How a picture is fitted into an output of another aspect ratio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FillType {
-    /// Scale to the output size; the aspect ratio is not kept.
-    Stretch,
-    /// Keep the aspect ratio; black bars.
-    #[default]
-    Black,
-    /// Keep the aspect ratio; white bars.
-    White,
-    /// Keep the aspect ratio; the bars show the picture itself, stretched
-    /// to the output and Gaussian-blurred.
-    Gauss,
-}
 
 /// A colour for filling: black or white.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,36 +73,91 @@ pub fn scaled(
     Ok(orientation.apply(picture))
 }
 
-/// The picture of `frame` at exactly `size`, the aspect ratio handled by
-/// `fill`, with the container's rotation applied.
-pub fn fitted(
+/// The smallest size with the aspect ratio of `inner` that covers `outer`.
+pub fn cover(inner: (u32, u32), outer: (u32, u32)) -> (u32, u32) {
+    let (iw, ih) = (u64::from(inner.0.max(1)), u64::from(inner.1.max(1)));
+    let (ow, oh) = (u64::from(outer.0), u64::from(outer.1));
+    let clamp = |v: u64, low: u32| v.clamp(u64::from(low), u64::from(u32::MAX)) as u32;
+    if iw * oh > ih * ow {
+        (clamp((oh * iw).div_ceil(ih), outer.0), outer.1)
+    } else {
+        (outer.0, clamp((ow * ih).div_ceil(iw), outer.1))
+    }
+}
+
+/// The picture of `frame` at exactly `size` (in display orientation, turned
+/// by `orientation`), the aspect ratio handled by `fit`.
+pub fn fit(
     frame: &DecodedFrame,
+    orientation: Orientation,
     size: (u32, u32),
-    fill: FillType,
+    fit: Fit,
     layout: PictureFormat,
 ) -> Result<Picture, MediaError> {
-    let orientation = frame.orientation;
     let displayed =
         geometry::displayed_size(frame.coded_size(), frame.sample_aspect_ratio, orientation);
     let inner = fit_inside(displayed, size);
-    if fill == FillType::Stretch || inner == size {
+    if fit == Fit::Stretch || inner == size {
         return scaled(frame, orientation, size, layout);
     }
-    let mut canvas = match fill {
-        FillType::Gauss => {
+    let mut canvas = match fit {
+        Fit::Crop => {
+            let covering = cover(displayed, size);
+            let whole = scaled(frame, orientation, covering, layout)?;
+            let x = (covering.0 - size.0) / 2;
+            let y = (covering.1 - size.1) / 2;
+            return Ok(cropped(&whole, (x, y), size));
+        }
+        Fit::Blur => {
             let mut background = scaled(frame, orientation, size, layout)?;
             let radius = (size.0.max(size.1) / 32).max(2) as usize;
             blur(&mut background, radius);
             background
         }
-        FillType::White => filled(layout, size, Shade::White),
-        _ => filled(layout, size, Shade::Black),
+        Fit::Pad(rgb) => colored(layout, size, rgb),
+        Fit::Stretch => unreachable!("handled above"),
     };
     let content = scaled(frame, orientation, inner, layout)?;
     let x = (size.0 - inner.0) / 2;
     let y = (size.1 - inner.1) / 2;
     paste(&mut canvas, &content, x, y);
     Ok(canvas)
+}
+
+/// The picture of `frame` at exactly `size` with the container's rotation
+/// applied, the aspect ratio handled by `how`.
+pub fn fitted(
+    frame: &DecodedFrame,
+    size: (u32, u32),
+    how: Fit,
+    layout: PictureFormat,
+) -> Result<Picture, MediaError> {
+    fit(frame, frame.orientation, size, how, layout)
+}
+
+/// The part of `src` of `size` whose top-left corner is `at`. In 4:2:0
+/// pictures the corner is rounded down to even.
+pub fn cropped(src: &Picture, at: (u32, u32), size: (u32, u32)) -> Picture {
+    let mut out = Picture::new(src.format, size.0, size.1);
+    let (x, y) = match src.format {
+        PictureFormat::Yuv420 => (at.0 & !1, at.1 & !1),
+        PictureFormat::Rgb24 => at,
+    };
+    for (i, (d, s)) in out.planes.iter_mut().zip(&src.planes).enumerate() {
+        let (bytes_per_px, shift) = match src.format {
+            PictureFormat::Rgb24 => (3, 0),
+            PictureFormat::Yuv420 => (1, u32::from(i > 0)),
+        };
+        let (px, py) = ((x >> shift) as usize, (y >> shift) as usize);
+        let start = px * bytes_per_px;
+        let len = d.row_bytes.min(s.row_bytes.saturating_sub(start));
+        for row in 0..d.rows.min(s.rows.saturating_sub(py)) {
+            let from = (py + row) * s.stride + start;
+            let to = row * d.stride;
+            d.data[to..to + len].copy_from_slice(&s.data[from..from + len]);
+        }
+    }
+    out
 }
 
 /// A picture of one shade.

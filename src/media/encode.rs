@@ -1,25 +1,27 @@
-//! JPEG (turbojpeg, straight from YUV planes) and PNG (png crate) encoding.
+//! Picture encoding: JPEG (turbojpeg, straight from YUV planes), PNG (png
+//! crate), WebP and AVIF (FFmpeg's libwebp and libaom encoders, through
+//! `av`, from YUV planes).
 
 use super::{ImageFormat, MediaError};
-use crate::av::{Picture, PictureFormat};
+use crate::av::{self, ImageCodec, Picture, PictureFormat};
 
 /// The picture layout `format` is encoded from.
 pub fn picture_format_for(format: ImageFormat) -> PictureFormat {
     match format {
-        ImageFormat::Jpeg => PictureFormat::Yuv420,
         ImageFormat::Png => PictureFormat::Rgb24,
+        ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Avif => PictureFormat::Yuv420,
     }
 }
 
-/// Encodes `picture` (in the layout [`picture_format_for`] gives).
-pub fn encode(
-    picture: &Picture,
-    format: ImageFormat,
-    jpeg_quality: u8,
-) -> Result<Vec<u8>, MediaError> {
+/// Encodes `picture` (in the layout [`picture_format_for`] gives) at
+/// `quality` (1–100; PNG is lossless and has none).
+pub fn encode(picture: &Picture, format: ImageFormat, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let ffmpeg = |codec| av::encode_image(picture, codec, quality).map_err(MediaError::internal);
     match (format, picture.format) {
-        (ImageFormat::Jpeg, PictureFormat::Yuv420) => encode_jpeg(picture, jpeg_quality),
+        (ImageFormat::Jpeg, PictureFormat::Yuv420) => encode_jpeg(picture, quality),
         (ImageFormat::Png, PictureFormat::Rgb24) => encode_png(picture),
+        (ImageFormat::WebP, PictureFormat::Yuv420) => ffmpeg(ImageCodec::WebP),
+        (ImageFormat::Avif, PictureFormat::Yuv420) => ffmpeg(ImageCodec::Avif),
         _ => Err(MediaError::internal(
             "picture layout does not match the image format",
         )),

@@ -24,7 +24,7 @@ mod reference_plan;
 pub mod source;
 mod video;
 
-pub use crate::proto::snapshot::{ImageFormat, Rotate, SeekMode, SnapshotParams};
+pub use crate::proto::snapshot::{Fit, ImageFormat, Rotate, SeekMode, SnapshotParams};
 pub use encode::{encode, picture_format_for};
 pub use error::MediaError;
 pub use geometry::Orientation;
@@ -67,7 +67,8 @@ pub fn snapshot_of(
     check_request(params, limits)?;
     let frame = video.frame_at(params.time, params.mode)?;
     let picture = render(&frame, params, limits.max_output_side)?;
-    let bytes = encode(&picture, params.format, limits.jpeg_quality)?;
+    let quality = limits.quality_for(params.format, params.quality);
+    let bytes = encode(&picture, params.format, quality)?;
     Ok(EncodedImage {
         bytes,
         content_type: params.format.content_type(),
@@ -108,11 +109,11 @@ pub fn render(
     };
     let displayed =
         geometry::displayed_size(frame.coded_size(), frame.sample_aspect_ratio, orientation);
-    let (w, h) = geometry::output_size(displayed, (params.width, params.height), max_output_side)?;
-    compose::scaled(
-        frame,
-        orientation,
-        (w, h),
-        picture_format_for(params.format),
-    )
+    let size = geometry::output_size(displayed, (params.width, params.height), max_output_side)?;
+    let layout = picture_format_for(params.format);
+    if params.width > 0 && params.height > 0 {
+        compose::fit(frame, orientation, size, params.fit, layout)
+    } else {
+        compose::scaled(frame, orientation, size, layout)
+    }
 }

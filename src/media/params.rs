@@ -37,6 +37,15 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The encoder quality of `format`: the one asked for, else the
+    /// configured JPEG quality for JPEG, else the format's default.
+    pub fn quality_for(&self, format: super::ImageFormat, requested: Option<u8>) -> u8 {
+        requested.unwrap_or(match format {
+            super::ImageFormat::Jpeg => self.jpeg_quality,
+            other => other.default_quality().unwrap_or(100),
+        })
+    }
+
     /// Defaults with a deadline `timeout` from now and a fresh cancel flag.
     pub fn with_timeout(timeout: Duration) -> Self {
         Self {

@@ -162,7 +162,11 @@ impl TemplateParams {
     }
 }
 
-const FORMATS: [(&str, Format); 2] = [("jpg", Format::Jpg), ("png", Format::Png)];
+const FORMATS: [(&str, Format); 3] = [
+    ("jpg", Format::Jpg),
+    ("png", Format::Png),
+    ("webp", Format::Webp),
+];
 const FILLS: [(&str, Fill); 4] = [
     ("stretch", Fill::Stretch),
     ("black", Fill::Black),

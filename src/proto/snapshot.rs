@@ -5,9 +5,23 @@
 //! | `time`   | seconds, finite, 0..=36000000  | required     |
 //! | `width`  | integer 0..=4096 (0: follow)   | 0            |
 //! | `height` | integer 0..=4096 (0: follow)   | 0            |
-//! | `format` | `jpg` (`jpeg`), `png`          | `jpg`        |
+//! | `format` | `jpg` (`jpeg`), `png`, `webp`, `avif` | `jpg` |
 //! | `rotate` | `auto`, `off`                  | `auto`       |
 //! | `mode`   | `keyframe`, `exactframe`       | `exactframe` |
+//!
+//! framegate's own parameters carry the `fg-` prefix, so no future COS
+//! parameter can clash with them:
+//!
+//! | name           | values                                   | default        |
+//! |----------------|------------------------------------------|----------------|
+//! | `fg-quality`   | integer 1..=100 (JPEG, WebP, AVIF)       | per format     |
+//! | `fg-fit`       | `stretch`, `pad`, `blur`, `crop`         | `stretch`      |
+//! | `fg-pad-color` | six hex digits `RRGGBB` (with `pad`)     | `000000`       |
+//!
+//! `fg-fit` applies when `width` and `height` are both set: `stretch` scales
+//! to both (COS's behaviour), `pad` keeps the aspect ratio with bars of the
+//! colour, `blur` with bars showing the picture itself blurred (VOD's
+//! `gauss`), `crop` fills the size and cuts what overflows, centred.
 //!
 //! Anything else is 400 `InvalidArgument` naming the parameter. Other query
 //! parameters (signatures, `response-*`) are ignored here.
@@ -22,7 +36,20 @@ pub enum ImageFormat {
     Jpeg,
     /// PNG (`image/png`), 8-bit RGB.
     Png,
+    /// WebP (`image/webp`), lossy, from YUV planes.
+    WebP,
+    /// AVIF (`image/avif`), one AV1 key frame, from YUV planes.
+    Avif,
 }
+
+/// Every image format with its names: the one written (first) and the
+/// others accepted.
+const FORMAT_NAMES: [(ImageFormat, &str, &[&str]); 4] = [
+    (ImageFormat::Jpeg, "jpg", &["jpeg"]),
+    (ImageFormat::Png, "png", &[]),
+    (ImageFormat::WebP, "webp", &[]),
+    (ImageFormat::Avif, "avif", &[]),
+];
 
 impl ImageFormat {
     /// The MIME type.
@@ -30,8 +57,54 @@ impl ImageFormat {
         match self {
             Self::Jpeg => "image/jpeg",
             Self::Png => "image/png",
+            Self::WebP => "image/webp",
+            Self::Avif => "image/avif",
         }
     }
+
+    /// The parameter value and file extension (`jpg`, `png`, `webp`,
+    /// `avif`).
+    pub fn name(self) -> &'static str {
+        FORMAT_NAMES
+            .iter()
+            .find(|(format, _, _)| *format == self)
+            .map_or("jpg", |(_, name, _)| name)
+    }
+
+    /// The format a name or file extension means (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        FORMAT_NAMES
+            .iter()
+            .find(|(_, first, others)| *first == name || others.contains(&name.as_str()))
+            .map(|(format, _, _)| *format)
+    }
+
+    /// The default quality (1–100) of the lossy formats; PNG has none.
+    pub fn default_quality(self) -> Option<u8> {
+        match self {
+            Self::Jpeg => Some(85),
+            Self::WebP => Some(80),
+            Self::Avif => Some(60),
+            Self::Png => None,
+        }
+    }
+}
+
+/// How a picture whose width and height are both given fits them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Fit {
+    /// Scale to both sides; the aspect ratio is not kept.
+    #[default]
+    Stretch,
+    /// Keep the aspect ratio; bars of this colour (RGB).
+    Pad([u8; 3]),
+    /// Keep the aspect ratio; the bars show the picture, stretched and
+    /// blurred.
+    Blur,
+    /// Keep the aspect ratio and fill the size; what overflows is cut,
+    /// centred.
+    Crop,
 }
 
 /// Whether to apply the video's rotation metadata.
@@ -84,12 +157,16 @@ pub struct SnapshotParams {
     pub width: u32,
     /// Output height; 0 as for `width`.
     pub height: u32,
-    /// JPEG or PNG.
+    /// JPEG, PNG, WebP or AVIF.
     pub format: ImageFormat,
     /// Apply rotation metadata or not.
     pub rotate: Rotate,
     /// Keyframe or exact frame.
     pub mode: SeekMode,
+    /// Encoder quality, 1–100 (`None`: the configured or format default).
+    pub quality: Option<u8>,
+    /// How both sides are met.
+    pub fit: Fit,
 }
 
 impl SnapshotParams {
@@ -103,6 +180,8 @@ impl SnapshotParams {
             format: ImageFormat::Jpeg,
             rotate: Rotate::Auto,
             mode: SeekMode::ExactFrame,
+            quality: None,
+            fit: Fit::Stretch,
         }
     }
 }
@@ -150,15 +229,12 @@ pub fn parse_with<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<SnapshotP
                 }),
         }
     };
-    let format = match query.get("format").unwrap_or("jpg") {
-        "jpg" | "jpeg" => ImageFormat::Jpeg,
-        "png" => ImageFormat::Png,
-        other => {
-            return Err(invalid(format!(
-                "Parameter format must be jpg or png, got {other:?}."
-            )))
-        }
-    };
+    let format_text = query.get("format").unwrap_or("jpg");
+    let format = ImageFormat::from_name(format_text).ok_or_else(|| {
+        invalid(format!(
+            "Parameter format must be jpg, png, webp or avif, got {format_text:?}."
+        ))
+    })?;
     let rotate = match query.get("rotate").unwrap_or("auto") {
         "auto" => Rotate::Auto,
         "off" => Rotate::Off,
@@ -184,7 +260,60 @@ pub fn parse_with<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<SnapshotP
         format,
         rotate,
         mode,
+        quality: quality(query.get("fg-quality"))?,
+        fit: fit(query.get("fg-fit"), query.get("fg-pad-color"))?,
     })
+}
+
+fn quality(text: Option<&str>) -> Result<Option<u8>, ProtoError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    text.trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|q| (1..=100).contains(q))
+        .map(Some)
+        .ok_or_else(|| {
+            invalid(format!(
+                "Parameter fg-quality must be an integer from 1 to 100, got {text:?}."
+            ))
+        })
+}
+
+fn fit(name: Option<&str>, color: Option<&str>) -> Result<Fit, ProtoError> {
+    let fit = match name.unwrap_or("stretch") {
+        "stretch" => Fit::Stretch,
+        "pad" => Fit::Pad(pad_color(color)?),
+        "blur" => Fit::Blur,
+        "crop" => Fit::Crop,
+        other => {
+            return Err(invalid(format!(
+                "Parameter fg-fit must be stretch, pad, blur or crop, got {other:?}."
+            )))
+        }
+    };
+    if color.is_some() && !matches!(fit, Fit::Pad(_)) {
+        return Err(invalid("Parameter fg-pad-color goes with fg-fit=pad only."));
+    }
+    Ok(fit)
+}
+
+fn pad_color(text: Option<&str>) -> Result<[u8; 3], ProtoError> {
+    let Some(text) = text else {
+        return Ok([0, 0, 0]);
+    };
+    let hex = text.strip_prefix('#').unwrap_or(text);
+    let channel = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+    };
+    match (hex.len(), channel(0), channel(2), channel(4)) {
+        (6, Some(r), Some(g), Some(b)) => Ok([r, g, b]),
+        _ => Err(invalid(format!(
+            "Parameter fg-pad-color must be six hex digits RRGGBB, got {text:?}."
+        ))),
+    }
 }
 
 /// A parameter source with `Query`'s `get`.
@@ -197,16 +326,15 @@ impl<'a, F: Fn(&str) -> Option<&'a str>> Getter<F> {
 }
 
 /// A canonical text of the parameters, for cache keys and ETags.
+/// framegate's own parameters appear only when they are not the
+/// defaults, so the texts of COS requests stay as they were.
 pub fn normalized(params: &SnapshotParams) -> String {
-    format!(
+    let mut text = format!(
         "time={}&width={}&height={}&format={}&rotate={}&mode={}",
         params.time,
         params.width,
         params.height,
-        match params.format {
-            ImageFormat::Jpeg => "jpg",
-            ImageFormat::Png => "png",
-        },
+        params.format.name(),
         match params.rotate {
             Rotate::Auto => "auto",
             Rotate::Off => "off",
@@ -215,7 +343,19 @@ pub fn normalized(params: &SnapshotParams) -> String {
             SeekMode::Keyframe => "keyframe",
             SeekMode::ExactFrame => "exactframe",
         }
-    )
+    );
+    if let Some(quality) = params.quality {
+        text.push_str(&format!("&fg-quality={quality}"));
+    }
+    match params.fit {
+        Fit::Stretch => {}
+        Fit::Pad([r, g, b]) => {
+            text.push_str(&format!("&fg-fit=pad&fg-pad-color={r:02x}{g:02x}{b:02x}"))
+        }
+        Fit::Blur => text.push_str("&fg-fit=blur"),
+        Fit::Crop => text.push_str("&fg-fit=crop"),
+    }
+    text
 }
 
 fn invalid(message: impl Into<String>) -> ProtoError {
@@ -244,6 +384,21 @@ mod tests {
             "time=3&width=320&height=0&format=png&rotate=off&mode=keyframe"
         );
         assert_eq!(check("time=1&width=4096").unwrap().width, 4096);
+        let q =
+            check("time=1&format=WEBP&fg-quality=70&fg-fit=pad&fg-pad-color=%23FF8000").unwrap();
+        assert_eq!(
+            (q.format, q.quality, q.fit),
+            (ImageFormat::WebP, Some(70), Fit::Pad([255, 128, 0]))
+        );
+        assert_eq!(
+            normalized(&q),
+            "time=1&width=0&height=0&format=webp&rotate=auto&mode=exactframe\
+             &fg-quality=70&fg-fit=pad&fg-pad-color=ff8000"
+        );
+        assert_eq!(
+            check("time=1&format=avif").unwrap().format,
+            ImageFormat::Avif
+        );
     }
 
     #[test]
@@ -260,6 +415,11 @@ mod tests {
             ("time=1&width=4097", "width"),
             ("time=1&height=1.5", "height"),
             ("time=1&format=gif", "format"),
+            ("time=1&fg-quality=0", "fg-quality"),
+            ("time=1&fg-quality=101", "fg-quality"),
+            ("time=1&fg-fit=cover", "fg-fit"),
+            ("time=1&fg-fit=pad&fg-pad-color=fff", "fg-pad-color"),
+            ("time=1&fg-fit=crop&fg-pad-color=ffffff", "fg-pad-color"),
             ("time=1&rotate=90", "rotate"),
             ("time=1&mode=fast", "mode"),
         ] {

@@ -1,0 +1,175 @@
+"""Pictures beyond COS's JPEG and PNG: WebP and AVIF (synchronous snapshots,
+VOD templates, CI outputs by extension), `fg-quality`, and the `fg-fit`
+modes (pad with a colour, blurred bars, crop) — each checked by content
+against the frame ffmpeg decodes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+
+import pytest
+from PIL import Image
+
+import ci_support
+import support
+from ci_support import assert_colour, colour_of, frame_at, mad, same_picture
+from jobs_support import call, image, process, results, vod, wait
+
+DEMO = "demo.mp4"          # 640x360, 25 fps, frame number drawn in
+KEY = "pictures/demo.mp4"
+
+
+@pytest.fixture(scope="module")
+def demo(gateway):
+    ci_support.upload(gateway, KEY, DEMO)
+    return gateway
+
+
+def snapshot(http, status=200, **params):
+    r = http.get(KEY, params={"ci-process": "snapshot", **params})
+    assert r.status_code == status, r.text
+    return r
+
+
+def decode(data: bytes) -> Image.Image:
+    """Any picture, through ffmpeg (which reads AVIF as PIL here does not)."""
+    png = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", "-",
+                          "-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"],
+                         input=data, check=True, capture_output=True).stdout
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("fmt, content_type, magic", [
+    ("webp", "image/webp", lambda b: b[:4] == b"RIFF" and b[8:12] == b"WEBP"),
+    ("avif", "image/avif", lambda b: b[4:12] == b"ftypavif"),
+])
+def test_webp_and_avif_snapshots_show_the_frame(demo, http, fmt, content_type, magic):
+    r = snapshot(http, time="2.4", width="320", format=fmt)
+    assert r.headers["Content-Type"] == content_type and magic(r.content)
+    img = decode(r.content)
+    assert img.size == (320, 180)
+    same_picture(img, DEMO, 2.4, what=fmt)
+    # The format is part of the picture's identity.
+    jpeg = snapshot(http, time="2.4", width="320")
+    assert jpeg.headers["ETag"] != r.headers["ETag"]
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("fmt", ["jpg", "webp", "avif"])
+def test_quality_trades_bytes_for_fidelity(demo, http, fmt):
+    low = snapshot(http, time="3", format=fmt, **{"fg-quality": "10"})
+    high = snapshot(http, time="3", format=fmt, **{"fg-quality": "95"})
+    assert len(low.content) < len(high.content)
+    want = frame_at(DEMO, 3.0)
+    assert mad(decode(high.content), want) < mad(decode(low.content), want)
+    assert low.headers["ETag"] != high.headers["ETag"]
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("params, name", [
+    ({"format": "gif"}, "format"),
+    ({"fg-quality": "0"}, "fg-quality"),
+    ({"fg-quality": "high"}, "fg-quality"),
+    ({"fg-fit": "cover"}, "fg-fit"),
+    ({"fg-fit": "pad", "fg-pad-color": "red"}, "fg-pad-color"),
+    ({"fg-pad-color": "ff0000"}, "fg-pad-color"),
+])
+def test_bad_picture_parameters_are_named(demo, http, params, name):
+    r = snapshot(http, 400, time="1", **params)
+    assert "<Code>InvalidArgument</Code>" in r.text and f"Parameter {name}" in r.text
+
+
+# The demo video is 16:9; a 300x300 picture of it has a 300x169 band.
+BAND = (0, 66, 300, 234)
+
+
+@pytest.mark.backends("file")
+def test_pad_keeps_the_aspect_ratio_with_bars_of_the_colour(demo, http):
+    img = decode(snapshot(http, time="1", width="300", height="300", format="png",
+                          **{"fg-fit": "pad", "fg-pad-color": "ff8000"}).content)
+    assert img.size == (300, 300)
+    assert_colour(img, (0, 0, 300, 60), (255, 128, 0), "top bar")
+    assert_colour(img, (0, 240, 300, 300), (255, 128, 0), "bottom bar")
+    band = img.crop(BAND)
+    assert mad(band, frame_at(DEMO, 1.0, band.size)) < 6
+
+
+@pytest.mark.backends("file")
+def test_blur_fills_the_bars_with_the_picture_blurred(demo, http):
+    img = decode(snapshot(http, time="1", width="300", height="300", format="png",
+                          **{"fg-fit": "blur"}).content)
+    band = img.crop(BAND)
+    assert mad(band, frame_at(DEMO, 1.0, band.size)) < 6
+    _, spread = colour_of(img, (0, 0, 300, 60))
+    assert spread > 3, "the bars are not flat: they show the picture"
+    stretched = frame_at(DEMO, 1.0, (300, 300)).crop((0, 0, 300, 60))
+    assert mad(img.crop((0, 0, 300, 60)), stretched) < 40
+
+
+@pytest.mark.backends("file")
+def test_crop_fills_the_size_and_cuts_the_sides(demo, http):
+    img = decode(snapshot(http, time="1", width="300", height="300", format="png",
+                          **{"fg-fit": "crop"}).content)
+    covering = frame_at(DEMO, 1.0, (533, 300))
+    want = covering.crop((116, 0, 416, 300))
+    assert mad(img, want) < 6
+    # Not the stretched picture.
+    assert mad(img, frame_at(DEMO, 1.0, (300, 300))) > mad(img, want) + 5
+
+
+@pytest.mark.backends("file")
+def test_stretch_is_the_default_as_in_cos(demo, http):
+    img = decode(snapshot(http, time="1", width="300", height="300", format="png").content)
+    assert mad(img, frame_at(DEMO, 1.0, (300, 300))) < 6
+
+
+@pytest.mark.backends("file")
+def test_a_fit_with_one_side_keeps_the_aspect_ratio(demo, http):
+    img = decode(snapshot(http, time="1", width="320", format="png", **{"fg-fit": "crop"}).content)
+    assert img.size == (320, 180)
+
+
+@pytest.mark.backends("file")
+def test_vod_templates_make_webp_pictures_and_sprites(demo):
+    client = vod(demo)
+    shots = call(client, "CreateSnapshotByTimeOffsetTemplate", {
+        "Format": "webp", "Width": 320, "Height": 0}).Definition
+    sprites = call(client, "CreateImageSpriteTemplate", {
+        "Format": "webp", "SampleType": "Time", "SampleInterval": 1, "RowCount": 2,
+        "ColumnCount": 2, "Width": 160, "Height": 90}).Definition
+    [shown] = call(client, "DescribeSnapshotByTimeOffsetTemplates",
+                   {"Definitions": [shots]}).SnapshotByTimeOffsetTemplateSet
+    assert shown.Format == "webp"
+    task_id = process(client, f"/{KEY}", {
+        "SnapshotByTimeOffsetTaskSet": [{"Definition": shots, "ExtTimeOffsetSet": ["1.2s"]}],
+        "ImageSpriteTaskSet": [{"Definition": sprites}]})
+    d = wait(client, task_id)
+    assert d.Status == "FINISH"
+    [(_, pictures), (_, sheet)] = results(d)
+    [pic] = pictures.Output.PicInfoSet
+    assert pic.Url.split("?")[0].endswith(".webp")
+    same_picture(image(pic.Url), DEMO, 1.2, what="webp template picture")
+    first = image(sheet.Output.ImageUrlSet[0])
+    assert first.size == (320, 180)
+    assert sheet.Output.ImageUrlSet[0].split("?")[0].endswith(".webp")
+    same_picture(first.crop((0, 0, 160, 90)), DEMO, 0.0, what="first sprite cell")
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("extension", ["webp", "avif"])
+def test_ci_outputs_take_the_format_of_their_extension(demo, extension):
+    cos = ci_support.client(demo)
+    s3 = support.boto3_client(demo)
+    out = f"pictures/ci-{extension}/shot-${{Number}}.{extension}"
+    detail = ci_support.run(cos, ci_support.snapshot_request(
+        KEY, out, Mode="Interval", Start="1", TimeInterval="1", Count="2",
+        Width="320", Height="180"))
+    assert detail["State"] == "Success", detail
+    for n, seconds in ((0, 1.0), (1, 2.0)):
+        data = ci_support.read(s3, f"pictures/ci-{extension}/shot-{n}.{extension}")
+        head = s3.head_object(Bucket=support.BUCKET,
+                              Key=f"pictures/ci-{extension}/shot-{n}.{extension}")
+        assert head["ContentType"] == f"image/{extension}"
+        same_picture(decode(data), DEMO, seconds, what=f"{extension} output {n}")
