@@ -30,10 +30,10 @@ pub use codec::{Decoder, Discard};
 pub use encoder::{encode_image, ImageCodec};
 pub use error::AvError;
 pub use format::{Input, OpenError, StreamDetails, StreamInfo, StreamKind};
-pub use frame::Frame;
+pub use frame::{Frame, Transfer};
 pub use io::Interrupt;
 pub use packet::Packet;
-pub use scale::{Picture, PictureFormat, Plane, Scaler};
+pub use scale::{scale_to_wide_rgb, Picture, PictureFormat, Plane, Scaler, WideRgb};
 pub use source::ByteSource;
 
 use ffmpeg_sys_next as ffi;

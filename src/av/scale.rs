@@ -157,19 +157,14 @@ impl Scaler {
         if src.is_empty() || width == 0 || height == 0 {
             return Err(invalid());
         }
-        let f = src.as_ptr();
-        // SAFETY: reading plain fields of a valid frame.
-        let (sw, sh, raw_fmt, range, space) = unsafe {
-            (
-                (*f).width,
-                (*f).height,
-                (*f).format,
-                (*f).color_range,
-                (*f).colorspace,
-            )
-        };
-        let (src_fmt, full_range_fmt) = pixel_format(raw_fmt).ok_or_else(invalid)?;
-        let src_full = full_range_fmt || range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
+        let SourceShape {
+            width: sw,
+            height: sh,
+            raw_format: raw_fmt,
+            format: src_fmt,
+            full_range: src_full,
+            ..
+        } = SourceShape::of(src)?;
         if format == PictureFormat::Yuv420
             && src_fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P
             && (c_int::try_from(width), c_int::try_from(height)) == (Ok(sw), Ok(sh))
@@ -190,10 +185,6 @@ impl Scaler {
             PictureFormat::Yuv420 => ffi::AVPixelFormat::AV_PIX_FMT_YUVJ420P,
             PictureFormat::Rgb24 => ffi::AVPixelFormat::AV_PIX_FMT_RGB24,
         };
-        let (dw, dh) = (
-            c_int::try_from(width).map_err(|_| invalid())?,
-            c_int::try_from(height).map_err(|_| invalid())?,
-        );
         // For JPEG's YUV, swscale's default rounding: SWS_ACCURATE_RND turns
         // off its SIMD paths, a quarter of a 720p snapshot's time, for one
         // level of difference that the lossy encoder dwarfs. Lossless PNG
@@ -204,57 +195,14 @@ impl Scaler {
                 ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT
             }
         };
-        // SAFETY: sizes are positive and formats valid; NULL filters and
-        // params are allowed. NULL result is checked.
-        let ctx = unsafe {
-            ffi::sws_getContext(
-                sw,
-                sh,
-                src_fmt,
-                dw,
-                dh,
-                dst_fmt,
-                flags,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                ptr::null(),
-            )
-        };
-        if ctx.is_null() {
-            return Err(invalid());
-        }
-        let scaler = Self {
+        let ctx = open_sws(src, (width, height), dst_fmt, flags as c_int)?;
+        Ok(Self {
             how: Conversion::Sws(ctx),
             src: (sw, sh, raw_fmt),
             width,
             height,
             format,
-        };
-        let src_space = match space {
-            ffi::AVColorSpace::AVCOL_SPC_BT709 => ffi::SWS_CS_ITU709,
-            ffi::AVColorSpace::AVCOL_SPC_FCC => ffi::SWS_CS_FCC,
-            ffi::AVColorSpace::AVCOL_SPC_SMPTE240M => ffi::SWS_CS_SMPTE240M,
-            ffi::AVColorSpace::AVCOL_SPC_BT2020_NCL | ffi::AVColorSpace::AVCOL_SPC_BT2020_CL => {
-                ffi::SWS_CS_BT2020
-            }
-            _ => ffi::SWS_CS_ITU601,
-        };
-        // SAFETY: `ctx` is valid; sws_getCoefficients returns pointers to
-        // static tables. A failure (-1) only means the details are not
-        // supported for this conversion (e.g. RGB input), which is harmless.
-        unsafe {
-            ffi::sws_setColorspaceDetails(
-                ctx,
-                ffi::sws_getCoefficients(src_space),
-                c_int::from(src_full),
-                ffi::sws_getCoefficients(ffi::SWS_CS_ITU601),
-                1,
-                0,
-                1 << 16,
-                1 << 16,
-            );
-        }
-        Ok(scaler)
+        })
     }
 
     /// Scales `frame` (shaped like the frame given to [`Scaler::new`]).
@@ -318,6 +266,186 @@ impl Drop for Scaler {
             // SAFETY: `ctx` came from sws_getContext and is freed once.
             unsafe { ffi::sws_freeContext(ctx) }
         }
+    }
+}
+
+/// What a conversion needs to know of its source frames.
+struct SourceShape {
+    width: c_int,
+    height: c_int,
+    /// `AVFrame.format` as it is.
+    raw_format: c_int,
+    /// The format, the full-range `J` twins mapped to their plain formats.
+    format: ffi::AVPixelFormat,
+    /// Full-range samples (by format or by the range flag).
+    full_range: bool,
+    space: ffi::AVColorSpace,
+}
+
+impl SourceShape {
+    fn of(frame: &Frame) -> Result<Self, AvError> {
+        let f = frame.as_ptr();
+        // SAFETY: reading plain fields of a valid frame.
+        let (width, height, raw_format, range, space) = unsafe {
+            (
+                (*f).width,
+                (*f).height,
+                (*f).format,
+                (*f).color_range,
+                (*f).colorspace,
+            )
+        };
+        let (format, full_range_format) = pixel_format(raw_format)
+            .ok_or_else(|| AvError::from_code(ffi::AVERROR(ffi::EINVAL)))?;
+        Ok(Self {
+            width,
+            height,
+            raw_format,
+            format,
+            full_range: full_range_format || range == ffi::AVColorRange::AVCOL_RANGE_JPEG,
+            space,
+        })
+    }
+}
+
+/// A swscale context from frames shaped like `src` (its colour matrix and
+/// range honoured) to `size` in `dst_fmt`; the caller frees it.
+fn open_sws(
+    src: &Frame,
+    size: (u32, u32),
+    dst_fmt: ffi::AVPixelFormat,
+    flags: c_int,
+) -> Result<*mut ffi::SwsContext, AvError> {
+    let invalid = || AvError::from_code(ffi::AVERROR(ffi::EINVAL));
+    let SourceShape {
+        width: sw,
+        height: sh,
+        format: src_fmt,
+        full_range: src_full,
+        space,
+        ..
+    } = SourceShape::of(src)?;
+    let (dw, dh) = (
+        c_int::try_from(size.0).map_err(|_| invalid())?,
+        c_int::try_from(size.1).map_err(|_| invalid())?,
+    );
+    // SAFETY: sizes are positive and formats valid; NULL filters and
+    // params are allowed. NULL result is checked.
+    let ctx = unsafe {
+        ffi::sws_getContext(
+            sw,
+            sh,
+            src_fmt,
+            dw,
+            dh,
+            dst_fmt,
+            flags,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null(),
+        )
+    };
+    if ctx.is_null() {
+        return Err(invalid());
+    }
+    let src_space = match space {
+        ffi::AVColorSpace::AVCOL_SPC_BT709 => ffi::SWS_CS_ITU709,
+        ffi::AVColorSpace::AVCOL_SPC_FCC => ffi::SWS_CS_FCC,
+        ffi::AVColorSpace::AVCOL_SPC_SMPTE240M => ffi::SWS_CS_SMPTE240M,
+        ffi::AVColorSpace::AVCOL_SPC_BT2020_NCL | ffi::AVColorSpace::AVCOL_SPC_BT2020_CL => {
+            ffi::SWS_CS_BT2020
+        }
+        _ => ffi::SWS_CS_ITU601,
+    };
+    // SAFETY: `ctx` is valid; sws_getCoefficients returns pointers to
+    // static tables. A failure (-1) only means the details are not
+    // supported for this conversion (e.g. RGB input), which is harmless.
+    unsafe {
+        ffi::sws_setColorspaceDetails(
+            ctx,
+            ffi::sws_getCoefficients(src_space),
+            c_int::from(src_full),
+            ffi::sws_getCoefficients(ffi::SWS_CS_ITU601),
+            1,
+            0,
+            1 << 16,
+            1 << 16,
+        );
+    }
+    Ok(ctx)
+}
+
+/// Packed 16-bit R, G, B samples of the coded signal (no transfer applied):
+/// what HDR pictures are tone-mapped from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WideRgb {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 3` samples, row by row.
+    pub samples: Vec<u16>,
+}
+
+/// `frame` scaled to `width` x `height` as 16-bit RGB (full range, the
+/// source's matrix undone), for pictures that need more than 8 bits on the
+/// way (HDR tone mapping).
+pub fn scale_to_wide_rgb(frame: &Frame, width: u32, height: u32) -> Result<WideRgb, AvError> {
+    if frame.is_empty() || width == 0 || height == 0 {
+        return Err(AvError::from_code(ffi::AVERROR(ffi::EINVAL)));
+    }
+    let flags = ffi::SWS_BICUBIC | ffi::SWS_ACCURATE_RND | ffi::SWS_FULL_CHR_H_INT;
+    let ctx = SwsContext(open_sws(
+        frame,
+        (width, height),
+        ffi::AVPixelFormat::AV_PIX_FMT_RGB48LE,
+        flags as c_int,
+    )?);
+    let row_samples = width as usize * 3;
+    // A spare row of slack for swscale's vector writes, as `Plane` keeps.
+    let mut samples = vec![0u16; row_samples * (height as usize + 1)];
+    let dst = [
+        samples.as_mut_ptr().cast::<u8>(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    ];
+    let stride = c_int::try_from(row_samples * 2).map_err(|_| AvError::InvalidData)?;
+    let strides = [stride, 0, 0, 0];
+    let f = frame.as_ptr();
+    // SAFETY: the context was built for this frame's shape; the frame's
+    // data/linesize describe it; the destination holds `height` rows of
+    // `stride` bytes plus a spare row.
+    let rc = unsafe {
+        ffi::sws_scale(
+            ctx.0,
+            (*f).data.as_ptr().cast::<*const u8>(),
+            (*f).linesize.as_ptr(),
+            0,
+            (*f).height,
+            dst.as_ptr(),
+            strides.as_ptr(),
+        )
+    };
+    AvError::check(rc)?;
+    samples.truncate(row_samples * height as usize);
+    for sample in &mut samples {
+        *sample = u16::from_le(*sample);
+    }
+    Ok(WideRgb {
+        width,
+        height,
+        samples,
+    })
+}
+
+/// A swscale context, freed on drop.
+struct SwsContext(*mut ffi::SwsContext);
+
+impl Drop for SwsContext {
+    fn drop(&mut self) {
+        // SAFETY: the context came from sws_getContext and is freed once.
+        unsafe { ffi::sws_freeContext(self.0) }
     }
 }
 

@@ -8,8 +8,9 @@
 //! half-pixel this may shift a centred picture by is invisible.
 
 use super::geometry::{self, Orientation};
+use super::tonemap::{self, HdrSource, ToneMap};
 use super::{DecodedFrame, Fit, MediaError};
-use crate::av::{Picture, PictureFormat, Scaler};
+use crate::av::{scale_to_wide_rgb, Picture, PictureFormat, Scaler, Transfer};
 
 /// A colour for filling: black or white.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +56,24 @@ pub fn fit_inside(inner: (u32, u32), outer: (u32, u32)) -> (u32, u32) {
 }
 
 /// Scales and turns the displayed picture of `frame` to `size` (in display
-/// orientation) in `layout`.
+/// orientation) in `layout`; an HDR frame is tone-mapped to SDR (see
+/// [`tonemap`]).
 pub fn scaled(
     frame: &DecodedFrame,
     orientation: Orientation,
     size: (u32, u32),
     layout: PictureFormat,
+) -> Result<Picture, MediaError> {
+    scaled_with(frame, orientation, size, layout, ToneMap::Auto)
+}
+
+/// [`scaled`], with HDR tone mapping as `tone_map` says.
+pub fn scaled_with(
+    frame: &DecodedFrame,
+    orientation: Orientation,
+    size: (u32, u32),
+    layout: PictureFormat,
+    tone_map: ToneMap,
 ) -> Result<Picture, MediaError> {
     let (w, h) = size;
     let (sw, sh) = if orientation.swaps_axes() {
@@ -68,8 +81,31 @@ pub fn scaled(
     } else {
         (w, h)
     };
-    let mut scaler = Scaler::new(frame.frame(), sw, sh, layout).map_err(MediaError::internal)?;
-    let picture = scaler.scale(frame.frame()).map_err(MediaError::internal)?;
+    let source = frame.frame();
+    let hdr = match (tone_map, source.transfer()) {
+        (ToneMap::Off, _) | (_, Transfer::Sdr) => None,
+        (ToneMap::Auto, transfer) => Some(HdrSource {
+            transfer,
+            bt2020: source.is_bt2020(),
+            peak_nits: source
+                .peak_luminance()
+                .unwrap_or(tonemap::DEFAULT_PEAK_NITS),
+        }),
+    };
+    let picture = match hdr {
+        Some(hdr) => {
+            let wide = scale_to_wide_rgb(source, sw, sh).map_err(MediaError::internal)?;
+            let rgb = tonemap::tone_map(&wide, &hdr);
+            match layout {
+                PictureFormat::Rgb24 => rgb,
+                PictureFormat::Yuv420 => tonemap::rgb_to_yuv420(&rgb),
+            }
+        }
+        None => {
+            let mut scaler = Scaler::new(source, sw, sh, layout).map_err(MediaError::internal)?;
+            scaler.scale(source).map_err(MediaError::internal)?
+        }
+    };
     Ok(orientation.apply(picture))
 }
 
@@ -86,30 +122,33 @@ pub fn cover(inner: (u32, u32), outer: (u32, u32)) -> (u32, u32) {
 }
 
 /// The picture of `frame` at exactly `size` (in display orientation, turned
-/// by `orientation`), the aspect ratio handled by `fit`.
+/// by `orientation`), the aspect ratio handled by `fit`, HDR as `tone_map`
+/// says.
 pub fn fit(
     frame: &DecodedFrame,
     orientation: Orientation,
     size: (u32, u32),
     fit: Fit,
     layout: PictureFormat,
+    tone_map: ToneMap,
 ) -> Result<Picture, MediaError> {
+    let scaled = |size| scaled_with(frame, orientation, size, layout, tone_map);
     let displayed =
         geometry::displayed_size(frame.coded_size(), frame.sample_aspect_ratio, orientation);
     let inner = fit_inside(displayed, size);
     if fit == Fit::Stretch || inner == size {
-        return scaled(frame, orientation, size, layout);
+        return scaled(size);
     }
     let mut canvas = match fit {
         Fit::Crop => {
             let covering = cover(displayed, size);
-            let whole = scaled(frame, orientation, covering, layout)?;
+            let whole = scaled(covering)?;
             let x = (covering.0 - size.0) / 2;
             let y = (covering.1 - size.1) / 2;
             return Ok(cropped(&whole, (x, y), size));
         }
         Fit::Blur => {
-            let mut background = scaled(frame, orientation, size, layout)?;
+            let mut background = scaled(size)?;
             let radius = (size.0.max(size.1) / 32).max(2) as usize;
             blur(&mut background, radius);
             background
@@ -117,7 +156,7 @@ pub fn fit(
         Fit::Pad(rgb) => colored(layout, size, rgb),
         Fit::Stretch => unreachable!("handled above"),
     };
-    let content = scaled(frame, orientation, inner, layout)?;
+    let content = scaled(inner)?;
     let x = (size.0 - inner.0) / 2;
     let y = (size.1 - inner.1) / 2;
     paste(&mut canvas, &content, x, y);
@@ -132,7 +171,7 @@ pub fn fitted(
     how: Fit,
     layout: PictureFormat,
 ) -> Result<Picture, MediaError> {
-    fit(frame, frame.orientation, size, how, layout)
+    fit(frame, frame.orientation, size, how, layout, ToneMap::Auto)
 }
 
 /// The part of `src` of `size` whose top-left corner is `at`. In 4:2:0

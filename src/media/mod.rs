@@ -22,9 +22,10 @@ mod params;
 mod probe;
 mod reference_plan;
 pub mod source;
+pub mod tonemap;
 mod video;
 
-pub use crate::proto::snapshot::{Fit, ImageFormat, Rotate, SeekMode, SnapshotParams};
+pub use crate::proto::snapshot::{Fit, ImageFormat, Rotate, SeekMode, SnapshotParams, ToneMap};
 pub use encode::{encode, picture_format_for};
 pub use error::MediaError;
 pub use geometry::Orientation;
@@ -112,8 +113,15 @@ pub fn render(
     let size = geometry::output_size(displayed, (params.width, params.height), max_output_side)?;
     let layout = picture_format_for(params.format);
     if params.width > 0 && params.height > 0 {
-        compose::fit(frame, orientation, size, params.fit, layout)
+        compose::fit(
+            frame,
+            orientation,
+            size,
+            params.fit,
+            layout,
+            params.tone_map,
+        )
     } else {
-        compose::scaled(frame, orientation, size, layout)
+        compose::scaled_with(frame, orientation, size, layout, params.tone_map)
     }
 }

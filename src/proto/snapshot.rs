@@ -17,6 +17,7 @@
 //! | `fg-quality`   | integer 1..=100 (JPEG, WebP, AVIF)       | per format     |
 //! | `fg-fit`       | `stretch`, `pad`, `blur`, `crop`         | `stretch`      |
 //! | `fg-pad-color` | six hex digits `RRGGBB` (with `pad`)     | `000000`       |
+//! | `fg-tonemap`   | `auto` (HDR tone-mapped to SDR), `off`   | `auto`         |
 //!
 //! `fg-fit` applies when `width` and `height` are both set: `stretch` scales
 //! to both (COS's behaviour), `pad` keeps the aspect ratio with bars of the
@@ -89,6 +90,16 @@ impl ImageFormat {
             Self::Png => None,
         }
     }
+}
+
+/// Whether pictures of HDR (PQ or HLG) sources are tone-mapped to SDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ToneMap {
+    /// Tone-mapped, as players show them.
+    #[default]
+    Auto,
+    /// The signal converted as if it were SDR.
+    Off,
 }
 
 /// How a picture whose width and height are both given fits them.
@@ -167,6 +178,8 @@ pub struct SnapshotParams {
     pub quality: Option<u8>,
     /// How both sides are met.
     pub fit: Fit,
+    /// HDR sources tone-mapped or not.
+    pub tone_map: ToneMap,
 }
 
 impl SnapshotParams {
@@ -182,6 +195,7 @@ impl SnapshotParams {
             mode: SeekMode::ExactFrame,
             quality: None,
             fit: Fit::Stretch,
+            tone_map: ToneMap::Auto,
         }
     }
 }
@@ -262,6 +276,15 @@ pub fn parse_with<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<SnapshotP
         mode,
         quality: quality(query.get("fg-quality"))?,
         fit: fit(query.get("fg-fit"), query.get("fg-pad-color"))?,
+        tone_map: match query.get("fg-tonemap").unwrap_or("auto") {
+            "auto" => ToneMap::Auto,
+            "off" => ToneMap::Off,
+            other => {
+                return Err(invalid(format!(
+                    "Parameter fg-tonemap must be auto or off, got {other:?}."
+                )))
+            }
+        },
     })
 }
 
@@ -355,6 +378,9 @@ pub fn normalized(params: &SnapshotParams) -> String {
         Fit::Blur => text.push_str("&fg-fit=blur"),
         Fit::Crop => text.push_str("&fg-fit=crop"),
     }
+    if params.tone_map == ToneMap::Off {
+        text.push_str("&fg-tonemap=off");
+    }
     text
 }
 
@@ -418,6 +444,7 @@ mod tests {
             ("time=1&fg-quality=0", "fg-quality"),
             ("time=1&fg-quality=101", "fg-quality"),
             ("time=1&fg-fit=cover", "fg-fit"),
+            ("time=1&fg-tonemap=on", "fg-tonemap"),
             ("time=1&fg-fit=pad&fg-pad-color=fff", "fg-pad-color"),
             ("time=1&fg-fit=crop&fg-pad-color=ffffff", "fg-pad-color"),
             ("time=1&rotate=90", "rotate"),
