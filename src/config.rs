@@ -253,6 +253,19 @@ pub struct JobsConfig {
     pub max_outputs: usize,
     /// Numeric prefix of task ids (`<app_id>-Procedure-...`).
     pub app_id: u64,
+    /// Prefix of the keys `ApplyUpload` hands out in the jobs bucket:
+    /// `<prefix><session>/<name>.<type>`.
+    pub upload_prefix: String,
+    /// Longest life of an upload session and its temporary credential
+    /// (`ApplyUpload`'s `ExpireTime` may shorten it).
+    pub upload_session_secs: u64,
+    /// Time after a session expires during which it may still be committed
+    /// (an upload that started in time may end after); then an uncommitted
+    /// session's objects and multipart uploads are deleted.
+    pub upload_grace_secs: u64,
+    /// How often expired upload sessions are swept and interrupted commits
+    /// resumed.
+    pub upload_sweep_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -273,6 +286,10 @@ impl Default for JobsConfig {
             max_attempts: 3,
             max_outputs: 10_000,
             app_id: 1_250_000_000,
+            upload_prefix: "vod-uploads/".to_owned(),
+            upload_session_secs: 3600,
+            upload_grace_secs: 600,
+            upload_sweep_secs: 60,
         }
     }
 }
@@ -608,6 +625,26 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "jobs.output_prefix must be empty or a key prefix ending in '/', like \"vod/\""
+                    .to_owned(),
+            ));
+        }
+        if !jobs.upload_prefix.ends_with('/')
+            || jobs.upload_prefix.starts_with('/')
+            || crate::proto::route::validate_key(
+                &jobs.upload_prefix[..jobs.upload_prefix.len() - 1],
+            )
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(
+                "jobs.upload_prefix must be a key prefix ending in '/', like \"vod-uploads/\""
+                    .to_owned(),
+            ));
+        }
+        if !(60..=7 * 24 * 3600).contains(&jobs.upload_session_secs) || jobs.upload_sweep_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "jobs.upload_session_secs must be from 60 to 604800 and jobs.upload_sweep_secs \
+                 positive"
                     .to_owned(),
             ));
         }

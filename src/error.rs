@@ -25,6 +25,7 @@ pub enum ErrorCode {
     DecodeTimeout,
     EntityTooLarge,
     EntityTooSmall,
+    ExpiredToken,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
@@ -75,6 +76,7 @@ impl ErrorCode {
             DecodeTimeout => "DecodeTimeout",
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
+            ExpiredToken => "ExpiredToken",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
@@ -274,6 +276,7 @@ impl From<SignError> for ApiError {
             }
             SignError::RequestTimeTooSkewed => ErrorCode::RequestTimeTooSkewed,
             SignError::InvalidSecurityToken => ErrorCode::InvalidToken,
+            SignError::ExpiredToken => ErrorCode::ExpiredToken,
             SignError::InvalidAccessKeyId => ErrorCode::InvalidAccessKeyId,
             SignError::ContentSha256Mismatch => ErrorCode::XAmzContentSHA256Mismatch,
             SignError::InvalidChunk(_) => ErrorCode::InvalidRequest,

@@ -115,7 +115,7 @@ impl Jobs {
     }
 
     /// The `MediaProcessTask` of a procedure.
-    async fn procedure_task(&self, name: &str) -> Result<Value, JobError> {
+    pub(super) async fn procedure_task(&self, name: &str) -> Result<Value, JobError> {
         let body = self
             .store
             .procedure(name)

@@ -23,6 +23,7 @@ pub mod snapshot_run;
 pub mod store;
 pub mod task;
 pub mod templates;
+pub mod upload_session;
 pub mod work;
 pub mod worker;
 pub mod workflow;

@@ -137,6 +137,8 @@ async fn dispatch(state: &AppState, action: &str, params: &Value) -> Result<Valu
         "DescribeProcedureTemplates" => jobs.describe_procedures(params).await,
         "DeleteProcedureTemplate" => jobs.delete_procedure(params).await,
         "ProcessMediaByProcedure" => jobs.process_media_by_procedure(params).await,
+        "ApplyUpload" => return super::vod_upload::apply_upload(state, params).await,
+        "CommitUpload" => return super::vod_upload::commit_upload(state, params).await,
         _ => {
             return Err(Api3Error::new(
                 "InvalidAction",
