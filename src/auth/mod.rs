@@ -257,7 +257,13 @@ pub fn authorize(
         // A copy is a PUT that reads another object: never with an upload
         // credential.
         Principal::Temporary(_) if matches!(route.endpoint, Endpoint::CopyObject { .. }) => false,
-        Principal::Temporary(grant) => grant.allows(action, &bucket.name, route.key.as_deref()),
+        Principal::Temporary(grant) => {
+            let key = match route.endpoint {
+                Endpoint::ListMultipartUploads => route.query.get("prefix"),
+                _ => route.key.as_deref(),
+            };
+            grant.allows(action, &bucket.name, key)
+        }
         // The media API writes and reads jobs of the whole bucket: never
         // anonymous, whatever the bucket's ACL.
         Principal::Anonymous if matches!(route.endpoint, Endpoint::Ci(_)) => false,

@@ -26,9 +26,12 @@ use crate::proto::sign::SignError;
 pub const SECRET_ID_PREFIX: &str = "AKIDfgtmp";
 
 /// The policy actions a temporary upload credential may take: a simple PUT
-/// and the steps of a multipart upload, nothing else.
-pub const UPLOAD_ACTIONS: [&str; 6] = [
+/// and the steps of a multipart upload, nothing else. Listing multipart
+/// uploads is allowed with one of the grant's keys as the prefix: the COS
+/// SDKs' `upload_file` looks for an upload to resume that way.
+pub const UPLOAD_ACTIONS: [&str; 7] = [
     "cos:PutObject",
+    "cos:ListMultipartUploads",
     "cos:InitiateMultipartUpload",
     "cos:UploadPart",
     "cos:CompleteMultipartUpload",

@@ -465,17 +465,19 @@ impl Jobs {
         };
         let started = async {
             let task = self.procedure_task(name).await?;
+            let id = file_id(&session.bucket, &session.media_key);
+            // Recorded before the commit; again for a commit resumed from a
+            // store that lacks it (kept as it is otherwise).
+            self.store
+                .ensure_media(&id, &session.bucket, &session.media_key, now_ms())
+                .await?;
             let session_id = session.task_session_id();
             let options = serde_json::to_value(TaskOptions {
                 session_id: &session_id,
                 session_context: &session.session_context,
             })
             .expect("options JSON");
-            let media = (
-                session.bucket.clone(),
-                session.media_key.clone(),
-                file_id(&session.bucket, &session.media_key),
-            );
+            let media = (session.bucket.clone(), session.media_key.clone(), id);
             self.submit(media, &task, &Params::new(&options)).await
         }
         .await;
