@@ -768,6 +768,27 @@ mod tests {
     }
 
     #[test]
+    fn upload_settings_are_checked() {
+        let base = "[[buckets]]\nname = \"demo-1250000000\"\n[jobs]\n";
+        for (bad, names) in [
+            ("upload_prefix = \"/up/\"", "upload_prefix"),
+            ("upload_prefix = \"up\"", "upload_prefix"),
+            ("upload_prefix = \".framegate/\"", "upload_prefix"),
+            ("upload_session_secs = 10", "upload_session_secs"),
+            ("upload_sweep_secs = 0", "upload_sweep_secs"),
+        ] {
+            let err = Config::from_toml(&format!("{base}{bad}"), Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(names), "{bad}: {err}");
+        }
+        let ok = Config::from_toml(
+            &format!("{base}upload_prefix = \"in/coming/\""),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(ok.jobs.upload_prefix, "in/coming/");
+    }
+
+    #[test]
     fn bucket_names_follow_cos_rules() {
         assert!(is_valid_bucket_name("examplebucket-1250000000"));
         assert!(is_valid_bucket_name("my-videos-125"));

@@ -606,6 +606,64 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_store_commits_a_session_once_and_abandons_expired_ones() {
+        use super::super::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Store::sqlite_url(&dir.path().join("jobs.sqlite3")))
+            .await
+            .unwrap();
+        for key in ["a", "b", "c"] {
+            store
+                .insert_upload_session(key, "{}", NOW + 1_000, NOW)
+                .await
+                .unwrap();
+        }
+        assert!(store
+            .commit_upload_session("a", true, 500, NOW)
+            .await
+            .unwrap());
+        assert!(!store
+            .commit_upload_session("a", true, 500, NOW)
+            .await
+            .unwrap());
+        // Past its expiry and grace, a session cannot be committed.
+        assert!(!store
+            .commit_upload_session("b", false, 500, NOW + 1_500)
+            .await
+            .unwrap());
+        let pending = store.pending_upload_starts(NOW + 1).await.unwrap();
+        assert_eq!(
+            pending
+                .iter()
+                .map(|r| r.session_key.as_str())
+                .collect::<Vec<_>>(),
+            ["a"]
+        );
+        store.upload_session_started("a").await.unwrap();
+        assert!(store
+            .pending_upload_starts(NOW + 1)
+            .await
+            .unwrap()
+            .is_empty());
+        // Expired before NOW + 1500: b and c, not the committed a.
+        let abandoned = store.abandon_upload_sessions(NOW + 1_500).await.unwrap();
+        let mut keys: Vec<_> = abandoned.iter().map(|r| r.session_key.clone()).collect();
+        keys.sort();
+        assert_eq!(keys, ["b", "c"]);
+        assert!(!store
+            .commit_upload_session("c", false, 5_000, NOW + 1_500)
+            .await
+            .unwrap());
+        store.delete_upload_session("b").await.unwrap();
+        assert_eq!(store.upload_session("b").await.unwrap(), None);
+        assert_eq!(store.forget_committed_uploads(NOW + 1).await.unwrap(), 1);
+        assert_eq!(store.upload_session("a").await.unwrap(), None);
+        // The credential key: the first value written stays.
+        assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
+        assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
+    }
+
     #[test]
     fn a_session_has_unique_paths_under_the_prefix() {
         let s = UploadRequest {
