@@ -371,8 +371,14 @@ impl Jobs {
             .ok_or_else(|| {
                 session_key_error("there is no upload session with this VodSessionKey")
             })?;
-        let session: UploadSession = decode_body(&row.body)?;
+        let state = SessionState::of(&row);
         let grace_ms = self.config.upload_grace_secs as i64 * 1000;
+        if state == SessionState::Abandoned
+            || (state == SessionState::Open && now_ms() >= row.expires_ms + grace_ms)
+        {
+            return Err(session_key_error("the upload session expired"));
+        }
+        let session: UploadSession = decode_body(&row.body)?;
         let bucket = buckets.get(&session.bucket).ok_or_else(|| {
             JobError::invalid_raw("InternalError", "the session's bucket is not configured")
         })?;
@@ -384,60 +390,13 @@ impl Jobs {
             },
             None => false,
         };
-        let mut pending = row.start_pending;
-        match SessionState::of(&row) {
-            SessionState::Abandoned => return Err(session_key_error("the upload session expired")),
-            SessionState::Committed => {}
+        let pending = match state {
             SessionState::Open => {
-                if now_ms() >= row.expires_ms + grace_ms {
-                    return Err(session_key_error("the upload session expired"));
-                }
-                match bucket.head(&session.media_key).await {
-                    Ok(_) => {}
-                    Err(StorageError::NoSuchKey) => {
-                        return Err(JobError::invalid_raw(
-                            "FailedOperation",
-                            format!(
-                                "nothing was uploaded to the MediaStoragePath /{}",
-                                session.media_key
-                            ),
-                        ))
-                    }
-                    Err(err) => return Err(storage_failed(err)),
-                }
-                let record = MediaRecord {
-                    cover_key: session.cover_key.as_deref().filter(|_| cover_uploaded),
-                };
-                let id = file_id(&session.bucket, &session.media_key);
-                self.store
-                    .insert_media(
-                        &id,
-                        &session.bucket,
-                        &session.media_key,
-                        &serde_json::to_string(&record).expect("record JSON"),
-                        now_ms(),
-                    )
-                    .await?;
-                let owed = session.procedure.is_some();
-                if self
-                    .store
-                    .commit_upload_session(session_key, owed, grace_ms, now_ms())
+                self.record_commit(bucket, &session, cover_uploaded, grace_ms)
                     .await?
-                {
-                    tracing::info!(session = %session.id, file = %id, "upload committed");
-                    pending = owed;
-                } else {
-                    // Committed by a concurrent call, or expired meanwhile.
-                    let now = self.store.upload_session(session_key).await?;
-                    match now.as_ref().map(SessionState::of) {
-                        Some(SessionState::Committed) => {
-                            pending = now.is_some_and(|r| r.start_pending)
-                        }
-                        _ => return Err(session_key_error("the upload session expired")),
-                    }
-                }
             }
-        }
+            _ => row.start_pending,
+        };
         if pending {
             self.start_upload_procedure(&session).await?;
         }
@@ -450,6 +409,61 @@ impl Jobs {
                 .filter(|_| cover_uploaded)
                 .map(|key| self.url(&session.bucket, key)),
         })
+    }
+
+    /// Commits an open session whose media is in `bucket`: the media
+    /// record, then the commit with the procedure owed (one write).
+    /// Returns whether the procedure is owed.
+    async fn record_commit(
+        &self,
+        bucket: &crate::storage::Bucket,
+        session: &UploadSession,
+        cover_uploaded: bool,
+        grace_ms: i64,
+    ) -> Result<bool, JobError> {
+        let session_key = session.session_key.as_str();
+        match bucket.head(&session.media_key).await {
+            Ok(_) => {}
+            Err(StorageError::NoSuchKey) => {
+                return Err(JobError::invalid_raw(
+                    "FailedOperation",
+                    format!(
+                        "nothing was uploaded to the MediaStoragePath /{}",
+                        session.media_key
+                    ),
+                ))
+            }
+            Err(err) => return Err(storage_failed(err)),
+        }
+        let record = MediaRecord {
+            cover_key: session.cover_key.as_deref().filter(|_| cover_uploaded),
+        };
+        let id = file_id(&session.bucket, &session.media_key);
+        self.store
+            .insert_media(
+                &id,
+                &session.bucket,
+                &session.media_key,
+                &serde_json::to_string(&record).expect("record JSON"),
+                now_ms(),
+            )
+            .await?;
+        let owed = session.procedure.is_some();
+        if self
+            .store
+            .commit_upload_session(session_key, owed, grace_ms, now_ms())
+            .await?
+        {
+            tracing::info!(session = %session.id, file = %id, "upload committed");
+            Ok(owed)
+        } else {
+            // Committed by a concurrent call, or expired meanwhile.
+            let now = self.store.upload_session(session_key).await?;
+            match now.as_ref().map(SessionState::of) {
+                Some(SessionState::Committed) => Ok(now.is_some_and(|r| r.start_pending)),
+                _ => Err(session_key_error("the upload session expired")),
+            }
+        }
     }
 
     /// Queues the procedure of a committed session (or finds the task a
@@ -483,7 +497,7 @@ impl Jobs {
         .await;
         match started {
             Ok(answer) => {
-                tracing::info!(session = %session.id, procedure = %name, task = %answer["TaskId"], "committed upload started its procedure")
+                tracing::info!(session = %session.id, procedure = %name, task = answer["TaskId"].as_str().unwrap_or_default(), "committed upload started its procedure")
             }
             Err(JobError::Store(err)) => return Err(JobError::Store(err)),
             Err(err) => {
