@@ -1,7 +1,8 @@
-"""VOD upload commits survive crashes: a CommitUpload acknowledged before
-`kill -9` has started its procedure once (SQLite and PostgreSQL), and a
-commit recorded but stopped before its procedure was queued is resumed at
-the next start, once."""
+"""VOD uploads across gateways: a CommitUpload acknowledged before `kill -9`
+has started its procedure once (SQLite and PostgreSQL); a commit recorded
+but stopped before its procedure was queued is resumed at the next start,
+once; and two gateways on one PostgreSQL store accept each other's
+sessions and temporary credentials."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlite3
 import pytest
 
 from conftest import queue_store
-from jobs_support import FIXTURES, call, vod
+from jobs_support import FIXTURES, call, fetch, vod
 from upload_support import (MEDIA_BUCKET, PROCEDURE, VIDEO, check_thumbnail, create_procedure,
                             file_id, start_gateway, tasks_of, temp_cos, wait_until)
 
@@ -70,3 +71,24 @@ def test_a_commit_interrupted_before_its_procedure_was_queued_is_resumed(gateway
     assert committed.FileId == fid
     assert [t.TaskId for t in tasks_of(client, fid)] == [task.TaskId]
     assert "resuming the procedure of a committed upload" in gw.stderr_log.read_text()
+
+
+def test_a_fleet_shares_sessions_and_temporary_credentials(gateway_factory, request, tmp_path):
+    store = queue_store("postgres", request)
+    media = f"file://{tmp_path / 'media'}"
+    first = start_gateway(gateway_factory, "upload-fleet-a", store, media_store=media)
+    second = start_gateway(gateway_factory, "upload-fleet-b", store, media_store=media)
+    create_procedure(vod(first))
+    answer = call(vod(first), "ApplyUpload", {"MediaType": "mp4", "Procedure": PROCEDURE})
+    video = (FIXTURES / VIDEO).read_bytes()
+    # Issued by the first gateway, accepted by the second.
+    temp_cos(second, answer).put_object(Bucket=MEDIA_BUCKET, Key=answer.MediaStoragePath,
+                                        Body=video)
+    client = vod(second)
+    committed = call(client, "CommitUpload", {"VodSessionKey": answer.VodSessionKey})
+    assert committed.FileId == file_id(MEDIA_BUCKET, answer.MediaStoragePath[1:])
+    assert fetch(committed.MediaUrl) == video
+    again = call(vod(first), "CommitUpload", {"VodSessionKey": answer.VodSessionKey})
+    assert again.FileId == committed.FileId
+    [task] = tasks_of(client, committed.FileId)
+    check_thumbnail(client, task.TaskId)

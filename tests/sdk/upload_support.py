@@ -27,11 +27,11 @@ def file_id(bucket: str, key: str) -> str:
     return str(10**18 + n % (9 * 10**18))
 
 
-def start_gateway(factory, name: str, store: str, data_dir=None):
-    """A gateway with the private MEDIA_BUCKET as its jobs bucket, sweeping
-    upload sessions every second with a one-second grace."""
+def start_gateway(factory, name: str, store: str, data_dir=None, media_store: str = "file://"):
+    """A gateway with the private MEDIA_BUCKET (on `media_store`) as its jobs
+    bucket, sweeping upload sessions every second with a one-second grace."""
     return factory.start("file", name, data_dir=data_dir,
-                         extra_buckets=[(MEDIA_BUCKET, "file://", "private")],
+                         extra_buckets=[(MEDIA_BUCKET, media_store, "private")],
                          extra=jobs_toml(store, **UPLOAD_JOBS))
 
 
