@@ -12,6 +12,7 @@ mod body;
 pub mod policy;
 pub mod temporary;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -140,7 +141,7 @@ pub fn authenticate(
     // A configured credential, or a temporary one whose token proves it.
     let (secret_key, security_token, grant) = match credentials.get(id) {
         Some(credential) => (
-            credential.secret_key.clone(),
+            Cow::Borrowed(credential.secret_key.as_str()),
             credential.security_token.as_deref(),
             None,
         ),
@@ -161,7 +162,7 @@ pub fn authenticate(
                 .inspect_err(|err| {
                     tracing::info!(credential = %id, error = %err, "temporary credential refused")
                 })?;
-            (secret_key, None, Some(grant))
+            (Cow::Owned(secret_key), None, Some(grant))
         }
     };
     let verified = authorization

@@ -302,6 +302,14 @@ fn session_key_error(message: &str) -> JobError {
     JobError::invalid("VodSessionKey", message)
 }
 
+/// The session of a row the sweeper found; a damaged one is logged and
+/// left alone (it must not stop the others).
+fn readable(row: &UploadSessionRow) -> Option<UploadSession> {
+    decode_body(&row.body)
+        .inspect_err(|err| tracing::error!(error = %err, "an upload session row does not decode"))
+        .ok()
+}
+
 fn storage_failed(err: StorageError) -> JobError {
     tracing::error!(error = %err, "reading an uploaded object failed");
     JobError::invalid_raw("InternalError", "The storage is unavailable; try again.")
@@ -516,7 +524,9 @@ impl Jobs {
     pub async fn resume_upload_commits(&self) -> Result<usize, JobError> {
         let rows = self.store.pending_upload_starts(now_ms()).await?;
         for row in &rows {
-            let session: UploadSession = decode_body(&row.body)?;
+            let Some(session) = readable(row) else {
+                continue;
+            };
             tracing::info!(session = %session.id, "resuming the procedure of a committed upload");
             self.start_upload_procedure(&session).await?;
         }
@@ -529,7 +539,9 @@ impl Jobs {
         let now = now_ms();
         let grace_ms = self.config.upload_grace_secs as i64 * 1000;
         for row in self.store.abandon_upload_sessions(now - grace_ms).await? {
-            let session: UploadSession = decode_body(&row.body)?;
+            let Some(session) = readable(&row) else {
+                continue;
+            };
             if let Some(bucket) = buckets.get(&session.bucket) {
                 let cleaned = async {
                     for key in session.keys() {
