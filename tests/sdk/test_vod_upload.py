@@ -98,6 +98,27 @@ def test_multipart_upload_file_with_the_temporary_credential(gw, client, tmp_pat
     assert tasks_of(client, committed.FileId) == []
 
 
+def test_boto3_uploads_with_the_temporary_credential_too(gw, client):
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+
+    answer = call(client, "ApplyUpload", {"MediaType": "mov"})
+    cert = answer.TempCertificate
+    s3 = boto3.client("s3", endpoint_url=gw.url, region_name="us-east-1",
+                      aws_access_key_id=cert.SecretId, aws_secret_access_key=cert.SecretKey,
+                      aws_session_token=cert.Token,
+                      config=Config(s3={"addressing_style": "path"},
+                                    retries={"total_max_attempts": 1}))
+    key = answer.MediaStoragePath[1:]
+    s3.put_object(Bucket=MEDIA_BUCKET, Key=key, Body=b"sigv4 upload")
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        s3.get_object(Bucket=MEDIA_BUCKET, Key=key)
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    committed = call(client, "CommitUpload", {"VodSessionKey": answer.VodSessionKey})
+    assert fetch(committed.MediaUrl) == b"sigv4 upload"
+
+
 # ------------------------------------------------- what the credential cannot do
 
 def test_the_temporary_credential_writes_only_its_own_keys(gw, client):
