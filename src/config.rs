@@ -253,6 +253,19 @@ pub struct JobsConfig {
     pub max_outputs: usize,
     /// Numeric prefix of task ids (`<app_id>-Procedure-...`).
     pub app_id: u64,
+    /// Prefix of the keys `ApplyUpload` hands out in the jobs bucket:
+    /// `<prefix><session>/<name>.<type>`.
+    pub upload_prefix: String,
+    /// Longest life of an upload session and its temporary credential
+    /// (`ApplyUpload`'s `ExpireTime` may shorten it).
+    pub upload_session_secs: u64,
+    /// Time after a session expires during which it may still be committed
+    /// (an upload that started in time may end after); then an uncommitted
+    /// session's objects and multipart uploads are deleted.
+    pub upload_grace_secs: u64,
+    /// How often expired upload sessions are swept and interrupted commits
+    /// resumed.
+    pub upload_sweep_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -273,6 +286,10 @@ impl Default for JobsConfig {
             max_attempts: 3,
             max_outputs: 10_000,
             app_id: 1_250_000_000,
+            upload_prefix: "vod-uploads/".to_owned(),
+            upload_session_secs: 3600,
+            upload_grace_secs: 600,
+            upload_sweep_secs: 60,
         }
     }
 }
@@ -611,6 +628,26 @@ impl Config {
                     .to_owned(),
             ));
         }
+        if !jobs.upload_prefix.ends_with('/')
+            || jobs.upload_prefix.starts_with('/')
+            || crate::proto::route::validate_key(
+                &jobs.upload_prefix[..jobs.upload_prefix.len() - 1],
+            )
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(
+                "jobs.upload_prefix must be a key prefix ending in '/', like \"vod-uploads/\""
+                    .to_owned(),
+            ));
+        }
+        if !(60..=7 * 24 * 3600).contains(&jobs.upload_session_secs) || jobs.upload_sweep_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "jobs.upload_session_secs must be from 60 to 604800 and jobs.upload_sweep_secs \
+                 positive"
+                    .to_owned(),
+            ));
+        }
         let events = &self.events;
         if !(events.callback_url.is_empty()
             || events.callback_url.starts_with("http://")
@@ -728,6 +765,27 @@ mod tests {
         let config = Config::load(Some(&path), Overrides::default()).unwrap();
         assert_eq!(config.default_bucket, "demo-1250000000");
         assert_eq!(config.limits.idle_timeout_secs, 75);
+    }
+
+    #[test]
+    fn upload_settings_are_checked() {
+        let base = "[[buckets]]\nname = \"demo-1250000000\"\n[jobs]\n";
+        for (bad, names) in [
+            ("upload_prefix = \"/up/\"", "upload_prefix"),
+            ("upload_prefix = \"up\"", "upload_prefix"),
+            ("upload_prefix = \".framegate/\"", "upload_prefix"),
+            ("upload_session_secs = 10", "upload_session_secs"),
+            ("upload_sweep_secs = 0", "upload_sweep_secs"),
+        ] {
+            let err = Config::from_toml(&format!("{base}{bad}"), Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(names), "{bad}: {err}");
+        }
+        let ok = Config::from_toml(
+            &format!("{base}upload_prefix = \"in/coming/\""),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(ok.jobs.upload_prefix, "in/coming/");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub enum ErrorCode {
     DecodeTimeout,
     EntityTooLarge,
     EntityTooSmall,
+    ExpiredToken,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
@@ -75,6 +76,7 @@ impl ErrorCode {
             DecodeTimeout => "DecodeTimeout",
             EntityTooLarge => "EntityTooLarge",
             EntityTooSmall => "EntityTooSmall",
+            ExpiredToken => "ExpiredToken",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
@@ -274,6 +276,7 @@ impl From<SignError> for ApiError {
             }
             SignError::RequestTimeTooSkewed => ErrorCode::RequestTimeTooSkewed,
             SignError::InvalidSecurityToken => ErrorCode::InvalidToken,
+            SignError::ExpiredToken => ErrorCode::ExpiredToken,
             SignError::InvalidAccessKeyId => ErrorCode::InvalidAccessKeyId,
             SignError::ContentSha256Mismatch => ErrorCode::XAmzContentSHA256Mismatch,
             SignError::InvalidChunk(_) => ErrorCode::InvalidRequest,
@@ -339,6 +342,7 @@ impl From<JobError> for ApiError {
             | JobError::MissingParameter { .. }
             | JobError::InvalidParameter { .. } => ErrorCode::InvalidArgument,
             JobError::Conflict { .. } => ErrorCode::InvalidJobState,
+            JobError::Internal { .. } => ErrorCode::InternalError,
             JobError::NotFound { what, .. } => match what {
                 Missing::Template => ErrorCode::NoSuchTemplate,
                 Missing::Queue => ErrorCode::NoSuchQueue,
@@ -383,6 +387,7 @@ impl JobError {
             JobError::InvalidParameter { .. } => "InvalidParameter".into(),
             JobError::NotFound { what, .. } => format!("ResourceNotFound.{}", vod_missing(*what)),
             JobError::Conflict { .. } => "FailedOperation".into(),
+            JobError::Internal { .. } => "InternalError".into(),
             JobError::Store(_) => "InternalError".into(),
         }
     }

@@ -604,6 +604,7 @@ async fn serve(
     state.jobs.set_endpoint(address);
     framegate::jobs::worker::start(&state);
     framegate::jobs::events::start(&state);
+    framegate::jobs::upload_session::start(&state);
     println!("framegate listening on http://{address}");
     print_banner(&state, address, demo.is_some());
     tracing::info!(%address, buckets = state.buckets.names().len(), "ready");

@@ -9,8 +9,10 @@
 //! body streams, by [`checked_body`].
 
 mod body;
+use crate::proto::sign::temporary;
 pub mod policy;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -29,6 +31,8 @@ pub struct Credentials {
     max_skew: Duration,
     /// `limits.require_signed_ci_process`.
     signed_ci_process: bool,
+    /// Issues and verifies temporary upload credentials, once set.
+    temporary: Option<temporary::IssuerKey>,
 }
 
 impl Credentials {
@@ -42,7 +46,23 @@ impl Credentials {
                 .collect(),
             max_skew: Duration::from_secs(config.limits.clock_skew_secs),
             signed_ci_process: config.limits.require_signed_ci_process,
+            temporary: None,
         }
+    }
+
+    /// Accepts temporary credentials issued with `key` (see [`temporary`]).
+    pub fn with_temporary(mut self, key: temporary::IssuerKey) -> Self {
+        self.temporary = Some(key);
+        self
+    }
+
+    /// Issues the temporary credential of `grant`; `None` when this
+    /// gateway has no issuer key.
+    pub fn issue_temporary(
+        &self,
+        grant: &temporary::UploadGrant,
+    ) -> Option<temporary::TemporaryCredential> {
+        self.temporary.as_ref().map(|key| key.issue(grant))
     }
 
     /// The credential with this secret id.
@@ -58,6 +78,9 @@ pub enum Principal {
     Anonymous,
     /// A verified credential, by secret id.
     Key(String),
+    /// A verified temporary upload credential (`ApplyUpload`), by what it
+    /// may write.
+    Temporary(temporary::UploadGrant),
 }
 
 /// The outcome of authentication.
@@ -114,20 +137,38 @@ pub fn authenticate(
         });
     };
     let id = authorization.access_key_id();
-    let credential = credentials.get(id).ok_or_else(|| {
-        tracing::info!(credential = %id, "unknown access key");
-        SignError::InvalidAccessKeyId
-    })?;
+    let now = SystemTime::now();
+    // A configured credential, or a temporary one whose token proves it.
+    let (secret_key, security_token, grant) = match credentials.get(id) {
+        Some(credential) => (
+            Cow::Borrowed(credential.secret_key.as_str()),
+            credential.security_token.as_deref(),
+            None,
+        ),
+        None => {
+            let issuer = credentials
+                .temporary
+                .as_ref()
+                .filter(|_| id.starts_with(temporary::SECRET_ID_PREFIX))
+                .ok_or_else(|| {
+                    tracing::info!(credential = %id, "unknown access key");
+                    SignError::InvalidAccessKeyId
+                })?;
+            let now_secs = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let (grant, secret_key) = issuer
+                .verify(id, authorization.security_token(), now_secs)
+                .inspect_err(|err| {
+                    tracing::info!(credential = %id, error = %err, "temporary credential refused")
+                })?;
+            (Cow::Owned(secret_key), None, Some(grant))
+        }
+    };
     let verified = authorization
-        .verify(
-            request,
-            body,
-            &credential.secret_key,
-            SystemTime::now(),
-            credentials.max_skew,
-        )
+        .verify(request, body, &secret_key, now, credentials.max_skew)
         .and_then(|verified| {
-            authorization.check_security_token(credential.security_token.as_deref())?;
+            authorization.check_security_token(security_token)?;
             Ok(verified)
         })
         .and_then(|verified| {
@@ -159,7 +200,10 @@ pub fn authenticate(
         })
         .inspect_err(|err| tracing::info!(credential = %id, error = %err, "signature refused"))?;
     Ok(Authenticated {
-        principal: Principal::Key(verified.access_key_id),
+        principal: match grant {
+            Some(grant) => Principal::Temporary(grant),
+            None => Principal::Key(verified.access_key_id),
+        },
         scheme: Some(verified.scheme),
         body: verified.body,
     })
@@ -187,6 +231,7 @@ pub fn may(
         Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
             policy::allows(&credential.allow, action, &format!("{}/{key}", bucket.name))
         }),
+        Principal::Temporary(grant) => grant.allows(action, &bucket.name, Some(key)),
         Principal::Anonymous => match bucket.acl {
             BucketAcl::PublicReadWrite => true,
             BucketAcl::PublicRead => action == "cos:GetObject" || action == "cos:HeadObject",
@@ -210,6 +255,16 @@ pub fn authorize(
         Principal::Key(id) => credentials.get(id).is_some_and(|credential| {
             policy::allows(&credential.allow, action, &policy::resource(route))
         }),
+        // A copy is a PUT that reads another object: never with an upload
+        // credential.
+        Principal::Temporary(_) if matches!(route.endpoint, Endpoint::CopyObject { .. }) => false,
+        Principal::Temporary(grant) => {
+            let key = match route.endpoint {
+                Endpoint::ListMultipartUploads => route.query.get("prefix"),
+                _ => route.key.as_deref(),
+            };
+            grant.allows(action, &bucket.name, key)
+        }
         // The media API writes and reads jobs of the whole bucket: never
         // anonymous, whatever the bucket's ACL.
         Principal::Anonymous if matches!(route.endpoint, Endpoint::Ci(_)) => false,
@@ -224,6 +279,7 @@ pub fn authorize(
     }
     let credential = match principal {
         Principal::Key(id) => id.as_str(),
+        Principal::Temporary(grant) => grant.session.as_str(),
         Principal::Anonymous => "anonymous",
     };
     tracing::info!(action, bucket = %bucket.name, credential, "access denied");

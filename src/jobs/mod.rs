@@ -26,6 +26,7 @@ pub mod snapshot_run;
 pub mod store;
 pub mod task;
 pub mod templates;
+pub mod upload_session;
 pub mod work;
 pub mod worker;
 pub mod workflow;
@@ -86,6 +87,12 @@ pub enum JobError {
     #[error("{message}")]
     Conflict {
         /// What is wrong.
+        message: String,
+    },
+    /// Something on our side failed (storage, a damaged record).
+    #[error("{message}")]
+    Internal {
+        /// What failed.
         message: String,
     },
     /// The job store failed.

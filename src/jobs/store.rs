@@ -590,6 +590,21 @@ impl Store {
                     body TEXT NOT NULL,
                     updated_ms {int} NOT NULL)"
             ),
+            // VOD upload sessions (ApplyUpload → CommitUpload): `state` is
+            // open, committed or abandoned (being swept); `start_pending`
+            // says a commit's procedure may not have been queued yet.
+            format!(
+                "CREATE TABLE IF NOT EXISTS fg_vod_uploads (
+                    session_key TEXT PRIMARY KEY,
+                    state TEXT NOT NULL,
+                    expires_ms {int} NOT NULL,
+                    created_ms {int} NOT NULL,
+                    committed_ms {int},
+                    start_pending {int} NOT NULL DEFAULT 0,
+                    body TEXT NOT NULL)"
+            ),
+            "CREATE INDEX IF NOT EXISTS fg_vod_uploads_sweep ON fg_vod_uploads (state, expires_ms)"
+                .into(),
         ];
         for statement in statements {
             // Two gateways creating the tables of a fresh PostgreSQL
@@ -1594,5 +1609,204 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// A VOD upload session as stored: its typed body is the core's
+/// (`jobs::upload_session`), kept as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSessionRow {
+    /// The `VodSessionKey`.
+    pub session_key: String,
+    /// `open`, `committed` or `abandoned`.
+    pub state: String,
+    /// When its credential expires (Unix ms).
+    pub expires_ms: i64,
+    /// Whether a commit's procedure may not have been queued yet.
+    pub start_pending: bool,
+    /// The session (JSON).
+    pub body: String,
+}
+
+const SESSION_COLUMNS: &str = "session_key, state, expires_ms, start_pending, body";
+
+fn session_row(row: &AnyRow) -> Result<UploadSessionRow, StoreError> {
+    Ok(UploadSessionRow {
+        session_key: row.try_get("session_key")?,
+        state: row.try_get("state")?,
+        expires_ms: row.try_get("expires_ms")?,
+        start_pending: row.try_get::<i64, _>("start_pending")? != 0,
+        body: row.try_get("body")?,
+    })
+}
+
+/// VOD upload sessions (`fg_vod_uploads`) and the gateway-wide secrets.
+impl Store {
+    /// The setting `name`, set to `value` first if it has none: every
+    /// gateway of a shared store gets the value the first one wrote.
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO fg_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM fg_settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
+    /// Records a new, open upload session.
+    pub async fn insert_upload_session(
+        &self,
+        session_key: &str,
+        body: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fg_vod_uploads (session_key, state, expires_ms, created_ms, body)
+             VALUES ($1, 'open', $2, $3, $4)",
+        )
+        .bind(session_key)
+        .bind(expires_ms)
+        .bind(now_ms)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One upload session.
+    pub async fn upload_session(
+        &self,
+        session_key: &str,
+    ) -> Result<Option<UploadSessionRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM fg_vod_uploads WHERE session_key = $1"
+        ))
+        .bind(session_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    /// Commits an open session whose grace ends after `now_ms`: state
+    /// committed, and (with `start_pending`) its procedure owed, in one
+    /// write. Returns whether this call committed it.
+    pub async fn commit_upload_session(
+        &self,
+        session_key: &str,
+        start_pending: bool,
+        grace_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE fg_vod_uploads SET state = 'committed', committed_ms = $2, start_pending = $3
+              WHERE session_key = $1 AND state = 'open' AND expires_ms + $4 > $2",
+        )
+        .bind(session_key)
+        .bind(now_ms)
+        .bind(i64::from(start_pending))
+        .bind(grace_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The procedure of a committed session is queued.
+    pub async fn upload_session_started(&self, session_key: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE fg_vod_uploads SET start_pending = 0 WHERE session_key = $1")
+            .bind(session_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Committed sessions whose procedure may not have been queued, for
+    /// commits made before `before_ms`.
+    pub async fn pending_upload_starts(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<UploadSessionRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM fg_vod_uploads
+              WHERE state = 'committed' AND start_pending = 1 AND committed_ms < $1"
+        ))
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_row).collect()
+    }
+
+    /// Marks open sessions that expired before `before_ms` abandoned (they
+    /// can no longer be committed) and returns every abandoned session,
+    /// including those a sweep stopped in the middle of.
+    pub async fn abandon_upload_sessions(
+        &self,
+        before_ms: i64,
+    ) -> Result<Vec<UploadSessionRow>, StoreError> {
+        sqlx::query(
+            "UPDATE fg_vod_uploads SET state = 'abandoned'
+              WHERE state = 'open' AND expires_ms < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM fg_vod_uploads WHERE state = 'abandoned'"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_row).collect()
+    }
+
+    /// Removes a session row.
+    pub async fn delete_upload_session(&self, session_key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM fg_vod_uploads WHERE session_key = $1")
+            .bind(session_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes committed sessions committed before `before_ms` whose
+    /// procedure is queued. Returns how many.
+    pub async fn forget_committed_uploads(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM fg_vod_uploads
+              WHERE state = 'committed' AND start_pending = 0 AND committed_ms < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records what `file_id` stands for with `body` unless it is known
+    /// (an existing record, and what tasks wrote into it, is kept).
+    pub async fn insert_media(
+        &self,
+        file_id: &str,
+        bucket: &str,
+        key: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO fg_media (file_id, bucket, object_key, body, updated_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (file_id) DO NOTHING",
+        )
+        .bind(file_id)
+        .bind(bucket)
+        .bind(key)
+        .bind(body)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

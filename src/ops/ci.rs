@@ -575,7 +575,7 @@ fn check_writable(
                     policy::allows(&credential.allow, "cos:PutObject", &resource)
                 })
         }),
-        Principal::Anonymous => false,
+        Principal::Temporary(_) | Principal::Anonymous => false,
     };
     if allowed {
         Ok(())

@@ -14,6 +14,7 @@ pub mod document;
 pub mod media;
 pub mod object;
 pub mod vod;
+pub mod vod_upload;
 
 use std::sync::Arc;
 
@@ -87,7 +88,11 @@ impl AppState {
         .await
         .map_err(|e| format!("job store: {e}"))?;
         let cors = cors::CorsRules::load(&config, &buckets).await?;
-        let credentials = Credentials::new(&config);
+        let issuer = jobs
+            .temporary_credential_key()
+            .await
+            .map_err(|e| format!("job store: {e}"))?;
+        let credentials = Credentials::new(&config).with_temporary(issuer);
         let pool = DecodePool::new(config.media.workers, config.media.queue);
         let snapshots = SnapshotCache::new(config.media.cache_bytes);
         let objects = MemoryCache::new(config.limits.object_cache_bytes);

@@ -275,7 +275,7 @@ async fn named_procedure(
         crate::auth::Principal::Key(id) => ctx.state.credentials.get(id).is_some_and(|c| {
             crate::auth::policy::allows(&c.allow, "vod:ProcessMediaByProcedure", "vod")
         }),
-        crate::auth::Principal::Anonymous => false,
+        crate::auth::Principal::Temporary(_) | crate::auth::Principal::Anonymous => false,
     };
     if !allowed {
         return Err(ApiError::new(

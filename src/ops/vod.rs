@@ -48,6 +48,8 @@ pub async fn dispatch(state: &AppState, action: &str, document: &[u8]) -> Result
         "CreateProcedureTemplate" => create_procedure(jobs, parse(document)?).await?,
         "DescribeProcedureTemplates" => describe_procedures(jobs, parse(document)?).await?,
         "DeleteProcedureTemplate" => delete_procedure(jobs, parse(document)?).await?,
+        "ApplyUpload" => super::vod_upload::apply_upload(state, parse(document)?).await?,
+        "CommitUpload" => super::vod_upload::commit_upload(state, parse(document)?).await?,
         _ => {
             return Err(Api3Error::new(
                 "InvalidAction",
@@ -60,7 +62,7 @@ pub async fn dispatch(state: &AppState, action: &str, document: &[u8]) -> Result
 
 /// Reads parameters; a value of the wrong JSON type is an
 /// `InvalidParameter` naming its path.
-fn parse<T: DeserializeOwned>(document: &[u8]) -> Result<T, JobError> {
+pub(super) fn parse<T: DeserializeOwned>(document: &[u8]) -> Result<T, JobError> {
     let mut reader = serde_json::Deserializer::from_slice(document);
     serde_path_to_error::deserialize(&mut reader).map_err(|err| {
         let path = err.path().to_string();

@@ -52,6 +52,10 @@ pub enum SignError {
     /// `InvalidToken`. API 3.0: `AuthFailure.TokenFailure`.
     #[error("The provided token is malformed or otherwise invalid.")]
     InvalidSecurityToken,
+    /// The security token of a temporary credential has expired. COS / S3:
+    /// 400 `ExpiredToken`. API 3.0: `AuthFailure.TokenFailure`.
+    #[error("The provided token has expired.")]
+    ExpiredToken,
     /// Never produced here: the caller's lookup of the access key failed.
     /// Present so that every auth failure travels as one type. COS / S3:
     /// 403 `InvalidAccessKeyId`. API 3.0: `AuthFailure.SecretIdNotFound`.
@@ -95,6 +99,7 @@ impl SignError {
             }
             Self::RequestTimeTooSkewed => (StatusCode::FORBIDDEN, "RequestTimeTooSkewed"),
             Self::InvalidSecurityToken => (StatusCode::BAD_REQUEST, "InvalidToken"),
+            Self::ExpiredToken => (StatusCode::BAD_REQUEST, "ExpiredToken"),
             Self::InvalidAccessKeyId => (StatusCode::FORBIDDEN, "InvalidAccessKeyId"),
             Self::ContentSha256Mismatch => (StatusCode::BAD_REQUEST, "XAmzContentSHA256Mismatch"),
             Self::InvalidChunk(_) => (StatusCode::BAD_REQUEST, "InvalidRequest"),
@@ -115,7 +120,9 @@ impl SignError {
             Self::Expired | Self::NotYetValid | Self::RequestTimeTooSkewed => {
                 "AuthFailure.SignatureExpire"
             }
-            Self::MissingSecurityToken | Self::InvalidSecurityToken => "AuthFailure.TokenFailure",
+            Self::MissingSecurityToken | Self::InvalidSecurityToken | Self::ExpiredToken => {
+                "AuthFailure.TokenFailure"
+            }
             Self::InvalidAccessKeyId => "AuthFailure.SecretIdNotFound",
             Self::InvalidChunk(_) | Self::IncompleteBody => "InvalidParameter",
         }

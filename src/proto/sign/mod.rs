@@ -32,6 +32,7 @@ pub mod sigv2;
 pub mod sigv4;
 pub mod sigv4_chunked;
 pub mod tc3;
+pub mod temporary;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
