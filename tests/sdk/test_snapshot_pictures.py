@@ -173,3 +173,68 @@ def test_ci_outputs_take_the_format_of_their_extension(demo, extension):
                               Key=f"pictures/ci-{extension}/shot-{n}.{extension}")
         assert head["ContentType"] == f"image/{extension}"
         same_picture(decode(data), DEMO, seconds, what=f"{extension} output {n}")
+
+
+# ------------------------------------------------------------------ HDR
+
+def ffmpeg_picture(name: str, index: int, chain: str) -> Image.Image:
+    vf = f"select=eq(n\\,{index}),{chain},format=rgb24"
+    out = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error",
+                          "-i", str(ci_support.FIXTURES / name), "-vf", vf, "-frames:v", "1",
+                          "-f", "image2pipe", "-vcodec", "png", "-"],
+                         check=True, capture_output=True).stdout
+    return Image.open(io.BytesIO(out)).convert("RGB")
+
+
+# FFmpeg's tone mapping (zimg linearises and converts the primaries, Hable
+# without desaturation), and the signal read as if it were SDR.
+TONE_MAPPED = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,"
+               "tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=pc")
+RAW = "scale=in_color_matrix=bt2020:out_range=pc"
+
+
+@pytest.fixture(scope="module")
+def hdr(gateway):
+    for name in ("hdr10.mp4", "hlg.mp4"):
+        ci_support.upload(gateway, f"pictures/{name}", name)
+    return gateway
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("name", ["hdr10.mp4", "hlg.mp4"])
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_hdr_sources_are_tone_mapped_as_players_show_them(hdr, http, name, fmt):
+    r = http.get(f"pictures/{name}", params={"ci-process": "snapshot", "time": "1",
+                                              "format": fmt})
+    assert r.status_code == 200, r.text
+    got = decode(r.content)
+    mapped = ffmpeg_picture(name, 25, TONE_MAPPED)
+    raw = ffmpeg_picture(name, 25, RAW)
+    to_mapped, to_raw = mad(got, mapped), mad(got, raw)
+    assert to_mapped < 18 and to_mapped * 2.5 < to_raw, (to_mapped, to_raw)
+
+
+@pytest.mark.backends("file")
+def test_tone_mapping_can_be_turned_off(hdr, http):
+    r = http.get("pictures/hdr10.mp4", params={"ci-process": "snapshot", "time": "1",
+                                               "format": "png", "fg-tonemap": "off"})
+    got = decode(r.content)
+    raw = ffmpeg_picture("hdr10.mp4", 25, RAW)
+    assert mad(got, raw) < 6
+    on = http.get("pictures/hdr10.mp4", params={"ci-process": "snapshot", "time": "1",
+                                                "format": "png"})
+    assert on.headers["ETag"] != r.headers["ETag"]
+
+
+@pytest.mark.backends("file")
+def test_job_pictures_of_hdr_sources_are_tone_mapped(hdr):
+    client = vod(hdr)
+    task_id = process(client, "/pictures/hdr10.mp4", {
+        "SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s"]}]})
+    d = wait(client, task_id)
+    [(_, shots)] = results(d)
+    [pic] = shots.Output.PicInfoSet
+    got = image(pic.Url)
+    mapped = ffmpeg_picture("hdr10.mp4", 25, TONE_MAPPED)
+    raw = ffmpeg_picture("hdr10.mp4", 25, RAW)
+    assert mad(got, mapped) * 2.5 < mad(got, raw)
