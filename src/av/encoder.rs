@@ -1,6 +1,7 @@
-//! Pictures encoded by FFmpeg's image encoders: WebP (libwebp) and AVIF
-//! (libaom's AV1 in still-picture mode, in the AVIF container written by
-//! FFmpeg's muxer into memory).
+//! Pictures encoded by FFmpeg's image encoders: WebP (libwebp), animated
+//! WebP (libwebp's animation encoder) and AVIF (libaom's AV1 in
+//! still-picture mode, in the AVIF container written by FFmpeg's muxer into
+//! memory).
 
 use std::ffi::{c_int, CStr};
 use std::ptr;
@@ -73,6 +74,39 @@ pub fn encode_image(picture: &Picture, codec: ImageCodec, quality: u8) -> Result
     }
 }
 
+/// Encodes 4:2:0 `frames` (all the same size) as one animated WebP file
+/// at `fps` frames a second, looping.
+pub fn encode_animated_webp(frames: &[Picture], fps: u32, quality: u8) -> Result<Vec<u8>, AvError> {
+    let Some(first) = frames.first() else {
+        return Err(AvError::Unsupported("an animation needs a frame"));
+    };
+    if frames.iter().any(|f| {
+        f.format != PictureFormat::Yuv420 || (f.width, f.height) != (first.width, first.height)
+    }) {
+        return Err(AvError::Unsupported(
+            "animation frames must be 4:2:0 of one size",
+        ));
+    }
+    let mut encoder = EncoderContext::open_with(
+        c"libwebp_anim",
+        (first.width, first.height),
+        c_int::try_from(fps.max(1)).map_err(|_| AvError::InvalidData)?,
+        &[
+            (c"quality", quality.clamp(1, 100).to_string()),
+            (c"loop", "0".into()),
+        ],
+        SampleRange::Limited,
+    )?;
+    for (index, picture) in frames.iter().enumerate() {
+        let mut frame = frame_of(picture, SampleRange::Limited)?;
+        // SAFETY: a plain field of a frame we own.
+        unsafe { (*frame.as_mut_ptr()).pts = index as i64 };
+        encoder.send(Some(&frame))?;
+    }
+    encoder.send(None)?;
+    Ok(encoder.receive()?.data().to_vec())
+}
+
 /// An opened encoder.
 struct EncoderContext {
     ctx: *mut ffi::AVCodecContext,
@@ -80,7 +114,25 @@ struct EncoderContext {
 
 impl EncoderContext {
     fn open(codec: ImageCodec, width: u32, height: u32, quality: u8) -> Result<Self, AvError> {
-        let name = codec.encoder_name();
+        let encoder = Self::open_with(
+            codec.encoder_name(),
+            (width, height),
+            25,
+            &codec.options(quality),
+            codec.range(),
+        )?;
+        Ok(encoder)
+    }
+
+    /// Opens the encoder `name` for 4:2:0 pictures of `size` at `rate`
+    /// pictures a second, with private `options`, samples in `range`.
+    fn open_with(
+        name: &CStr,
+        size: (u32, u32),
+        rate: c_int,
+        options: &[(&CStr, String)],
+        range: SampleRange,
+    ) -> Result<Self, AvError> {
         // SAFETY: a NUL-terminated name; NULL means no such encoder.
         let found = unsafe { ffi::avcodec_find_encoder_by_name(name.as_ptr()) };
         if found.is_null() {
@@ -92,49 +144,59 @@ impl EncoderContext {
             return Err(AvError::from_code(ffi::AVERROR(ffi::ENOMEM)));
         }
         let encoder = Self { ctx };
-        let mut options = Dictionary::default();
-        for (key, value) in codec.options(quality) {
-            options.set(key, &value)?;
+        let mut dictionary = Dictionary::default();
+        for (key, value) in options {
+            dictionary.set(key, value)?;
         }
         // SAFETY: `ctx` is a fresh context of `found`; the fields set are
         // plain options read by avcodec_open2, which takes the dictionary
-        // (leaving in it what it did not use, freed by `options`' drop).
+        // (leaving in it what it did not use, freed by its drop).
         unsafe {
-            (*ctx).width = c_int::try_from(width).map_err(|_| AvError::InvalidData)?;
-            (*ctx).height = c_int::try_from(height).map_err(|_| AvError::InvalidData)?;
+            (*ctx).width = c_int::try_from(size.0).map_err(|_| AvError::InvalidData)?;
+            (*ctx).height = c_int::try_from(size.1).map_err(|_| AvError::InvalidData)?;
             (*ctx).pix_fmt = ffi::AVPixelFormat::AV_PIX_FMT_YUV420P;
-            (*ctx).time_base = ffi::AVRational { num: 1, den: 25 };
+            (*ctx).time_base = ffi::AVRational { num: 1, den: rate };
+            (*ctx).framerate = ffi::AVRational { num: rate, den: 1 };
             (*ctx).thread_count = 1;
             // Our 4:2:0 is JPEG's: BT.601 matrix, sRGB-like primaries.
             (*ctx).colorspace = ffi::AVColorSpace::AVCOL_SPC_BT470BG;
             (*ctx).color_primaries = ffi::AVColorPrimaries::AVCOL_PRI_BT709;
             (*ctx).color_trc = ffi::AVColorTransferCharacteristic::AVCOL_TRC_IEC61966_2_1;
-            (*ctx).color_range = match codec.range() {
+            (*ctx).color_range = match range {
                 SampleRange::Full => ffi::AVColorRange::AVCOL_RANGE_JPEG,
                 SampleRange::Limited => ffi::AVColorRange::AVCOL_RANGE_MPEG,
             };
-            if codec == ImageCodec::Avif {
+            if name == c"libaom-av1" {
                 // The AV1 sequence header goes in extradata (the `av1C` box).
                 (*ctx).flags |= ffi::AV_CODEC_FLAG_GLOBAL_HEADER as c_int;
             }
-            AvError::check(ffi::avcodec_open2(ctx, found, &mut options.0))?;
+            AvError::check(ffi::avcodec_open2(ctx, found, &mut dictionary.0))?;
         }
         Ok(encoder)
     }
 
-    /// Sends `frame` and the end of input; returns the one packet.
-    fn encode_one(&mut self, frame: &Frame) -> Result<Packet, AvError> {
+    /// Sends a frame, or the end of input (`None`).
+    fn send(&mut self, frame: Option<&Frame>) -> Result<(), AvError> {
+        let frame = frame.map_or(ptr::null(), Frame::as_ptr);
         // SAFETY: `ctx` is an opened encoder; it takes its own reference to
         // the frame; a NULL frame is the documented flush signal.
-        unsafe {
-            AvError::check(ffi::avcodec_send_frame(self.ctx, frame.as_ptr()))?;
-            AvError::check(ffi::avcodec_send_frame(self.ctx, ptr::null()))?;
-        }
+        AvError::check(unsafe { ffi::avcodec_send_frame(self.ctx, frame) }).map(drop)
+    }
+
+    /// Receives the next packet.
+    fn receive(&mut self) -> Result<Packet, AvError> {
         let mut packet = Packet::new()?;
-        // SAFETY: `ctx` is an opened, flushed encoder; receive_packet unrefs
+        // SAFETY: `ctx` is an opened encoder; receive_packet unrefs
         // `packet` before filling it.
         AvError::check(unsafe { ffi::avcodec_receive_packet(self.ctx, packet.as_mut_ptr()) })?;
         Ok(packet)
+    }
+
+    /// Sends `frame` and the end of input; returns the one packet.
+    fn encode_one(&mut self, frame: &Frame) -> Result<Packet, AvError> {
+        self.send(Some(frame))?;
+        self.send(None)?;
+        self.receive()
     }
 }
 

@@ -27,7 +27,7 @@ mod scale;
 mod source;
 
 pub use codec::{Decoder, Discard};
-pub use encoder::{encode_image, ImageCodec};
+pub use encoder::{encode_animated_webp, encode_image, ImageCodec};
 pub use error::AvError;
 pub use format::{Input, OpenError, StreamDetails, StreamInfo, StreamKind};
 pub use frame::{Frame, Transfer};

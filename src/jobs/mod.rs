@@ -455,6 +455,7 @@ impl Jobs {
                         ),
                     )
                 })?;
+                check_animation(&sub.work, &template)?;
                 Ok(Subtask {
                     work: sub.work.clone(),
                     template,
@@ -657,6 +658,25 @@ impl Jobs {
     pub fn task_event_body(&self, row: &TaskRow, spec: &TaskSpec, state: &TaskState) -> String {
         (self.task_renderer)(&TaskView { row, spec, state }, self)
     }
+}
+
+/// Refuses an animation of more frames than one may have (checked again,
+/// against the media's real length, when it runs).
+fn check_animation(work: &task::Work, template: &Template) -> Result<(), JobError> {
+    if let task::Work::AnimatedGraphic { start, end } = work {
+        let frames = ((end - start) * f64::from(template.fps.max(1))).ceil();
+        if frames > templates::MAX_ANIMATION_FRAMES as f64 {
+            return Err(JobError::invalid(
+                "EndTimeOffset",
+                format!(
+                    "{frames} frames at {} fps; an animation has at most {}",
+                    template.fps,
+                    templates::MAX_ANIMATION_FRAMES
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Which templates a listing selects.

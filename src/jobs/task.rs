@@ -130,6 +130,14 @@ pub enum Work {
         /// Where.
         position: Offset,
     },
+    /// An animated picture of a stretch of the media (frames a second
+    /// from the template).
+    AnimatedGraphic {
+        /// Seconds from the start.
+        start: f64,
+        /// Seconds from the start, after `start`.
+        end: f64,
+    },
 }
 
 impl Work {
@@ -141,6 +149,7 @@ impl Work {
             }
             Work::SampleSnapshot => Kind::SampleSnapshot,
             Work::ImageSprite => Kind::ImageSprite,
+            Work::AnimatedGraphic { .. } => Kind::AnimatedGraphics,
         }
     }
 }
@@ -231,8 +240,11 @@ pub struct Output {
     pub time_offsets_ms: Vec<f64>,
     /// Sprites: the WebVTT key.
     pub vtt: Option<String>,
-    /// Sprites: the cell size.
+    /// Sprites: the cell size; animations: the frame size.
     pub cell: Option<(u32, u32)>,
+    /// Animations: the file's size in bytes.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// Makes object keys into URLs.

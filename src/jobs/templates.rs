@@ -6,7 +6,7 @@
 
 use super::params;
 use super::JobError;
-use crate::media::{Fit, ImageFormat};
+use crate::media::{AnimationFormat, Fit, ImageFormat};
 use serde::{Deserialize, Serialize};
 
 /// The first Definition given to a custom template (presets are below).
@@ -21,7 +21,12 @@ pub const SPRITE_SIDE_RANGE: (u32, u32) = (128, 4096);
 /// is what must be 128 or more.
 pub const CELL_SIDE_RANGE: (u32, u32) = (8, 4096);
 
-/// The three template kinds.
+/// Most frames one animated picture may have.
+pub const MAX_ANIMATION_FRAMES: usize = 300;
+/// Bounds of an animation's frame rate.
+pub const FPS_RANGE: (u32, u32) = (1, 30);
+
+/// The template kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Kind {
     /// `SnapshotByTimeOffsetTemplate`: pictures at given times (and covers).
@@ -30,14 +35,17 @@ pub enum Kind {
     SampleSnapshot,
     /// `ImageSpriteTemplate`: grids of small pictures plus a WebVTT index.
     ImageSprite,
+    /// `AnimatedGraphicsTemplate`: animated GIF or WebP previews.
+    AnimatedGraphics,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 3] = [
+    pub const ALL: [Kind; 4] = [
         Kind::SnapshotByTimeOffset,
         Kind::SampleSnapshot,
         Kind::ImageSprite,
+        Kind::AnimatedGraphics,
     ];
 
     /// The name in action names (`Create<name>`, `Describe<name>s`).
@@ -46,6 +54,7 @@ impl Kind {
             Kind::SnapshotByTimeOffset => "SnapshotByTimeOffsetTemplate",
             Kind::SampleSnapshot => "SampleSnapshotTemplate",
             Kind::ImageSprite => "ImageSpriteTemplate",
+            Kind::AnimatedGraphics => "AnimatedGraphicsTemplate",
         }
     }
 
@@ -55,6 +64,7 @@ impl Kind {
             Kind::SnapshotByTimeOffset => "time_offset",
             Kind::SampleSnapshot => "sample",
             Kind::ImageSprite => "sprite",
+            Kind::AnimatedGraphics => "animated",
         }
     }
 }
@@ -109,6 +119,12 @@ pub struct Template {
     pub rows: u32,
     /// Sprite templates: columns per sprite.
     pub columns: u32,
+    /// Animated templates: frames a second, 1–30.
+    #[serde(default)]
+    pub fps: u32,
+    /// Animated templates: encoder quality, 1–100.
+    #[serde(default)]
+    pub quality: u32,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
     /// Last change, Unix milliseconds.
@@ -124,20 +140,35 @@ pub enum Format {
     Png,
     /// WebP.
     Webp,
+    /// GIF (animated templates only).
+    Gif,
 }
 
 impl Format {
     /// The wire value and file extension.
     pub fn as_str(self) -> &'static str {
-        self.image_format().name()
+        match self {
+            Format::Gif => "gif",
+            other => other.image_format().name(),
+        }
     }
 
-    /// The media layer's format.
+    /// The media layer's still-picture format (GIF, for animations only,
+    /// has none: JPEG).
     pub fn image_format(self) -> ImageFormat {
         match self {
-            Format::Jpg => ImageFormat::Jpeg,
+            Format::Jpg | Format::Gif => ImageFormat::Jpeg,
             Format::Png => ImageFormat::Png,
             Format::Webp => ImageFormat::WebP,
+        }
+    }
+
+    /// The media layer's animation format (`None` for still formats).
+    pub fn animation_format(self) -> Option<AnimationFormat> {
+        match self {
+            Format::Gif => Some(AnimationFormat::Gif),
+            Format::Webp => Some(AnimationFormat::WebP),
+            Format::Jpg | Format::Png => None,
         }
     }
 }
@@ -195,6 +226,8 @@ fn blank(kind: Kind) -> Template {
         sample_interval: 0,
         rows: 0,
         columns: 0,
+        fps: 0,
+        quality: 0,
         created_ms: 0,
         updated_ms: 0,
     }
@@ -231,6 +264,15 @@ pub fn preset(kind: Kind) -> Template {
             columns: 10,
             ..base
         },
+        Kind::AnimatedGraphics => Template {
+            name: "GIF, 10 fps, 320 wide".into(),
+            comment: "Preset: animated GIF, 10 frames a second, 320 pixels wide".into(),
+            format: Format::Gif,
+            width: 320,
+            fps: 10,
+            quality: 75,
+            ..base
+        },
     }
 }
 
@@ -261,6 +303,10 @@ pub struct TemplateFields {
     pub rows: Option<u64>,
     /// Sprite columns.
     pub columns: Option<u64>,
+    /// Animation frames a second.
+    pub fps: Option<u64>,
+    /// Animation quality.
+    pub quality: Option<u64>,
 }
 
 impl Template {
@@ -270,7 +316,7 @@ impl Template {
         let missing = |field: &str| JobError::MissingParameter {
             field: field.to_owned(),
         };
-        if kind != Kind::SnapshotByTimeOffset {
+        if matches!(kind, Kind::SampleSnapshot | Kind::ImageSprite) {
             fields.sample_type.ok_or_else(|| missing("SampleType"))?;
             fields
                 .sample_interval
@@ -281,6 +327,11 @@ impl Template {
             fields.columns.ok_or_else(|| missing("ColumnCount"))?;
         }
         let mut template = blank(kind);
+        if kind == Kind::AnimatedGraphics {
+            fields.fps.ok_or_else(|| missing("Fps"))?;
+            template.format = Format::Gif;
+            template.quality = 75;
+        }
         template.apply(fields)?;
         Ok(template)
     }
@@ -309,13 +360,32 @@ impl Template {
             self.resolution_adaptive = adaptive;
         }
         if let Some(format) = fields.format {
+            let animated = self.kind == Kind::AnimatedGraphics;
+            let allowed = match format {
+                Format::Gif => animated,
+                Format::Webp => true,
+                Format::Jpg | Format::Png => !animated,
+            };
+            if !allowed {
+                return Err(JobError::invalid(
+                    "Format",
+                    if animated {
+                        "must be gif or webp"
+                    } else {
+                        "must be jpg, png or webp"
+                    },
+                ));
+            }
             self.format = format;
         }
         if let Some(fill) = fields.fill {
             self.fill = fill;
         }
-        if self.kind != Kind::SnapshotByTimeOffset {
+        if matches!(self.kind, Kind::SampleSnapshot | Kind::ImageSprite) {
             self.apply_sampling(fields)?;
+        }
+        if self.kind == Kind::AnimatedGraphics {
+            self.apply_animation(fields)?;
         }
         if self.kind == Kind::ImageSprite {
             self.apply_grid(fields)?;
@@ -351,6 +421,26 @@ impl Template {
                     }
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    fn apply_animation(&mut self, fields: &TemplateFields) -> Result<(), JobError> {
+        let (low, high) = FPS_RANGE;
+        if let Some(fps) = fields.fps {
+            if !(u64::from(low)..=u64::from(high)).contains(&fps) {
+                return Err(JobError::invalid(
+                    "Fps",
+                    format!("must be from {low} to {high}"),
+                ));
+            }
+            self.fps = fps as u32;
+        }
+        if let Some(quality) = fields.quality {
+            if !(1..=100).contains(&quality) {
+                return Err(JobError::invalid("Quality", "must be from 1 to 100"));
+            }
+            self.quality = quality as u32;
         }
         Ok(())
     }

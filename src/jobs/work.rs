@@ -17,10 +17,12 @@ use tokio::runtime::Handle;
 
 use super::params::now_ms;
 use super::task::{Output, SubtaskState, SubtaskStatus, TaskSpec, TaskState, Work};
-use super::templates::{Kind, SampleType, Template};
+use super::templates::{Kind, SampleType, Template, MAX_ANIMATION_FRAMES};
 use crate::av::{Picture, PictureFormat};
 use crate::media::compose::{self, Shade};
-use crate::media::{self, geometry, picture_format_for, DecodedFrame, Limits, MediaError, Video};
+use crate::media::{
+    self, geometry, picture_format_for, AnimationFormat, DecodedFrame, Limits, MediaError, Video,
+};
 use crate::storage::{Bucket, StorageError};
 
 /// Error numbers of subtask results (VOD's classes).
@@ -287,6 +289,9 @@ struct Plan<'s> {
     /// Sprites: the sheet being filled and its number.
     sheet: Option<Picture>,
     sheets: Vec<String>,
+    /// Animations: the frames made so far, and the file's size once written.
+    frames: Vec<Picture>,
+    bytes: u64,
     vtt: Option<String>,
     refusal: Option<Refusal>,
     done: bool,
@@ -335,17 +340,35 @@ impl<'s> Plan<'s> {
                 ("sample", times)
             }
             Work::ImageSprite => ("sprite", every(f64::from(template.sample_interval.max(1)))),
+            Work::AnimatedGraphic { start, end } => (
+                "animated",
+                animation_times(*start, *end, template.fps, duration),
+            ),
         };
-        let refusal = (times.len() > max).then(|| {
-            (
-                codes::INVALID_PARAMETER,
-                "InvalidParameter.TooManyImages",
-                format!(
-                    "this media would need more than {max} pictures with this template; \
-                     use a longer interval"
-                ),
-            )
-        });
+        let refusal = if matches!(sub.work, Work::AnimatedGraphic { .. }) {
+            (times.len() > MAX_ANIMATION_FRAMES).then(|| {
+                (
+                    codes::INVALID_PARAMETER,
+                    "InvalidParameter.TooManyFrames",
+                    format!(
+                        "the animation would have {} frames, more than {MAX_ANIMATION_FRAMES}; \
+                         shorten it or lower Fps",
+                        times.len()
+                    ),
+                )
+            })
+        } else {
+            (times.len() > max).then(|| {
+                (
+                    codes::INVALID_PARAMETER,
+                    "InvalidParameter.TooManyImages",
+                    format!(
+                        "this media would need more than {max} pictures with this template; \
+                         use a longer interval"
+                    ),
+                )
+            })
+        };
         let count = times.len();
         Self {
             index,
@@ -358,6 +381,8 @@ impl<'s> Plan<'s> {
             size: None,
             sheet: None,
             sheets: Vec::new(),
+            frames: Vec::new(),
+            bytes: 0,
             vtt: None,
             refusal,
             done: false,
@@ -369,12 +394,25 @@ impl<'s> Plan<'s> {
         self.template.format.as_str()
     }
 
-    fn content_type(&self) -> &'static str {
-        self.template.format.image_format().content_type()
+    fn layout(&self) -> PictureFormat {
+        match self.animation() {
+            Some(format) => format.layout(),
+            None => picture_format_for(self.template.format.image_format()),
+        }
     }
 
-    fn layout(&self) -> PictureFormat {
-        picture_format_for(self.template.format.image_format())
+    /// The animation format, for animated work.
+    fn animation(&self) -> Option<AnimationFormat> {
+        matches!(self.work, Work::AnimatedGraphic { .. })
+            .then(|| self.template.format.animation_format())
+            .flatten()
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self.animation() {
+            Some(format) => format.content_type(),
+            None => self.template.format.image_format().content_type(),
+        }
     }
 
     fn finished(&self) -> bool {
@@ -405,6 +443,20 @@ impl<'s> Plan<'s> {
             u64::from(size.0) * u64::from(cols),
             u64::from(size.1) * u64::from(rows),
         );
+        let frame_pixels = u64::from(size.0) * u64::from(size.1) * self.times.len() as u64;
+        if self.animation().is_some() && frame_pixels > MAX_ANIMATION_PIXELS {
+            return Err((
+                codes::INVALID_PARAMETER,
+                "InvalidParameterValue.OutputSize",
+                format!(
+                    "{} frames of {}x{} are more than {MAX_ANIMATION_PIXELS} pixels in all; \
+                     lower Width/Height, Fps or the duration",
+                    self.times.len(),
+                    size.0,
+                    size.1
+                ),
+            ));
+        }
         if total.0 > u64::from(max_side) || total.1 > u64::from(max_side) {
             return Err((
                 codes::INVALID_PARAMETER,
@@ -431,6 +483,11 @@ impl<'s> Plan<'s> {
         let size = self.size_for(frame, max_side)?;
         let picture = compose::fitted(frame, size, self.template.fill.fit(), self.layout())
             .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))?;
+        if self.animation().is_some() {
+            self.frames.push(picture);
+            self.made += 1;
+            return Ok(());
+        }
         if matches!(self.work, Work::ImageSprite) {
             let t = self.template;
             let per_sheet = (t.rows.max(1) * t.columns.max(1)) as usize;
@@ -475,6 +532,9 @@ impl<'s> Plan<'s> {
 
     /// Writes what remains (the last sprite sheet, the WebVTT index).
     fn complete(&mut self, writer: &mut Writer<'_, '_>, duration: f64) -> Result<(), Refusal> {
+        if let Some(format) = self.animation() {
+            return self.write_animation(writer, format);
+        }
         if !matches!(self.work, Work::ImageSprite) {
             if self.images.iter().any(Option::is_none) {
                 return Err((
@@ -512,6 +572,31 @@ impl<'s> Plan<'s> {
         Ok(())
     }
 
+    /// Encodes the frames as one animated picture and writes it.
+    fn write_animation(
+        &mut self,
+        writer: &mut Writer<'_, '_>,
+        format: AnimationFormat,
+    ) -> Result<(), Refusal> {
+        if self.frames.is_empty() || self.made < self.times.len() {
+            return Err((
+                codes::SOURCE_FILE_ERROR,
+                "SourceFileError.Corrupt",
+                "the media ended before every frame of the animation was taken".into(),
+            ));
+        }
+        let t = self.template;
+        let quality = u8::try_from(t.quality.clamp(1, 100)).unwrap_or(75);
+        let bytes = media::encode_animation(&self.frames, format, t.fps, quality)
+            .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))?;
+        self.frames.clear();
+        let key = format!("{}.{}", self.stem, self.ext());
+        self.bytes = bytes.len() as u64;
+        writer.put(&key, bytes, self.content_type())?;
+        self.images = vec![Some(key)];
+        Ok(())
+    }
+
     fn output(&self) -> Output {
         let time_offsets_ms = match self.work {
             Work::SnapshotByTimeOffset { .. } => {
@@ -527,9 +612,33 @@ impl<'s> Plan<'s> {
             },
             time_offsets_ms,
             vtt: self.vtt.clone(),
-            cell: self.size.filter(|_| matches!(self.work, Work::ImageSprite)),
+            cell: self
+                .size
+                .filter(|_| matches!(self.work, Work::ImageSprite | Work::AnimatedGraphic { .. })),
+            bytes: self.bytes,
         }
     }
+}
+
+/// Most frame pixels (frames × width × height) one animation may hold
+/// while it is made.
+pub const MAX_ANIMATION_PIXELS: u64 = 32 * 1024 * 1024;
+
+/// The times of an animation's frames: from `start`, one every `1/fps`
+/// seconds, before `end` (cut at the media's end); at least one.
+fn animation_times(start: f64, end: f64, fps: u32, duration: f64) -> Vec<f64> {
+    let step = 1.0 / f64::from(fps.max(1));
+    let end = end.min(duration.max(start));
+    let mut times = vec![start];
+    // Bounded by the frame limit (plus one to tell "too many").
+    while times.len() <= MAX_ANIMATION_FRAMES {
+        let next = start + times.len() as f64 * step;
+        if next >= end - 1e-9 {
+            break;
+        }
+        times.push(next);
+    }
+    times
 }
 
 /// The WebVTT index of sprite cells: cue `k` covers `[times[k], times[k+1])`

@@ -72,3 +72,81 @@ fn encode_png(picture: &Picture) -> Result<Vec<u8>, MediaError> {
     writer.finish().map_err(MediaError::internal)?;
     Ok(out)
 }
+
+/// The formats of animated pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnimationFormat {
+    /// GIF: 256 colours a frame, each frame's palette chosen by NeuQuant.
+    Gif,
+    /// Animated WebP (lossy, libwebp).
+    WebP,
+}
+
+impl AnimationFormat {
+    /// The picture layout frames are made in.
+    pub fn layout(self) -> PictureFormat {
+        match self {
+            Self::Gif => PictureFormat::Rgb24,
+            Self::WebP => PictureFormat::Yuv420,
+        }
+    }
+
+    /// The MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Gif => "image/gif",
+            Self::WebP => "image/webp",
+        }
+    }
+}
+
+/// Encodes `frames` (same size, in [`AnimationFormat::layout`]) as one
+/// looping animation at `fps` frames a second. `quality` (1–100) is WebP's
+/// quality, and for GIF how hard the palette search works.
+pub fn encode_animation(
+    frames: &[Picture],
+    format: AnimationFormat,
+    fps: u32,
+    quality: u8,
+) -> Result<Vec<u8>, MediaError> {
+    match format {
+        AnimationFormat::WebP => {
+            av::encode_animated_webp(frames, fps, quality).map_err(MediaError::internal)
+        }
+        AnimationFormat::Gif => encode_gif(frames, fps, quality),
+    }
+}
+
+fn encode_gif(frames: &[Picture], fps: u32, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let Some(first) = frames.first() else {
+        return Err(MediaError::internal("an animation needs a frame"));
+    };
+    let side = |v: u32| u16::try_from(v).map_err(|_| MediaError::internal("GIF sides are 16-bit"));
+    let (width, height) = (side(first.width)?, side(first.height)?);
+    // NeuQuant's sampling: 1 looks at every pixel, 30 at one in 30.
+    let speed = 1 + i32::from(100 - quality.clamp(1, 100)) * 29 / 99;
+    let mut out = Vec::new();
+    {
+        let mut encoder =
+            gif::Encoder::new(&mut out, width, height, &[]).map_err(MediaError::internal)?;
+        encoder
+            .set_repeat(gif::Repeat::Infinite)
+            .map_err(MediaError::internal)?;
+        let fps = u64::from(fps.max(1));
+        for (k, picture) in frames.iter().enumerate() {
+            let [rgb] = &picture.planes[..] else {
+                return Err(MediaError::internal("GIF frames are RGB"));
+            };
+            let mut packed = Vec::with_capacity(rgb.row_bytes * rgb.rows);
+            for y in 0..rgb.rows {
+                packed.extend_from_slice(rgb.row(y));
+            }
+            let mut frame = gif::Frame::from_rgb_speed(width, height, &packed, speed);
+            // Centiseconds, spread so the total stays exact.
+            let at = |k: u64| (k * 100 + fps / 2) / fps;
+            frame.delay = u16::try_from(at(k as u64 + 1) - at(k as u64)).unwrap_or(u16::MAX);
+            encoder.write_frame(&frame).map_err(MediaError::internal)?;
+        }
+    }
+    Ok(out)
+}

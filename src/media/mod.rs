@@ -26,7 +26,7 @@ pub mod tonemap;
 mod video;
 
 pub use crate::proto::snapshot::{Fit, ImageFormat, Rotate, SeekMode, SnapshotParams, ToneMap};
-pub use encode::{encode, picture_format_for};
+pub use encode::{encode, encode_animation, picture_format_for, AnimationFormat};
 pub use error::MediaError;
 pub use geometry::Orientation;
 pub use open_cache::OpenCache;

@@ -130,6 +130,8 @@ struct TemplateParams {
     sample_interval: Option<u64>,
     row_count: Option<u64>,
     column_count: Option<u64>,
+    fps: Option<u64>,
+    quality: Option<u64>,
 }
 
 impl TemplateParams {
@@ -160,14 +162,17 @@ impl TemplateParams {
             sample_interval: self.sample_interval,
             rows: self.row_count,
             columns: self.column_count,
+            fps: self.fps,
+            quality: self.quality,
         })
     }
 }
 
-const FORMATS: [(&str, Format); 3] = [
+const FORMATS: [(&str, Format); 4] = [
     ("jpg", Format::Jpg),
     ("png", Format::Png),
     ("webp", Format::Webp),
+    ("gif", Format::Gif),
 ];
 const FILLS: [(&str, Fill); 4] = [
     ("stretch", Fill::Stretch),
@@ -298,6 +303,10 @@ fn template_json(t: &Template) -> Value {
         v.insert("RowCount".into(), json!(t.rows));
         v.insert("ColumnCount".into(), json!(t.columns));
     }
+    if t.kind == Kind::AnimatedGraphics {
+        v.insert("Fps".into(), json!(t.fps));
+        v.insert("Quality".into(), json!(t.quality));
+    }
     v.insert("CreateTime".into(), json!(iso_time(t.created_ms)));
     v.insert("UpdateTime".into(), json!(iso_time(t.updated_ms)));
     Value::Object(v)
@@ -313,8 +322,8 @@ struct MediaProcessTask {
     sample_snapshot_task_set: Option<Vec<DefinitionInput>>,
     image_sprite_task_set: Option<Vec<DefinitionInput>>,
     cover_by_snapshot_task_set: Option<Vec<CoverInput>>,
+    animated_graphic_task_set: Option<Vec<AnimatedInput>>,
     transcode_task_set: Option<Vec<IgnoredAny>>,
-    animated_graphic_task_set: Option<Vec<IgnoredAny>>,
     adaptive_dynamic_streaming_task_set: Option<Vec<IgnoredAny>>,
 }
 
@@ -343,12 +352,40 @@ struct CoverInput {
     watermark_set: Option<Vec<IgnoredAny>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AnimatedInput {
+    definition: Option<u64>,
+    start_time_offset: Option<f64>,
+    end_time_offset: Option<f64>,
+}
+
+impl AnimatedInput {
+    fn work(&self) -> Result<Work, JobError> {
+        let field = |name: &str| format!("AnimatedGraphicTaskSet.{name}");
+        let start = required(self.start_time_offset, &field("StartTimeOffset"))?;
+        let end = required(self.end_time_offset, &field("EndTimeOffset"))?;
+        if !(start.is_finite() && start >= 0.0) {
+            return Err(JobError::invalid(
+                "StartTimeOffset",
+                "must be a number of seconds, at least 0",
+            ));
+        }
+        if !(end.is_finite() && end > start) {
+            return Err(JobError::invalid(
+                "EndTimeOffset",
+                "must be a number of seconds after StartTimeOffset",
+            ));
+        }
+        Ok(Work::AnimatedGraphic { start, end })
+    }
+}
+
 impl MediaProcessTask {
     /// The subtasks, in VOD's set order.
     fn subtasks(&self) -> Result<Vec<SubtaskRequest>, JobError> {
         for (set, given) in [
             ("TranscodeTaskSet", &self.transcode_task_set),
-            ("AnimatedGraphicTaskSet", &self.animated_graphic_task_set),
             (
                 "AdaptiveDynamicStreamingTaskSet",
                 &self.adaptive_dynamic_streaming_task_set,
@@ -391,6 +428,12 @@ impl MediaProcessTask {
                     work: work.clone(),
                 });
             }
+        }
+        for input in self.animated_graphic_task_set.iter().flatten() {
+            subtasks.push(SubtaskRequest {
+                definition: definition("AnimatedGraphicTaskSet", input.definition)?,
+                work: input.work()?,
+            });
         }
         for input in self.cover_by_snapshot_task_set.iter().flatten() {
             let set = "CoverBySnapshotTaskSet";
@@ -715,6 +758,7 @@ fn type_names(work: &Work) -> (&'static str, &'static str) {
         Work::SampleSnapshot => ("SampleSnapshot", "SampleSnapshotTask"),
         Work::ImageSprite => ("ImageSprites", "ImageSpriteTask"),
         Work::CoverBySnapshot { .. } => ("CoverBySnapshot", "CoverBySnapshotTask"),
+        Work::AnimatedGraphic { .. } => ("AnimatedGraphics", "AnimatedGraphicTask"),
     }
 }
 
@@ -755,6 +799,9 @@ fn subtask_input(work: &Work, definition: u64) -> Value {
             };
             json!({ "Definition": definition, "PositionType": kind, "PositionValue": value })
         }
+        Work::AnimatedGraphic { start, end } => json!({
+            "Definition": definition, "StartTimeOffset": start, "EndTimeOffset": end,
+        }),
     }
 }
 
@@ -796,6 +843,22 @@ fn subtask_output(
         Work::CoverBySnapshot { .. } => json!({
             "CoverUrl": out.images.first().map(url).unwrap_or_default(),
         }),
+        Work::AnimatedGraphic { start, end } => {
+            let (w, h) = out.cell.unwrap_or_default();
+            let seconds = (end - start).max(1e-3);
+            json!({
+                "Url": out.images.first().map(url).unwrap_or_default(),
+                "Definition": definition,
+                "Container": sub.template.format.as_str(),
+                "Width": w,
+                "Height": h,
+                "Bitrate": (out.bytes as f64 * 8.0 / seconds).round() as u64,
+                "Size": out.bytes,
+                "Md5": "",
+                "StartTimeOffset": start,
+                "EndTimeOffset": end,
+            })
+        }
     }
 }
 
@@ -939,6 +1002,7 @@ fn media_process_task(subtasks: &[SubtaskRequest]) -> Value {
             Work::SampleSnapshot => "SampleSnapshotTaskSet",
             Work::ImageSprite => "ImageSpriteTaskSet",
             Work::CoverBySnapshot { .. } => "CoverBySnapshotTaskSet",
+            Work::AnimatedGraphic { .. } => "AnimatedGraphicTaskSet",
         };
         if let Value::Array(entries) = task.entry(set).or_insert_with(|| json!([])) {
             entries.push(subtask_input(&sub.work, sub.definition));

@@ -82,7 +82,8 @@ def results(d) -> list:
         field = {"SnapshotByTimeOffset": "SnapshotByTimeOffsetTask",
                  "SampleSnapshot": "SampleSnapshotTask",
                  "ImageSprites": "ImageSpriteTask",
-                 "CoverBySnapshot": "CoverBySnapshotTask"}[r.Type]
+                 "CoverBySnapshot": "CoverBySnapshotTask",
+                 "AnimatedGraphics": "AnimatedGraphicTask"}[r.Type]
         out.append((r.Type, getattr(r, field)))
     return out
 

@@ -14,7 +14,7 @@ from PIL import Image
 import ci_support
 import support
 from ci_support import assert_colour, colour_of, frame_at, mad, same_picture
-from jobs_support import call, image, process, results, vod, wait
+from jobs_support import call, error_of, fetch, image, process, results, vod, wait
 
 DEMO = "demo.mp4"          # 640x360, 25 fps, frame number drawn in
 KEY = "pictures/demo.mp4"
@@ -238,3 +238,70 @@ def test_job_pictures_of_hdr_sources_are_tone_mapped(hdr):
     mapped = ffmpeg_picture("hdr10.mp4", 25, TONE_MAPPED)
     raw = ffmpeg_picture("hdr10.mp4", 25, RAW)
     assert mad(got, mapped) * 2.5 < mad(got, raw)
+
+
+# ------------------------------------------------------------ animations
+
+def animation_frames(data: bytes) -> list[tuple[Image.Image, int]]:
+    """Every frame of an animated GIF or WebP with its duration (ms)."""
+    img = Image.open(io.BytesIO(data))
+    frames = []
+    for k in range(getattr(img, "n_frames", 1)):
+        img.seek(k)
+        frames.append((img.convert("RGB"), img.info.get("duration", 0)))
+    return frames
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("fmt, magic", [("gif", b"GIF89a"), ("webp", b"RIFF")])
+def test_vod_animated_graphics_show_the_frames_of_the_stretch(demo, fmt, magic):
+    client = vod(demo)
+    definition = call(client, "CreateAnimatedGraphicsTemplate", {
+        "Fps": 10, "Width": 320, "Height": 0, "Format": fmt, "Quality": 90}).Definition
+    [shown] = call(client, "DescribeAnimatedGraphicsTemplates",
+                   {"Definitions": [definition]}).AnimatedGraphicsTemplateSet
+    assert (shown.Fps, shown.Format, shown.Quality, shown.Width) == (10, fmt, 90, 320)
+    task_id = process(client, f"/{KEY}", {"AnimatedGraphicTaskSet": [
+        {"Definition": definition, "StartTimeOffset": 1.0, "EndTimeOffset": 3.0}]})
+    d = wait(client, task_id)
+    assert d.Status == "FINISH"
+    [(kind, result)] = results(d)
+    assert kind == "AnimatedGraphics" and result.Status == "SUCCESS", result.Message
+    out = result.Output
+    assert (out.Container, out.Width, out.Height) == (fmt, 320, 180)
+    assert (out.StartTimeOffset, out.EndTimeOffset) == (1.0, 3.0)
+    data = fetch(out.Url)
+    assert data.startswith(magic) and out.Size == len(data)
+    frames = animation_frames(data)
+    assert len(frames) == 20
+    assert sum(ms for _, ms in frames) == 2000
+    for k in (0, 7, 19):
+        same_picture(frames[k][0], DEMO, 1.0 + k / 10, limit=14, what=f"{fmt} frame {k}")
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("kind, fields, code", [
+    ("AnimatedGraphics", {"Fps": 31}, "InvalidParameterValue.Fps"),
+    ("AnimatedGraphics", {"Fps": 10, "Format": "jpg"}, "InvalidParameterValue.Format"),
+    ("AnimatedGraphics", {"Fps": 10, "Quality": 0}, "InvalidParameterValue.Quality"),
+    ("AnimatedGraphics", {"Width": 320}, "MissingParameter"),
+    ("SnapshotByTimeOffset", {"Format": "gif"}, "InvalidParameterValue.Format"),
+])
+def test_animated_template_ranges(demo, kind, fields, code):
+    err = error_of(vod(demo), f"Create{kind}Template", fields)
+    assert err.code == code, err.message
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("start, end, code", [
+    (2.0, 2.0, "InvalidParameterValue.EndTimeOffset"),
+    (-1.0, 2.0, "InvalidParameterValue.StartTimeOffset"),
+    (0.0, 20.0, "InvalidParameterValue.EndTimeOffset"),   # 600 frames at 30 fps
+])
+def test_animations_out_of_range_are_refused_before_queueing(demo, start, end, code):
+    client = vod(demo)
+    definition = call(client, "CreateAnimatedGraphicsTemplate", {"Fps": 30}).Definition
+    err = error_of(client, "ProcessMedia", {"MediaStoragePath": f"/{KEY}", "MediaProcessTask": {
+        "AnimatedGraphicTaskSet": [{"Definition": definition, "StartTimeOffset": start,
+                                    "EndTimeOffset": end}]}})
+    assert err.code == code, err.message
