@@ -19,6 +19,7 @@
 
 pub mod events;
 pub mod flows;
+pub mod frame_pick;
 pub mod media_queue;
 pub mod params;
 pub mod snapshot_job;

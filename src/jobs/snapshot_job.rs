@@ -45,6 +45,12 @@ pub enum Mode {
     Average,
     /// The keyframes from the start, `count` at most.
     KeyFrame,
+    /// The `count` frames where the picture changes most, black ones never
+    /// (CI's `SmartCover`).
+    SceneChange {
+        /// Whether near-identical pictures are dropped.
+        duplicates: super::frame_pick::Duplicates,
+    },
 }
 
 /// When a frame counts as black (`IsCheckBlack`).
@@ -54,6 +60,16 @@ pub struct BlackCheck {
     pub level: u8,
     /// Luma (0..=255, full range) at or below which a pixel is dark.
     pub pixel_threshold: u8,
+}
+
+impl Default for BlackCheck {
+    /// FFmpeg's `blackframe` defaults.
+    fn default() -> Self {
+        Self {
+            level: Self::DEFAULT_LEVEL,
+            pixel_threshold: Self::DEFAULT_PIXEL_THRESHOLD,
+        }
+    }
 }
 
 impl BlackCheck {

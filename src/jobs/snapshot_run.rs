@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
+use super::frame_pick::{first_lit, replace_black, scene_times};
 use super::snapshot_job::{
-    BlackCheck, CellFit, Failure, FailureKind, Mode, OutputTarget, SnapshotJob, SnapshotProgress,
+    CellFit, Failure, FailureKind, Mode, OutputTarget, SnapshotJob, SnapshotProgress,
     SnapshotSettings, SpriteLayout,
 };
 use super::work::WorkEnd;
-use crate::av::{Picture, PictureFormat};
+use crate::av::Picture;
 use crate::media::compose;
 use crate::media::Fit;
 use crate::media::{
@@ -201,7 +202,7 @@ fn choose_times(
 ) -> Result<Vec<f64>, Refusal> {
     let needs_frames = matches!(
         settings.mode,
-        Mode::KeyFrame | Mode::Interval { interval: None, .. }
+        Mode::KeyFrame | Mode::Interval { interval: None, .. } | Mode::SceneChange { .. }
     ) || settings.black.is_some();
     let frames = if needs_frames {
         video.frame_times()?
@@ -232,6 +233,14 @@ fn choose_times(
             .collect()
     };
     let mut times = match settings.mode {
+        Mode::SceneChange { duplicates } => {
+            // The search skips black frames itself.
+            let times = scene_times(video, &frames, duration, count, duplicates)?;
+            if times.is_empty() {
+                return Err(Refusal::Settings("no frame of the video is lit".into()));
+            }
+            return Ok(times);
+        }
         Mode::Average => average(count),
         Mode::KeyFrame => from(&frames, true),
         Mode::Interval { interval: None, .. } => from(&frames, false),
@@ -259,85 +268,6 @@ fn choose_times(
         ));
     }
     Ok(times)
-}
-
-/// Replaces each time whose frame is black by the first frame after it
-/// (before the next time) that is not.
-fn replace_black(
-    video: &mut Video,
-    frames: &[FrameTime],
-    times: &mut [f64],
-    black: BlackCheck,
-) -> Result<(), MediaError> {
-    let mut dark = vec![false; times.len()];
-    video.frames_at(times, &mut |i, frame| {
-        dark[i] = is_black(frame, black)?;
-        Ok(())
-    })?;
-    for i in (0..times.len()).filter(|&i| dark[i]) {
-        let after = frames.partition_point(|f| f.seconds <= times[i] + 1e-6);
-        let end = times.get(i + 1).map_or(frames.len(), |&next| {
-            frames.partition_point(|f| f.seconds < next - 1e-6)
-        });
-        if let Some(found) = first_lit(video, &frames[..end], after, black)? {
-            times[i] = frames[found].seconds;
-        }
-    }
-    Ok(())
-}
-
-/// The index of the first frame from `from` that is not black, looking at
-/// a second's worth of frames per pass.
-fn first_lit(
-    video: &mut Video,
-    frames: &[FrameTime],
-    from: usize,
-    black: BlackCheck,
-) -> Result<Option<usize>, MediaError> {
-    const CHUNK: usize = 25;
-    let mut at = from;
-    while at < frames.len() {
-        let chunk: Vec<f64> = frames[at..(at + CHUNK).min(frames.len())]
-            .iter()
-            .map(|f| f.seconds)
-            .collect();
-        let mut found = None;
-        video.frames_at(&chunk, &mut |i, frame| {
-            if found.is_none() && !is_black(frame, black)? {
-                found = Some(at + i);
-            }
-            Ok(())
-        })?;
-        if found.is_some() {
-            return Ok(found);
-        }
-        at += chunk.len();
-    }
-    Ok(None)
-}
-
-/// Whether at least `level` percent of the frame's pixels have a luma at
-/// or below `pixel_threshold` (looked at on a picture of at most 160 pixels
-/// a side).
-fn is_black(frame: &DecodedFrame, black: BlackCheck) -> Result<bool, MediaError> {
-    let displayed = geometry::displayed_size(
-        frame.coded_size(),
-        frame.sample_aspect_ratio,
-        frame.orientation,
-    );
-    let size = compose::fit_inside(displayed, (160, 160));
-    let small = compose::scaled(frame, frame.orientation, size, PictureFormat::Yuv420)?;
-    let luma = &small.planes[0];
-    let dark: usize = (0..luma.rows)
-        .map(|y| {
-            luma.row(y)
-                .iter()
-                .filter(|&&v| v <= black.pixel_threshold)
-                .count()
-        })
-        .sum();
-    let total = luma.rows * luma.row_bytes;
-    Ok(dark * 100 >= usize::from(black.level) * total.max(1))
 }
 
 type Refused = (FailureKind, String);

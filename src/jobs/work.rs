@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
+use super::frame_pick;
 use super::params::now_ms;
+use super::snapshot_job::BlackCheck;
 use super::task::{Output, SubtaskState, SubtaskStatus, TaskSpec, TaskState, Work};
 use super::templates::{Kind, SampleType, Template, MAX_ANIMATION_FRAMES};
 use crate::av::{Picture, PictureFormat};
@@ -133,6 +135,8 @@ pub fn run(
         } else if let Some((code, ext, message)) = plan.refusal.take() {
             finish(st, code, ext, &message);
             plan.done = true;
+        } else if let Err(err) = plan.light_cover(&mut video) {
+            return media_failure(state, err);
         }
     }
     // Every picture of every subtask, by time.
@@ -388,6 +392,16 @@ impl<'s> Plan<'s> {
             done: false,
             max_side: 4096,
         }
+    }
+
+    /// A cover whose frame is black moves to the first lit frame after it
+    /// (nobody wants a black cover).
+    fn light_cover(&mut self, video: &mut Video) -> Result<(), MediaError> {
+        if let (Work::CoverBySnapshot { .. }, Some(&time)) = (self.work, self.times.first()) {
+            let black = BlackCheck::default();
+            self.times[0] = frame_pick::lit_time(video, time, black)?;
+        }
+        Ok(())
     }
 
     fn ext(&self) -> &'static str {

@@ -13,6 +13,7 @@ use super::document::{media_info_nodes, to_json, write_xml, Node};
 use super::Ctx;
 use crate::auth::{policy, Principal};
 use crate::error::{ApiError, ErrorCode};
+use crate::jobs::frame_pick::Duplicates;
 use crate::jobs::media_queue::{
     placeholder_settings, JobPage, JobQuery, JobState, JobView, MediaQueue, MediaTemplate, NewJob,
     QueueNotify, TemplateCategory, TemplateQuery, MAX_PAGE,
@@ -22,6 +23,7 @@ use crate::jobs::snapshot_job::{
     OutputTarget, Outputs, SnapshotJob, SnapshotSettings, SpriteLayout, MAX_LEVEL, MAX_USER_DATA,
 };
 use crate::jobs::{JobError, Jobs};
+use crate::media::ImageFormat;
 use crate::proto::ci_route::{CiCall, CiFlag, CiResource, CiTarget};
 use crate::proto::xml::XmlWriter;
 use crate::server::body::{self, Response};
@@ -140,6 +142,7 @@ struct InputXml {
 struct OperationXml {
     template_id: Option<String>,
     snapshot: Option<SnapshotXml>,
+    smart_cover: Option<SmartCoverXml>,
     output: Option<OutputXml>,
     user_data: Option<String>,
     job_level: Option<String>,
@@ -153,6 +156,20 @@ pub(super) struct OutputXml {
     pub(super) object: Option<String>,
     pub(super) sprite_object: Option<String>,
 }
+
+/// The `SmartCover` node.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SmartCoverXml {
+    format: Option<String>,
+    width: Option<String>,
+    height: Option<String>,
+    count: Option<String>,
+    delete_duplicates: Option<String>,
+}
+
+/// Most pictures one `SmartCover` job chooses.
+const MAX_SMART_COVERS: u64 = 10;
 
 /// The `Snapshot` node.
 #[derive(Debug, Default, Deserialize)]
@@ -402,14 +419,87 @@ fn sprite_layout(node: &SpriteXml, field: &str) -> Result<SpriteLayout, JobError
     Ok(layout)
 }
 
-fn check_tag(tag: &Option<String>) -> Result<(), JobError> {
-    match required("Tag", tag)? {
-        "Snapshot" => Ok(()),
-        other => Err(JobError::invalid(
-            "Tag",
-            format!("{other:?} is not supported; this gateway runs Snapshot jobs"),
-        )),
+/// The job tags this gateway runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobTag {
+    Snapshot,
+    SmartCover,
+}
+
+const TAGS: [(&str, JobTag); 2] = [
+    ("Snapshot", JobTag::Snapshot),
+    ("SmartCover", JobTag::SmartCover),
+];
+
+fn job_tag(tag: &Option<String>) -> Result<JobTag, JobError> {
+    let name = required("Tag", tag)?;
+    TAGS.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            JobError::invalid(
+                "Tag",
+                format!(
+                    "{name:?} is not supported; this gateway runs Snapshot and SmartCover jobs"
+                ),
+            )
+        })
+}
+
+/// The tag a job's settings were made from.
+fn tag_of(settings: &SnapshotSettings) -> JobTag {
+    match settings.mode {
+        Mode::SceneChange { .. } => JobTag::SmartCover,
+        _ => JobTag::Snapshot,
     }
+}
+
+/// The typed settings of a `SmartCover` node: the `Count` frames where the
+/// picture changes most, as pictures.
+fn smart_cover_settings(
+    node: &SmartCoverXml,
+    field: &str,
+    output: &Option<String>,
+) -> Result<SnapshotSettings, JobError> {
+    let f = |name: &str| format!("{field}.{name}");
+    let count = number::<u64>(&f("Count"), &node.count)?.unwrap_or(1);
+    check_range(&f("Count"), count, (1, MAX_SMART_COVERS))?;
+    let duplicates = if flag(&f("DeleteDuplicates"), &node.delete_duplicates)? {
+        Duplicates::Delete
+    } else {
+        Duplicates::Keep
+    };
+    if let Some(format) = node
+        .format
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
+        let wanted = ImageFormat::from_name(format)
+            .ok_or_else(|| JobError::invalid(&f("Format"), "must be jpg, png, webp or avif"))?;
+        let named = output
+            .as_deref()
+            .and_then(|o| o.rsplit_once('.'))
+            .and_then(|(_, ext)| ImageFormat::from_name(ext));
+        if named.is_some_and(|n| n != wanted) {
+            return Err(JobError::invalid(
+                &f("Format"),
+                "differs from the extension of Operation.Output.Object",
+            ));
+        }
+    }
+    let settings = SnapshotSettings {
+        mode: Mode::SceneChange { duplicates },
+        start: 0.0,
+        count,
+        width: number(&f("Width"), &node.width)?.unwrap_or(0),
+        height: number(&f("Height"), &node.height)?.unwrap_or(0),
+        black: None,
+        outputs: Outputs::Pictures,
+        sprite: None,
+    };
+    settings.validate(field)?;
+    Ok(settings)
 }
 
 fn callback(request: &JobRequest) -> Result<Option<Callback>, JobError> {
@@ -466,7 +556,7 @@ async fn create_job(ctx: &Ctx<'_>, request: BodyStream) -> Result<Response, ApiE
 
 /// The typed job of a request (templates are resolved by the core).
 fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
-    check_tag(&request.tag)?;
+    let tag = job_tag(&request.tag)?;
     let key = required(
         "Input.Object",
         &request.input.as_ref().and_then(|i| i.object.clone()),
@@ -476,19 +566,32 @@ fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
     let default_op = OperationXml::default();
     let op = request.operation.as_ref().unwrap_or(&default_op);
     let template_id = op.template_id.clone().filter(|t| !t.trim().is_empty());
-    let settings = match (&op.snapshot, &template_id) {
-        (Some(node), None) => snapshot_settings(node, "Operation.Snapshot")?,
-        (None, Some(_)) => placeholder_settings(),
-        (Some(_), Some(_)) => {
+    let default_out = OutputXml::default();
+    let out = op.output.as_ref().unwrap_or(&default_out);
+    let settings = match (tag, &op.snapshot, &template_id) {
+        (JobTag::SmartCover, _, Some(_)) => {
+            return Err(JobError::invalid(
+                "Operation.TemplateId",
+                "SmartCover jobs take their settings from Operation.SmartCover",
+            ))
+        }
+        (JobTag::SmartCover, _, None) => smart_cover_settings(
+            op.smart_cover
+                .as_ref()
+                .ok_or_else(|| missing("Operation.SmartCover"))?,
+            "Operation.SmartCover",
+            &out.object,
+        )?,
+        (JobTag::Snapshot, Some(node), None) => snapshot_settings(node, "Operation.Snapshot")?,
+        (JobTag::Snapshot, None, Some(_)) => placeholder_settings(),
+        (JobTag::Snapshot, Some(_), Some(_)) => {
             return Err(JobError::invalid(
                 "Operation.TemplateId",
                 "give either TemplateId or Snapshot, not both",
             ))
         }
-        (None, None) => return Err(missing("Operation.Snapshot")),
+        (JobTag::Snapshot, None, None) => return Err(missing("Operation.Snapshot")),
     };
-    let default_out = OutputXml::default();
-    let out = op.output.as_ref().unwrap_or(&default_out);
     let output = OutputTarget {
         bucket: required("Operation.Output.Bucket", &out.bucket)?.to_owned(),
         region: required("Operation.Output.Region", &out.region)?.to_owned(),
@@ -608,12 +711,8 @@ async fn get_jobs(ctx: &Ctx<'_>, ids: &str) -> Result<Response, ApiError> {
 
 async fn list_jobs(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let q = &ctx.route.query;
-    let tag = q.get("tag").unwrap_or_default();
-    if tag != "Snapshot" {
-        return Err(ApiError::invalid_argument(format!(
-            "tag: {tag:?} is not supported; this gateway runs Snapshot jobs."
-        )));
-    }
+    let tag = job_tag(&q.get("tag").map(str::to_owned))
+        .map_err(|_| ApiError::invalid_argument("tag: give Snapshot or SmartCover."))?;
     let queue = Jobs::queue_id_of(&ctx.bucket.name);
     if let Some(id) = q.get("queueId").filter(|i| !i.is_empty()) {
         if id != queue {
@@ -639,11 +738,14 @@ async fn list_jobs(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .jobs
         .list_snapshot_jobs(&ctx.bucket.name, &query)
         .await?;
-    Ok(xml_ok(jobs_document(
-        &page.jobs,
-        &[],
-        Some(&page.next_token),
-    )))
+    // Both tags share the queue: a page holds the jobs of the tag asked
+    // for among `size` jobs, so it may be short.
+    let jobs: Vec<JobView> = page
+        .jobs
+        .into_iter()
+        .filter(|view| tag_of(&view.job.settings) == tag)
+        .collect();
+    Ok(xml_ok(jobs_document(&jobs, &[], Some(&page.next_token))))
 }
 
 const STATES: [(&str, Option<JobState>); 7] = [
@@ -810,7 +912,12 @@ async fn update_template(
 }
 
 fn template_fields(request: &TemplateRequest) -> Result<(String, SnapshotSettings), JobError> {
-    check_tag(&request.tag)?;
+    if job_tag(&request.tag)? != JobTag::Snapshot {
+        return Err(JobError::invalid(
+            "Tag",
+            "templates are Snapshot templates; SmartCover jobs give their settings inline",
+        ));
+    }
     let name = required("Name", &request.name)?.to_owned();
     let node = request
         .snapshot
@@ -1125,7 +1232,7 @@ fn job_nodes(view: &JobView) -> Vec<Node> {
         Node::leaf("Code", code),
         Node::leaf("Message", message),
         Node::leaf("JobId", &view.id),
-        Node::leaf("Tag", "Snapshot"),
+        Node::leaf("Tag", name_of(&TAGS, tag_of(&job.settings))),
         Node::leaf("State", state_name(view.state)),
         Node::leaf("Progress", view.progress.percent),
         Node::leaf("CreationTime", iso_time(view.created_ms)),
@@ -1150,9 +1257,17 @@ fn job_nodes(view: &JobView) -> Vec<Node> {
         operation.push(Node::leaf("TemplateId", &t.id));
         operation.push(Node::leaf("TemplateName", &t.name));
     }
-    let mut snapshot = Vec::new();
-    snapshot_nodes(&job.settings, &mut snapshot);
-    operation.push(Node::branch("Snapshot", snapshot));
+    match job.settings.mode {
+        Mode::SceneChange { duplicates } => operation.push(Node::branch(
+            "SmartCover",
+            smart_cover_nodes(job, duplicates),
+        )),
+        _ => {
+            let mut snapshot = Vec::new();
+            snapshot_nodes(&job.settings, &mut snapshot);
+            operation.push(Node::branch("Snapshot", snapshot));
+        }
+    }
     let out = &job.output;
     let mut output = vec![
         Node::leaf("Region", &out.region),
@@ -1202,6 +1317,30 @@ fn media_result(view: &JobView) -> Vec<Node> {
     vec![Node::branch("OutputFile", output_file)]
 }
 
+fn smart_cover_nodes(job: &SnapshotJob, duplicates: Duplicates) -> Vec<Node> {
+    let s = &job.settings;
+    let format = job
+        .output
+        .pictures
+        .as_deref()
+        .and_then(|o| o.rsplit_once('.'))
+        .and_then(|(_, ext)| ImageFormat::from_name(ext))
+        .unwrap_or(ImageFormat::Jpeg);
+    let mut nodes = vec![Node::leaf("Format", format.name())];
+    if s.width != 0 {
+        nodes.push(Node::leaf("Width", s.width));
+    }
+    if s.height != 0 {
+        nodes.push(Node::leaf("Height", s.height));
+    }
+    nodes.push(Node::leaf("Count", s.count));
+    nodes.push(Node::leaf(
+        "DeleteDuplicates",
+        duplicates == Duplicates::Delete,
+    ));
+    nodes
+}
+
 fn snapshot_nodes(s: &SnapshotSettings, nodes: &mut Vec<Node>) {
     let (mode, interval, fill) = match s.mode {
         Mode::Interval {
@@ -1210,6 +1349,7 @@ fn snapshot_nodes(s: &SnapshotSettings, nodes: &mut Vec<Node>) {
         } => ("Interval", interval, fill_count),
         Mode::Average => ("Average", None, false),
         Mode::KeyFrame => ("KeyFrame", None, false),
+        Mode::SceneChange { .. } => ("SmartCover", None, false),
     };
     nodes.push(Node::leaf("Mode", mode));
     nodes.push(Node::leaf("Start", s.start));

@@ -281,8 +281,8 @@ def sprite_names(detail: dict) -> list[str]:
     return as_list((result_file(detail).get("SpriteOutputFile") or {}).get("ObjectName"))
 
 
-def list_jobs(cos, bucket: str = BUCKET, **kw) -> tuple[list[dict], str]:
-    response = cos.ci_list_media_jobs(Bucket=bucket, Tag="Snapshot", **kw)
+def list_jobs(cos, bucket: str = BUCKET, tag: str = "Snapshot", **kw) -> tuple[list[dict], str]:
+    response = cos.ci_list_media_jobs(Bucket=bucket, Tag=tag, **kw)
     return as_list(response.get("JobsDetail")), response.get("NextToken") or ""
 
 

@@ -305,3 +305,83 @@ def test_animations_out_of_range_are_refused_before_queueing(demo, start, end, c
         "AnimatedGraphicTaskSet": [{"Definition": definition, "StartTimeOffset": start,
                                     "EndTimeOffset": end}]}})
     assert err.code == code, err.message
+
+
+# ----------------------------------------------------------- scene changes
+
+def smart_cover(cos, out: str, count: int, fmt: str = "jpg", dedupe: bool = True,
+                key: str = "pictures/scenes.mp4") -> dict:
+    return ci_support.run(cos, {
+        "Tag": "SmartCover", "Input": {"Object": key},
+        "Operation": {"SmartCover": {"Format": fmt, "Width": "320", "Height": "240",
+                                     "Count": str(count),
+                                     "DeleteDuplicates": "true" if dedupe else "false"},
+                      "Output": {"Region": ci_support.REGION, "Bucket": support.BUCKET,
+                                 "Object": f"{out}/cover-${{Number}}.{fmt}"}}})
+
+
+@pytest.fixture(scope="module")
+def scenes(gateway):
+    ci_support.upload(gateway, "pictures/scenes.mp4", "scenes.mp4")
+    ci_support.upload(gateway, "pictures/black_lead.mp4", "black_lead.mp4")
+    return gateway
+
+
+@pytest.mark.backends("file")
+def test_smart_cover_picks_the_frames_just_after_the_cuts(scenes):
+    cos = ci_support.client(scenes)
+    s3 = support.boto3_client(scenes)
+    detail = smart_cover(cos, "pictures/smart", 3)
+    assert detail["Tag"] == "SmartCover"
+    node = detail["Operation"]["SmartCover"]
+    assert (node["Count"], node["Format"], node["DeleteDuplicates"]) == ("3", "jpg", "true")
+    names = ci_support.output_names(detail)
+    assert names == [f"pictures/smart/cover-{n}.jpg" for n in range(3)]
+    for name, cut in zip(names, (2.0, 4.0, 6.0)):
+        got = ci_support.picture(s3, name)
+        want = ci_support.frame_at("scenes.mp4", cut)
+        others = [ci_support.frame_at("scenes.mp4", t) for t in (0.0, 2.0, 4.0, 6.0) if t != cut]
+        d = mad(got, want)
+        assert d < 10 and all(mad(got, o) > d + 10 for o in others), (name, cut, d)
+    jobs, _ = ci_support.list_jobs(cos, tag="SmartCover")
+    assert detail["JobId"] in [j["JobId"] for j in jobs]
+
+
+@pytest.mark.backends("file")
+def test_smart_cover_never_picks_black_frames(scenes):
+    cos = ci_support.client(scenes)
+    s3 = support.boto3_client(scenes)
+    detail = smart_cover(cos, "pictures/smart-black", 2, fmt="png",
+                         key="pictures/black_lead.mp4")
+    for name in ci_support.output_names(detail):
+        assert ci_support.mean_luma(ci_support.picture(s3, name)) > 40, name
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("node, field", [
+    ({"Count": "11"}, "Operation.SmartCover.Count"),
+    ({"Count": "2", "Format": "gif"}, "Operation.SmartCover.Format"),
+    ({"Count": "2", "Format": "png"}, "Operation.SmartCover.Format"),   # the name says .jpg
+    ({"Count": "2", "Width": "5000"}, "Operation.SmartCover.Width"),
+])
+def test_smart_cover_settings_out_of_range_are_named(scenes, node, field):
+    cos = ci_support.client(scenes)
+    err = ci_support.expect_error(cos.ci_create_media_jobs, Bucket=support.BUCKET, Jobs={
+        "Tag": "SmartCover", "Input": {"Object": "pictures/scenes.mp4"},
+        "Operation": {"SmartCover": node,
+                      "Output": {"Region": ci_support.REGION, "Bucket": support.BUCKET,
+                                 "Object": "pictures/bad/c-${Number}.jpg"}}}, Lst={})
+    ci_support.check_error(err, 400, "InvalidArgument", field)
+
+
+@pytest.mark.backends("file")
+def test_a_vod_cover_on_a_black_frame_moves_to_the_first_lit_one(scenes):
+    client = vod(scenes)
+    task_id = process(client, "/pictures/black_lead.mp4", {"CoverBySnapshotTaskSet": [
+        {"Definition": 10, "PositionType": "Time", "PositionValue": 0.5}]})
+    d = wait(client, task_id)
+    [(_, cover)] = results(d)
+    assert cover.Status == "SUCCESS", cover.Message
+    got = image(cover.Output.CoverUrl)
+    assert ci_support.mean_luma(got) > 40
+    same_picture(got, "black_lead.mp4", 2.0, what="cover")
