@@ -102,6 +102,7 @@ def run(video: Path, binary: Path = ROOT / "target" / "release" / "framegate") -
         clip = tmp / "clip.mp4"
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
                         "-t", "12", "-c", "copy", "-movflags", "+faststart", str(clip)], check=True)
+        (tmp / "gw").mkdir()
         proc, port = start_gateway(binary, tmp / "gw", idle=False)
         try:
             import boto3

@@ -45,11 +45,16 @@ impl ImageCodec {
     }
 
     /// The encoder's private options for `quality` (1–100, higher is
-    /// better). AVIF's quality maps linearly onto libaom's CRF 63–0.
+    /// better). WebP uses libwebp's method 2 (of 0–6; the default 4 takes
+    /// twice as long on a 1080p picture for 5 % fewer bytes). AVIF's
+    /// quality maps linearly onto libaom's CRF 63–0.
     fn options(self, quality: u8) -> Vec<(&'static CStr, String)> {
         let quality = quality.clamp(1, 100);
         match self {
-            Self::WebP => vec![(c"quality", quality.to_string())],
+            Self::WebP => vec![
+                (c"quality", quality.to_string()),
+                (c"compression_level", "2".into()),
+            ],
             Self::Avif => vec![
                 (c"still-picture", "1".into()),
                 (c"usage", "realtime".into()),
