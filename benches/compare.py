@@ -9,7 +9,7 @@ Usage (from the repository root):
     cargo build --release
     fixtures/make.sh large DIR
     .venv/bin/python benches/compare.py DIR [--write]
-        [--only latency,bytes,load,rss,sprite,ci] [--skip SECTIONS]
+        [--only latency,bytes,load,rss,sprite,ci,pictures] [--skip SECTIONS]
         [--runs 15] [--ffmpeg-runs 5] [--duration 10] [--binary target/release/framegate]
 
     # a smoke run (4-5 minutes): every section, few runs, short load
@@ -53,6 +53,11 @@ rss      64 snapshot requests of sample_2160p.mp4 fired at once (cache off,
          distinct times: every 4th in exact mode 8.75-9.5 s into the GOP,
          the rest keyframe): statuses (200 vs 503 SlowDown), how fast the
          503s come back, and the server's peak RSS (VmHWM) after the burst.
+pictures A keyframe snapshot of ten_minutes_1080p.mp4 at full size and 320
+         wide as JPEG, WebP and AVIF (`framegate snapshot --repeat`), and a
+         3 s, 10 fps, 320-wide animated GIF and WebP made by a VOD
+         AnimatedGraphics task vs ffmpeg's palettegen/paletteuse and
+         libwebp_anim command lines (benches/pictures.py's run()).
 ci       A 100-picture Interval CI job (320 wide) and a 10x10 OnlySprite CI
          job of ten_minutes_1080p.mp4 through cos-python-sdk-v5 vs the ffmpeg
          fps+scale(+tile) command lines (benches/ci_jobs.py's run()).
@@ -101,7 +106,7 @@ sys.path.insert(0, str(ROOT / "benches"))
 import snapshot_latency  # noqa: E402  (start_gateway, upload, store_bytes)
 import support  # noqa: E402
 
-SECTIONS = ("latency", "bytes", "load", "rss", "sprite", "ci")
+SECTIONS = ("latency", "bytes", "load", "rss", "sprite", "ci", "pictures")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
@@ -1017,6 +1022,41 @@ def ci_section(args, sec: Section) -> None:
     sec.body.append(table(["", "wall", "CPU"], rows, right={1, 2}))
 
 
+def pictures_section(args, sec: Section) -> None:
+    import pictures
+
+    video = args.dir / "ten_minutes_1080p.mp4"
+    if not video.exists():
+        raise RuntimeError(f"{video} missing (fixtures/make.sh large {args.dir})")
+    log(f"pictures: formats and animations of {video.name}")
+    r = pictures.run(video, args.binary)
+    rows = []
+    for width in (0, 320):
+        jpeg = r["formats"][("jpg", width)]["median_ms"]
+        for fmt in ("jpg", "webp", "avif"):
+            t = r["formats"][(fmt, width)]
+            rows.append([f"{fmt} {'1920x1080' if width == 0 else '320 wide'}",
+                         f"{t['median_ms']:.1f} ms", f"{t['p95_ms']:.1f} ms",
+                         f"{t['bytes'] / 1024:.1f} KiB", ratio(t["median_ms"], jpeg, 2)])
+    sec.body.append("Keyframe snapshot at 5 s, the video opened once, median of 30 runs of "
+                    "seek + decode + scale + encode (`framegate snapshot --repeat 30`); "
+                    "quality: JPEG 85, WebP 80 (method 2), AVIF 60 (libaom real-time, "
+                    "cpu-used 8).\n")
+    sec.body.append(table(["", "median", "p95", "size", "÷ JPEG"], rows, right={1, 2, 3, 4}))
+    anim = []
+    for fmt in ("gif", "webp"):
+        wall, size = r["animation"][fmt]
+        ff = r[f"ffmpeg_{fmt}_s"]
+        anim.append([f"animated {fmt}", f"{wall:.2f} s", f"{size / 1024:.0f} KiB", f"{ff:.2f} s",
+                     f"{r[f'ffmpeg_{fmt}_bytes'] / 1024:.0f} KiB", f"**{ratio(wall, ff, 2)}**"])
+    sec.body.append("\nA 3 s, 10 fps, 320-wide preview of a 12 s cut: the VOD task timed from "
+                    "ProcessMedia to FINISH (one worker) vs the ffmpeg command line (best of 3; "
+                    "GIF: `fps=10,scale=320:-2,split,palettegen,paletteuse`, WebP: "
+                    "`-c:v libwebp_anim -quality 75`).\n")
+    sec.body.append(table(["", "framegate", "size", "ffmpeg", "size", "framegate ÷ ffmpeg"],
+                          anim, right={1, 2, 3, 4, 5}))
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -1110,7 +1150,8 @@ def main() -> int:
                "load": ("Throughput under load (wrk): snapshots, and plain GETs next to nginx", load_section),
                "rss": ("64 concurrent 2160p snapshots: admission and peak RSS", rss_section),
                "sprite": ("Sprite job vs the ffmpeg command line", sprite_section),
-               "ci": ("CI snapshot jobs vs the ffmpeg command line", ci_section)}
+               "ci": ("CI snapshot jobs vs the ffmpeg command line", ci_section),
+               "pictures": ("WebP, AVIF and animated previews", pictures_section)}
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
     sections, failed = [], []

@@ -104,6 +104,7 @@ pub fn placeholder_settings() -> SnapshotSettings {
         black: None,
         outputs: Outputs::Pictures,
         sprite: None,
+        animation: None,
     }
 }
 
@@ -244,6 +245,7 @@ fn official_templates() -> Vec<MediaTemplate> {
         black: None,
         outputs: Outputs::Pictures,
         sprite: None,
+        animation: None,
     };
     let sprite = SnapshotSettings {
         mode: Mode::Interval {

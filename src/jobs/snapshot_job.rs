@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::JobError;
-use crate::media::MediaDescription;
+use crate::media::{AnimationFormat, MediaDescription};
 
 /// Most pictures one job may ask for.
 pub const MAX_COUNT: u64 = 10_000;
@@ -88,17 +88,19 @@ pub enum Outputs {
     Sprites,
     /// `SnapshotAndSprite`: both.
     PicturesAndSprites,
+    /// One animated picture of the frames (CI's `Animation` tag).
+    Animation,
 }
 
 impl Outputs {
     /// Whether pictures are written.
     pub fn pictures(self) -> bool {
-        self != Outputs::Sprites
+        matches!(self, Outputs::Pictures | Outputs::PicturesAndSprites)
     }
 
     /// Whether sprite sheets are written.
     pub fn sprites(self) -> bool {
-        self != Outputs::Pictures
+        matches!(self, Outputs::Sprites | Outputs::PicturesAndSprites)
     }
 }
 
@@ -160,6 +162,22 @@ pub struct SnapshotSettings {
     pub outputs: Outputs,
     /// Sprite layout, when sprites are made.
     pub sprite: Option<SpriteLayout>,
+    /// The animation, when [`Outputs::Animation`] is made.
+    #[serde(default)]
+    pub animation: Option<AnimationSettings>,
+}
+
+/// How the frames of an animation job are played back.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AnimationSettings {
+    /// GIF or WebP.
+    pub format: AnimationFormat,
+    /// Frames a second when played, 1–30.
+    pub fps: u32,
+    /// Encoder quality, 1–100.
+    pub quality: u8,
+    /// Seconds from the start where the frames end (exclusive).
+    pub end: f64,
 }
 
 /// Where outputs go: a bucket of this gateway and name patterns with
@@ -353,11 +371,11 @@ impl SnapshotJob {
     /// sheets) need [`NUMBER`] in their name.
     pub fn validate_output(&self) -> Result<(), JobError> {
         let s = &self.settings;
-        let many_pictures = s.count > 1;
+        let many_pictures = s.count > 1 && s.outputs != Outputs::Animation;
         let many_sheets = s.sprite.is_some_and(|l| s.count > l.cells() as u64);
         let checks = [
             (
-                s.outputs.pictures(),
+                s.outputs.pictures() || s.outputs == Outputs::Animation,
                 "Object",
                 &self.output.pictures,
                 many_pictures,

@@ -17,9 +17,10 @@ use tokio::runtime::Handle;
 
 use super::frame_pick::{first_lit, replace_black, scene_times};
 use super::snapshot_job::{
-    CellFit, Failure, FailureKind, Mode, OutputTarget, SnapshotJob, SnapshotProgress,
-    SnapshotSettings, SpriteLayout,
+    AnimationSettings, CellFit, Failure, FailureKind, Mode, OutputTarget, SnapshotJob,
+    SnapshotProgress, SnapshotSettings, SpriteLayout,
 };
+use super::templates::{MAX_ANIMATION_FRAMES, MAX_ANIMATION_PIXELS};
 use super::work::WorkEnd;
 use crate::av::Picture;
 use crate::media::compose;
@@ -179,6 +180,9 @@ pub fn run(
     if let Err((kind, message)) = maker.flush_sheet(progress) {
         return fail(progress, kind, message);
     }
+    if let Err((kind, message)) = maker.write_animation(progress) {
+        return fail(progress, kind, message);
+    }
     WorkEnd::Done
 }
 
@@ -259,6 +263,10 @@ fn choose_times(
             }
         }
     };
+    if let Some(animation) = settings.animation {
+        times.retain(|&t| t < animation.end - 1e-9);
+        times.truncate(MAX_ANIMATION_FRAMES);
+    }
     if let Some(black) = settings.black {
         replace_black(video, &frames, &mut times, black)?;
     }
@@ -284,6 +292,8 @@ struct Maker<'c, 'a> {
     cell: Option<((u32, u32), (u32, u32))>,
     sheet: Option<Picture>,
     cells_on_sheet: usize,
+    /// An animation's frames so far.
+    frames: Vec<Picture>,
 }
 
 impl<'c, 'a> Maker<'c, 'a> {
@@ -297,6 +307,7 @@ impl<'c, 'a> Maker<'c, 'a> {
             cell: None,
             sheet: None,
             cells_on_sheet: 0,
+            frames: Vec::new(),
         }
     }
 
@@ -323,6 +334,9 @@ impl<'c, 'a> Maker<'c, 'a> {
         if self.settings().outputs.pictures() {
             self.picture(frame, displayed, progress)?;
         }
+        if let Some(animation) = self.settings().animation {
+            self.animation_frame(frame, displayed, animation)?;
+        }
         if let Some(layout) = self.layout() {
             self.sprite_cell(frame, displayed, layout, progress)?;
         }
@@ -337,14 +351,9 @@ impl<'c, 'a> Maker<'c, 'a> {
         progress: &mut SnapshotProgress,
     ) -> Result<(), Refused> {
         let (width, height) = (self.settings().width, self.settings().height);
-        let size = *self.size.get_or_insert_with(|| {
-            let size = compose::template_size(displayed, width, height, false);
-            if size.0 > 4096 || size.1 > 4096 {
-                compose::fit_inside(size, (4096, 4096))
-            } else {
-                size
-            }
-        });
+        let size = *self
+            .size
+            .get_or_insert_with(|| picture_size(displayed, width, height));
         let pattern = self.job.output.pictures.as_deref().unwrap_or_default();
         let name = OutputTarget::name(pattern, self.made);
         let format = format_of(&name);
@@ -414,6 +423,52 @@ impl<'c, 'a> Maker<'c, 'a> {
         Ok(())
     }
 
+    fn animation_frame(
+        &mut self,
+        frame: &DecodedFrame,
+        displayed: (u32, u32),
+        animation: AnimationSettings,
+    ) -> Result<(), Refused> {
+        let (width, height) = (self.settings().width, self.settings().height);
+        let size = *self
+            .size
+            .get_or_insert_with(|| picture_size(displayed, width, height));
+        let pixels = u64::from(size.0) * u64::from(size.1) * self.total as u64;
+        if pixels > MAX_ANIMATION_PIXELS {
+            return Err((
+                FailureKind::InvalidSettings,
+                format!(
+                    "{} frames of {}x{} are more than {MAX_ANIMATION_PIXELS} pixels in all; \
+                     lower Width/Height, the frame rate or Duration",
+                    self.total, size.0, size.1
+                ),
+            ));
+        }
+        let picture = compose::fitted(frame, size, Fit::Stretch, animation.format.layout())
+            .map_err(internal)?;
+        self.frames.push(picture);
+        Ok(())
+    }
+
+    /// Encodes the frames taken as the job's one animation, if it makes one.
+    fn write_animation(&mut self, progress: &mut SnapshotProgress) -> Result<(), Refused> {
+        let Some(animation) = self.settings().animation else {
+            return Ok(());
+        };
+        let bytes = media::encode_animation(
+            &self.frames,
+            animation.format,
+            animation.fps,
+            animation.quality,
+        )
+        .map_err(internal)?;
+        self.frames.clear();
+        let name = self.job.output.pictures.clone().unwrap_or_default();
+        self.put(Kind::Picture, 0, bytes, animation.format.content_type())?;
+        progress.pictures.push(name);
+        Ok(())
+    }
+
     fn sheet_name(&self, n: usize) -> String {
         let pattern = self.job.output.sprites.as_deref().unwrap_or_default();
         OutputTarget::name(pattern, n)
@@ -440,13 +495,18 @@ impl<'c, 'a> Maker<'c, 'a> {
     ) -> Result<(), Refused> {
         let bytes = media::encode(picture, format, self.ctx.limits.quality_for(format, None))
             .map_err(internal)?;
+        self.put(kind, n, bytes, format.content_type())
+    }
+
+    /// Stages output `n` of `kind`.
+    fn put(&self, kind: Kind, n: usize, bytes: Vec<u8>, content_type: &str) -> Result<(), Refused> {
         let key = staging_key(self.ctx.job_id, kind, n);
         self.ctx
             .handle
             .block_on(
                 self.ctx
                     .output
-                    .put_bytes(&key, Bytes::from(bytes), format.content_type()),
+                    .put_bytes(&key, Bytes::from(bytes), content_type),
             )
             .map(drop)
             .map_err(|e| {
@@ -455,6 +515,17 @@ impl<'c, 'a> Maker<'c, 'a> {
                     format!("writing an output failed: {e}"),
                 )
             })
+    }
+}
+
+/// The size of the pictures `width` x `height` asks for (0: follow the
+/// aspect ratio), at most 4096 a side.
+fn picture_size(displayed: (u32, u32), width: u32, height: u32) -> (u32, u32) {
+    let size = compose::template_size(displayed, width, height, false);
+    if size.0 > 4096 || size.1 > 4096 {
+        compose::fit_inside(size, (4096, 4096))
+    } else {
+        size
     }
 }
 

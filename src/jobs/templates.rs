@@ -23,6 +23,9 @@ pub const CELL_SIDE_RANGE: (u32, u32) = (8, 4096);
 
 /// Most frames one animated picture may have.
 pub const MAX_ANIMATION_FRAMES: usize = 300;
+/// Most frame pixels (frames × width × height) one animation may hold
+/// while it is made.
+pub const MAX_ANIMATION_PIXELS: u64 = 32 * 1024 * 1024;
 /// Bounds of an animation's frame rate.
 pub const FPS_RANGE: (u32, u32) = (1, 30);
 

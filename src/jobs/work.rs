@@ -19,7 +19,7 @@ use super::frame_pick;
 use super::params::now_ms;
 use super::snapshot_job::BlackCheck;
 use super::task::{Output, SubtaskState, SubtaskStatus, TaskSpec, TaskState, Work};
-use super::templates::{Kind, SampleType, Template, MAX_ANIMATION_FRAMES};
+use super::templates::{Kind, SampleType, Template, MAX_ANIMATION_FRAMES, MAX_ANIMATION_PIXELS};
 use crate::av::{Picture, PictureFormat};
 use crate::media::compose::{self, Shade};
 use crate::media::{
@@ -633,10 +633,6 @@ impl<'s> Plan<'s> {
         }
     }
 }
-
-/// Most frame pixels (frames × width × height) one animation may hold
-/// while it is made.
-pub const MAX_ANIMATION_PIXELS: u64 = 32 * 1024 * 1024;
 
 /// The times of an animation's frames: from `start`, one every `1/fps`
 /// seconds, before `end` (cut at the media's end); at least one.

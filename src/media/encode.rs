@@ -74,7 +74,7 @@ fn encode_png(picture: &Picture) -> Result<Vec<u8>, MediaError> {
 }
 
 /// The formats of animated pictures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AnimationFormat {
     /// GIF: 256 colours a frame, each frame's palette chosen by NeuQuant.
     Gif,

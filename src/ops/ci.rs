@@ -19,11 +19,13 @@ use crate::jobs::media_queue::{
     QueueNotify, TemplateCategory, TemplateQuery, MAX_PAGE,
 };
 use crate::jobs::snapshot_job::{
-    check_range, parse_color, BlackCheck, Callback, CallbackFormat, CellFit, FailureKind, Mode,
-    OutputTarget, Outputs, SnapshotJob, SnapshotSettings, SpriteLayout, MAX_LEVEL, MAX_USER_DATA,
+    check_range, parse_color, AnimationSettings, BlackCheck, Callback, CallbackFormat, CellFit,
+    FailureKind, Mode, OutputTarget, Outputs, SnapshotJob, SnapshotSettings, SpriteLayout,
+    MAX_LEVEL, MAX_USER_DATA,
 };
+use crate::jobs::templates::{FPS_RANGE, MAX_ANIMATION_FRAMES};
 use crate::jobs::{JobError, Jobs};
-use crate::media::ImageFormat;
+use crate::media::{AnimationFormat, ImageFormat};
 use crate::proto::ci_route::{CiCall, CiFlag, CiResource, CiTarget};
 use crate::proto::xml::XmlWriter;
 use crate::server::body::{self, Response};
@@ -143,6 +145,7 @@ struct OperationXml {
     template_id: Option<String>,
     snapshot: Option<SnapshotXml>,
     smart_cover: Option<SmartCoverXml>,
+    animation: Option<AnimationXml>,
     output: Option<OutputXml>,
     user_data: Option<String>,
     job_level: Option<String>,
@@ -166,6 +169,154 @@ struct SmartCoverXml {
     height: Option<String>,
     count: Option<String>,
     delete_duplicates: Option<String>,
+}
+
+/// The `Animation` node.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AnimationXml {
+    container: Option<ContainerXml>,
+    video: Option<AnimationVideoXml>,
+    time_interval: Option<TimeIntervalXml>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerXml {
+    format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AnimationVideoXml {
+    codec: Option<String>,
+    width: Option<String>,
+    height: Option<String>,
+    fps: Option<String>,
+    animate_only_keep_key_frame: Option<String>,
+    animate_time_interval_of_frame: Option<String>,
+    animate_frames_per_second: Option<String>,
+    quality: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TimeIntervalXml {
+    start: Option<String>,
+    duration: Option<String>,
+}
+
+const ANIMATION_FORMATS: [(&str, AnimationFormat); 2] = [
+    ("gif", AnimationFormat::Gif),
+    ("webp", AnimationFormat::WebP),
+];
+
+/// The typed settings of an `Animation` node: frames from `TimeInterval`
+/// (every keyframe, one every `AnimateTimeIntervalOfFrame` seconds, or
+/// `AnimateFramesPerSecond` (else `Fps`) a second) played at `Fps`.
+fn animation_settings(node: &AnimationXml, field: &str) -> Result<SnapshotSettings, JobError> {
+    let f = |name: &str| format!("{field}.{name}");
+    let format_text = node.container.as_ref().and_then(|c| c.format.clone());
+    let format = one_of(
+        &f("Container.Format"),
+        &format_text,
+        &ANIMATION_FORMATS,
+        AnimationFormat::Gif,
+    )?;
+    let default_video = AnimationVideoXml::default();
+    let video = node.video.as_ref().unwrap_or(&default_video);
+    let v = |name: &str| f(&format!("Video.{name}"));
+    if let Some(codec) = video
+        .codec
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        if codec != name_of(&ANIMATION_FORMATS, format) {
+            return Err(JobError::invalid(
+                &v("Codec"),
+                "must be the container's format (gif or webp)",
+            ));
+        }
+    }
+    let (low, high) = FPS_RANGE;
+    let per_second = number::<f64>(
+        &v("AnimateFramesPerSecond"),
+        &video.animate_frames_per_second,
+    )?;
+    let fps = match number::<u32>(&v("Fps"), &video.fps)? {
+        Some(fps) => fps,
+        None => per_second.map_or(10, |p| p.round().clamp(1.0, f64::from(high)) as u32),
+    };
+    check_range(&v("Fps"), fps, (low, high))?;
+    let quality = number::<u8>(&v("Quality"), &video.quality)?.unwrap_or(75);
+    check_range(&v("Quality"), quality, (1, 100))?;
+    let step = match (
+        number::<f64>(
+            &v("AnimateTimeIntervalOfFrame"),
+            &video.animate_time_interval_of_frame,
+        )?,
+        per_second,
+    ) {
+        (Some(interval), _) => interval,
+        (None, Some(p)) if p > 0.0 => 1.0 / p,
+        (None, Some(_)) => {
+            return Err(JobError::invalid(
+                &v("AnimateFramesPerSecond"),
+                "must be more than 0",
+            ))
+        }
+        (None, None) => 1.0 / f64::from(fps),
+    };
+    let default_interval = TimeIntervalXml::default();
+    let interval = node.time_interval.as_ref().unwrap_or(&default_interval);
+    let start = number::<f64>(&f("TimeInterval.Start"), &interval.start)?.unwrap_or(0.0);
+    let duration = number::<f64>(&f("TimeInterval.Duration"), &interval.duration)?;
+    if duration.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+        return Err(JobError::invalid(
+            &f("TimeInterval.Duration"),
+            "must be a number of seconds, more than 0",
+        ));
+    }
+    let keyframes = flag(
+        &v("AnimateOnlyKeepKeyFrame"),
+        &video.animate_only_keep_key_frame,
+    )?;
+    let frames = match (keyframes, duration) {
+        (false, Some(d)) => (d / step).ceil() as u64,
+        _ => MAX_ANIMATION_FRAMES as u64,
+    };
+    if frames > MAX_ANIMATION_FRAMES as u64 {
+        return Err(JobError::invalid(
+            &f("TimeInterval.Duration"),
+            format!("{frames} frames; an animation has at most {MAX_ANIMATION_FRAMES}"),
+        ));
+    }
+    let settings = SnapshotSettings {
+        mode: if keyframes {
+            Mode::KeyFrame
+        } else {
+            Mode::Interval {
+                interval: Some(step),
+                fill_count: false,
+            }
+        },
+        start,
+        count: frames.max(1),
+        width: number(&v("Width"), &video.width)?.unwrap_or(0),
+        height: number(&v("Height"), &video.height)?.unwrap_or(0),
+        black: None,
+        outputs: Outputs::Animation,
+        sprite: None,
+        animation: Some(AnimationSettings {
+            format,
+            fps,
+            quality,
+            end: duration.map_or(f64::MAX, |d| start + d),
+        }),
+    };
+    settings.validate(field)?;
+    Ok(settings)
 }
 
 /// Most pictures one `SmartCover` job chooses.
@@ -386,6 +537,7 @@ fn snapshot_settings(node: &SnapshotXml, field: &str) -> Result<SnapshotSettings
         black,
         outputs,
         sprite,
+        animation: None,
     };
     settings.validate(field)?;
     Ok(settings)
@@ -424,11 +576,13 @@ fn sprite_layout(node: &SpriteXml, field: &str) -> Result<SpriteLayout, JobError
 enum JobTag {
     Snapshot,
     SmartCover,
+    Animation,
 }
 
-const TAGS: [(&str, JobTag); 2] = [
+const TAGS: [(&str, JobTag); 3] = [
     ("Snapshot", JobTag::Snapshot),
     ("SmartCover", JobTag::SmartCover),
+    ("Animation", JobTag::Animation),
 ];
 
 fn job_tag(tag: &Option<String>) -> Result<JobTag, JobError> {
@@ -448,8 +602,9 @@ fn job_tag(tag: &Option<String>) -> Result<JobTag, JobError> {
 
 /// The tag a job's settings were made from.
 fn tag_of(settings: &SnapshotSettings) -> JobTag {
-    match settings.mode {
-        Mode::SceneChange { .. } => JobTag::SmartCover,
+    match (settings.mode, settings.outputs) {
+        (Mode::SceneChange { .. }, _) => JobTag::SmartCover,
+        (_, Outputs::Animation) => JobTag::Animation,
         _ => JobTag::Snapshot,
     }
 }
@@ -497,6 +652,7 @@ fn smart_cover_settings(
         black: None,
         outputs: Outputs::Pictures,
         sprite: None,
+        animation: None,
     };
     settings.validate(field)?;
     Ok(settings)
@@ -569,12 +725,18 @@ fn new_job(ctx: &Ctx<'_>, request: &JobRequest) -> Result<NewJob, JobError> {
     let default_out = OutputXml::default();
     let out = op.output.as_ref().unwrap_or(&default_out);
     let settings = match (tag, &op.snapshot, &template_id) {
-        (JobTag::SmartCover, _, Some(_)) => {
+        (JobTag::SmartCover | JobTag::Animation, _, Some(_)) => {
             return Err(JobError::invalid(
                 "Operation.TemplateId",
-                "SmartCover jobs take their settings from Operation.SmartCover",
+                "SmartCover and Animation jobs take their settings inline",
             ))
         }
+        (JobTag::Animation, _, None) => animation_settings(
+            op.animation
+                .as_ref()
+                .ok_or_else(|| missing("Operation.Animation"))?,
+            "Operation.Animation",
+        )?,
         (JobTag::SmartCover, _, None) => smart_cover_settings(
             op.smart_cover
                 .as_ref()
@@ -1257,10 +1419,14 @@ fn job_nodes(view: &JobView) -> Vec<Node> {
         operation.push(Node::leaf("TemplateId", &t.id));
         operation.push(Node::leaf("TemplateName", &t.name));
     }
-    match job.settings.mode {
-        Mode::SceneChange { duplicates } => operation.push(Node::branch(
+    match (job.settings.mode, job.settings.animation) {
+        (Mode::SceneChange { duplicates }, _) => operation.push(Node::branch(
             "SmartCover",
             smart_cover_nodes(job, duplicates),
+        )),
+        (_, Some(animation)) => operation.push(Node::branch(
+            "Animation",
+            animation_nodes(&job.settings, animation),
         )),
         _ => {
             let mut snapshot = Vec::new();
@@ -1315,6 +1481,39 @@ fn media_result(view: &JobView) -> Vec<Node> {
         ));
     }
     vec![Node::branch("OutputFile", output_file)]
+}
+
+fn animation_nodes(s: &SnapshotSettings, a: AnimationSettings) -> Vec<Node> {
+    let format = name_of(&ANIMATION_FORMATS, a.format);
+    let mut video = vec![Node::leaf("Codec", format)];
+    if s.width != 0 {
+        video.push(Node::leaf("Width", s.width));
+    }
+    if s.height != 0 {
+        video.push(Node::leaf("Height", s.height));
+    }
+    video.push(Node::leaf("Fps", a.fps));
+    video.push(Node::leaf(
+        "AnimateOnlyKeepKeyFrame",
+        s.mode == Mode::KeyFrame,
+    ));
+    if let Mode::Interval {
+        interval: Some(step),
+        ..
+    } = s.mode
+    {
+        video.push(Node::leaf("AnimateTimeIntervalOfFrame", step));
+    }
+    video.push(Node::leaf("Quality", a.quality));
+    let mut interval = vec![Node::leaf("Start", s.start)];
+    if a.end < f64::MAX {
+        interval.push(Node::leaf("Duration", a.end - s.start));
+    }
+    vec![
+        Node::branch("Container", vec![Node::leaf("Format", format)]),
+        Node::branch("Video", video),
+        Node::branch("TimeInterval", interval),
+    ]
 }
 
 fn smart_cover_nodes(job: &SnapshotJob, duplicates: Duplicates) -> Vec<Node> {

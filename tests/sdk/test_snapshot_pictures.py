@@ -385,3 +385,60 @@ def test_a_vod_cover_on_a_black_frame_moves_to_the_first_lit_one(scenes):
     got = image(cover.Output.CoverUrl)
     assert ci_support.mean_luma(got) > 40
     same_picture(got, "black_lead.mp4", 2.0, what="cover")
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("fmt", ["gif", "webp"])
+def test_ci_animation_jobs_make_one_animated_picture(demo, fmt):
+    cos = ci_support.client(demo)
+    s3 = support.boto3_client(demo)
+    name = f"pictures/ci-anim/preview.{fmt}"
+    detail = ci_support.run(cos, {
+        "Tag": "Animation", "Input": {"Object": KEY},
+        "Operation": {"Animation": {
+            "Container": {"Format": fmt},
+            "Video": {"Codec": fmt, "Width": "320", "Fps": "10", "Quality": "90"},
+            "TimeInterval": {"Start": "1", "Duration": "2"}},
+            "Output": {"Region": ci_support.REGION, "Bucket": support.BUCKET,
+                       "Object": name}}})
+    assert detail["Tag"] == "Animation"
+    node = detail["Operation"]["Animation"]
+    assert node["Container"]["Format"] == fmt and node["Video"]["Fps"] == "10"
+    assert ci_support.output_names(detail) == [name]
+    head = s3.head_object(Bucket=support.BUCKET, Key=name)
+    assert head["ContentType"] == f"image/{fmt}"
+    frames = animation_frames(ci_support.read(s3, name))
+    assert len(frames) == 20 and sum(ms for _, ms in frames) == 2000
+    for k in (0, 10, 19):
+        same_picture(frames[k][0], DEMO, 1.0 + k / 10, limit=14, what=f"{fmt} frame {k}")
+    # Keyframes only: the demo has one every 2 s.
+    detail = ci_support.run(cos, {
+        "Tag": "Animation", "Input": {"Object": KEY},
+        "Operation": {"Animation": {
+            "Container": {"Format": fmt},
+            "Video": {"Width": "160", "Fps": "2", "AnimateOnlyKeepKeyFrame": "true"},
+            "TimeInterval": {"Start": "0", "Duration": "7"}},
+            "Output": {"Region": ci_support.REGION, "Bucket": support.BUCKET,
+                       "Object": f"pictures/ci-anim/keys.{fmt}"}}})
+    frames = animation_frames(ci_support.read(s3, f"pictures/ci-anim/keys.{fmt}"))
+    keys = ci_support.keyframe_times(DEMO)
+    assert len(frames) == len([t for t in keys if t < 7]) and len(frames) >= 2
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("animation, field", [
+    ({"Container": {"Format": "mp4"}}, "Operation.Animation.Container.Format"),
+    ({"Container": {"Format": "gif"}, "Video": {"Codec": "webp"}}, "Operation.Animation.Video.Codec"),
+    ({"Video": {"Fps": "31"}}, "Operation.Animation.Video.Fps"),
+    ({"Video": {"Quality": "0"}}, "Operation.Animation.Video.Quality"),
+    ({"Video": {"Fps": "30"}, "TimeInterval": {"Duration": "11"}},
+     "Operation.Animation.TimeInterval.Duration"),
+])
+def test_ci_animation_settings_out_of_range_are_named(demo, animation, field):
+    cos = ci_support.client(demo)
+    err = ci_support.expect_error(cos.ci_create_media_jobs, Bucket=support.BUCKET, Jobs={
+        "Tag": "Animation", "Input": {"Object": KEY},
+        "Operation": {"Animation": animation,
+                      "Output": {"Region": ci_support.REGION, "Bucket": support.BUCKET,
+                                 "Object": "pictures/bad/a.gif"}}}, Lst={})
+    ci_support.check_error(err, 400, "InvalidArgument", field)
