@@ -606,6 +606,7 @@ mod tests {
             black: None,
             outputs: Outputs::Pictures,
             sprite: None,
+            animation: None,
         }
     }
 
