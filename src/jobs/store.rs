@@ -117,6 +117,17 @@ impl TaskKind {
     }
 }
 
+/// What the queue holds, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// Rows by kind and status.
+    pub by_state: Vec<(TaskKind, TaskStatus, i64)>,
+    /// When the oldest waiting row was created (Unix milliseconds).
+    pub oldest_waiting_ms: Option<i64>,
+    /// Events whose callback is still to be delivered.
+    pub callbacks_pending: i64,
+}
+
 /// What became of a renewal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renewal {
@@ -1180,6 +1191,9 @@ impl Store {
         next_ms: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        if state != "delivered" {
+            crate::metrics::callback_failed(state == "failed");
+        }
         sqlx::query(
             "UPDATE fg_events SET push_state = $2, push_next_ms = $3, push_error = $4,
                     push_attempts = push_attempts + 1
@@ -1522,6 +1536,43 @@ impl Store {
         .bind(value)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Rows by kind and status, the creation time of the oldest waiting
+    /// row and the number of events waiting for a callback: what
+    /// `/metrics` reports of the queue.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let rows =
+            sqlx::query("SELECT kind, status, COUNT(*) AS n FROM fg_tasks GROUP BY kind, status")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut by_state = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind = TaskKind::parse(&row.try_get::<String, _>("kind")?)?;
+            let status = TaskStatus::parse(&row.try_get::<String, _>("status")?)?;
+            by_state.push((kind, status, row.try_get::<i64, _>("n")?));
+        }
+        let oldest_waiting_ms =
+            sqlx::query("SELECT MIN(created_ms) AS t FROM fg_tasks WHERE status = 'WAITING'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<Option<i64>, _>("t")?;
+        let callbacks_pending =
+            sqlx::query("SELECT COUNT(*) AS n FROM fg_events WHERE push_state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<i64, _>("n")?;
+        Ok(Backlog {
+            by_state,
+            oldest_waiting_ms,
+            callbacks_pending,
+        })
+    }
+
+    /// Whether the store answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

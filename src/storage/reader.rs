@@ -144,6 +144,7 @@ impl ObjectReader {
         self.stats
             .bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        crate::metrics::store_read(bytes.len() as u64);
         if self.windows.len() == CACHED {
             self.windows.pop_front();
         }
