@@ -1547,11 +1547,22 @@ impl Store {
             sqlx::query("SELECT kind, status, COUNT(*) AS n FROM fg_tasks GROUP BY kind, status")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut by_state = Vec::with_capacity(rows.len());
+        // Every kind and status, 0 when no row has it.
+        let mut by_state: Vec<(TaskKind, TaskStatus, i64)> =
+            [TaskKind::MediaProcess, TaskKind::Snapshot]
+                .into_iter()
+                .flat_map(|kind| TaskStatus::NAMES.map(|(status, _)| (kind, status, 0)))
+                .collect();
         for row in rows {
             let kind = TaskKind::parse(&row.try_get::<String, _>("kind")?)?;
             let status = TaskStatus::parse(&row.try_get::<String, _>("status")?)?;
-            by_state.push((kind, status, row.try_get::<i64, _>("n")?));
+            let n = row.try_get::<i64, _>("n")?;
+            if let Some(entry) = by_state
+                .iter_mut()
+                .find(|(k, s, _)| *k == kind && *s == status)
+            {
+                entry.2 = n;
+            }
         }
         let oldest_waiting_ms =
             sqlx::query("SELECT MIN(created_ms) AS t FROM fg_tasks WHERE status = 'WAITING'")

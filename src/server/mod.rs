@@ -261,9 +261,9 @@ fn body_bytes(response: &Response, head_only: bool) -> Option<u64> {
 /// The COS XML error document of `err`.
 pub fn error_response(err: &ApiError, resource: &str, request_id: &str) -> Response {
     if err.status().is_server_error() {
-        tracing::warn!(code = err.code.as_str(), message = %err.message, "request failed");
+        tracing::warn!(code = err.code.as_str(), detail = %err.message, "request failed");
     } else {
-        tracing::info!(code = err.code.as_str(), message = %err.message, "request refused");
+        tracing::info!(code = err.code.as_str(), detail = %err.message, "request refused");
     }
     let mut doc = XmlWriter::new("Error");
     doc.text("Code", err.code.as_str())
