@@ -604,8 +604,7 @@ async fn serve(config: Config, demo: Option<PathBuf>) -> Result<(), String> {
     }
     let state = Arc::new(AppState::new(config).await?);
     let config = &state.config;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = server::connections::listen(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener
         .local_addr()

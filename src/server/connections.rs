@@ -82,6 +82,23 @@ pub fn open_file_limit() -> Option<u64> {
     rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
+/// Connections the kernel completes before they are accepted (capped by
+/// `net.core.somaxconn`): a burst of connects beyond it has SYNs dropped,
+/// and those clients retry a second later.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` with a deep accept backlog.
+pub fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Open connections, at most `limit`.
 #[derive(Debug)]
 pub struct Connections {

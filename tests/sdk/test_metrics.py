@@ -297,8 +297,12 @@ def test_idle_and_slow_header_connections_cannot_starve_a_signed_client(gateway_
         pytest.skip(f"the test itself needs {want} descriptors (hard limit {hard})")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
     gw = start_with_admin(gateway_factory, "metrics-exhaustion", preexec_fn=_limit_open_files)
+    deadline = time.monotonic() + 10
+    while "connection limit" not in gw.stderr_log.read_text():
+        assert time.monotonic() < deadline, gw.stderr_tail()
+        time.sleep(0.05)
     stderr = gw.stderr_log.read_text()
-    assert re.search(r"open-file limit.*soft=1024.*hard=1024", stderr), stderr[-2000:]
+    assert re.search(r'open-file limit.*soft="?1024"?.*hard="?1024"?', stderr), stderr[-2000:]
     assert re.search(r"connection limit.*max_connections=768", stderr), stderr[-2000:]
     http = signed()
     url = f"{gw.url}/{BUCKET}/exhaustion/object"
@@ -370,11 +374,14 @@ def test_idle_and_slow_header_connections_cannot_starve_a_signed_client(gateway_
         assert sample(text, "framegate_connections_open") <= 768
         # The server closed every idle and slow connection.
         everything = sockets + slow
-        still_open = 0
+        poller = select.poll()
         for s in everything:
             s.setblocking(False)
-            readable, _, _ = select.select([s], [], [], 0)
-            if not readable:
+            poller.register(s, select.POLLIN)
+        closed = {fd for fd, _ in poller.poll(0)}
+        still_open = 0
+        for s in everything:
+            if s.fileno() not in closed:
                 still_open += 1
                 continue
             try:
