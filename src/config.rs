@@ -532,7 +532,7 @@ impl Config {
             Some(text) if text.is_empty() || text == "off" => None,
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
                 ConfigError::Invalid(format!(
-                    "admin_listen address {text:?} is not IP:PORT (e.g. 127.0.0.1:9090)"
+                    "admin_listen address {text:?} is not IP:PORT (e.g. 127.0.0.1:9180)"
                 ))
             })?),
         };
