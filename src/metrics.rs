@@ -177,7 +177,8 @@ impl Metrics {
         registry.register(
             "framegate_connections_shed",
             "Connections closed by the gateway to protect itself, by reason: limit \
-             (limits.max_connections reached: the oldest idle ones go first), \
+             (limits.max_connections reached: the oldest never-used or idle ones go first, \
+             or the new one when all are busy), \
              first_request (no request within limits.first_request_timeout_secs), \
              descriptors (the process ran out of file descriptors)",
             m.connections_shed.clone(),

@@ -105,6 +105,7 @@ pub async fn run(
                 let stream = crate::zero_copy::SendfileStream::new(stream, sendfile);
                 let (stream, activity) = idle::Tracked::new(stream);
                 let Some(registered) = connections.register(activity.clone()) else {
+                    metrics::connection_shed(ShedReason::Limit);
                     tracing::debug!(%peer, "every connection is busy: refusing a new one");
                     continue;
                 };
