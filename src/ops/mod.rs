@@ -389,6 +389,32 @@ mod tests {
     }
 
     #[test]
+    fn ci_calls_are_named_by_resource() {
+        let buckets = ["b-1250000000".to_owned()];
+        let addressing = Addressing {
+            domain: "myqcloud.com",
+            default_bucket: "b-1250000000",
+            buckets: &buckets,
+        };
+        let ci = |method: http::Method, path: &str| {
+            let route = route::route(
+                addressing,
+                &method,
+                Some("b-1250000000.ci.ap-guangzhou.myqcloud.com"),
+                path,
+                None,
+                &HeaderMap::new(),
+            )
+            .unwrap();
+            operation(&route.endpoint)
+        };
+        assert_eq!(ci(http::Method::POST, "/jobs"), "CiMediaJobs");
+        assert_eq!(ci(http::Method::GET, "/jobs/j123"), "CiMediaJobs");
+        assert_eq!(ci(http::Method::POST, "/template"), "CiMediaTemplates");
+        assert_eq!(ci(http::Method::GET, "/nothing-served-here"), "CiOther");
+    }
+
+    #[test]
     fn every_template_action_is_named() {
         for kind in crate::jobs::templates::Kind::ALL {
             let name = kind.name();
