@@ -85,7 +85,10 @@ pub async fn run(
                     Ok(accepted) => accepted,
                     Err(err) => {
                         metrics::accept_failed();
-                        let out_of_descriptors = matches!(err.raw_os_error(), Some(23 | 24));
+                        let out_of_descriptors = err.raw_os_error().is_some_and(|code| {
+                            code == rustix::io::Errno::MFILE.raw_os_error()
+                                || code == rustix::io::Errno::NFILE.raw_os_error()
+                        });
                         if let Some(suppressed) = accept_warnings.ready() {
                             tracing::warn!(error = %err, suppressed, max_connections = connections.limit(), "accept failed");
                         }
