@@ -59,8 +59,8 @@ struct Metrics {
     snapshot_cache: Family<Labels<1>, Counter>,
     opened_cache: Family<Labels<1>, Counter>,
     coalesced: Counter,
-    store_read_bytes: Counter,
-    store_read_requests: Counter,
+    store_read_bytes: Family<Labels<1>, Counter>,
+    store_read_requests: Family<Labels<1>, Counter>,
     decode_workers: Gauge,
     decode_busy: Gauge,
     decode_queued: Gauge,
@@ -90,8 +90,8 @@ impl Metrics {
             snapshot_cache: Family::default(),
             opened_cache: Family::default(),
             coalesced: Counter::default(),
-            store_read_bytes: Counter::default(),
-            store_read_requests: Counter::default(),
+            store_read_bytes: Family::default(),
+            store_read_requests: Family::default(),
             decode_workers: Gauge::default(),
             decode_busy: Gauge::default(),
             decode_queued: Gauge::default(),
@@ -141,12 +141,14 @@ impl Metrics {
         );
         registry.register(
             "framegate_store_read_bytes",
-            "Bytes read from the backing stores by decodes (snapshots, media info, jobs)",
+            "Bytes read from the backing stores, by reader: decode (snapshots, media info, \
+             jobs: ranged reads) or object (GETs and the object cache; bytes sent from the \
+             cache are not read again)",
             m.store_read_bytes.clone(),
         );
         registry.register(
             "framegate_store_read_requests",
-            "Ranged reads sent to the backing stores by decodes",
+            "Reads sent to the backing stores, by reader (decode, object)",
             m.store_read_requests.clone(),
         );
         registry.register(
@@ -301,11 +303,37 @@ pub fn opened_container(reused: bool) {
     }
 }
 
-/// A decode read `bytes` from a backing store in one request.
-pub fn store_read(bytes: u64) {
+/// Who reads from a backing store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreReader {
+    /// Ranged reads of decodes (snapshots, media info, jobs).
+    Decode,
+    /// Object GETs and object-cache fills.
+    Object,
+}
+
+impl StoreReader {
+    fn label(self) -> Labels<1> {
+        match self {
+            StoreReader::Decode => [("reader", "decode")],
+            StoreReader::Object => [("reader", "object")],
+        }
+    }
+}
+
+/// `reader` sent one read request to a backing store.
+pub fn store_request(reader: StoreReader) {
     if let Some(m) = on() {
-        m.store_read_requests.inc();
-        m.store_read_bytes.inc_by(bytes);
+        m.store_read_requests.get_or_create(&reader.label()).inc();
+    }
+}
+
+/// `reader` received `bytes` from a backing store.
+pub fn store_bytes(reader: StoreReader, bytes: u64) {
+    if let Some(m) = on() {
+        m.store_read_bytes
+            .get_or_create(&reader.label())
+            .inc_by(bytes);
     }
 }
 
@@ -577,7 +605,8 @@ mod tests {
         snapshot_decoded("keyframe", Duration::from_millis(12));
         snapshot_served(SnapshotSource::Coalesced);
         opened_container(true);
-        store_read(4096);
+        store_request(StoreReader::Decode);
+        store_bytes(StoreReader::Decode, 4096);
         connection_shed(ShedReason::FirstRequest);
         callback_failed(true);
         job_ended("snapshot", "FINISH", Duration::from_secs(2));
@@ -596,7 +625,8 @@ mod tests {
             "framegate_snapshot_cache_requests_total{result=\"miss\"} ",
             "framegate_snapshot_coalesced_total ",
             "framegate_opened_cache_requests_total{result=\"hit\"} ",
-            "framegate_store_read_bytes_total ",
+            "framegate_store_read_bytes_total{reader=\"decode\"} 4096",
+            "framegate_store_read_requests_total{reader=\"decode\"} 1",
             "framegate_connections_shed_total{reason=\"first_request\"} ",
             "framegate_callback_failures_total{outcome=\"given_up\"} ",
             "framegate_job_duration_seconds_count{kind=\"snapshot\",outcome=\"FINISH\"} ",

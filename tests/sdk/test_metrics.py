@@ -154,8 +154,12 @@ def test_prometheus_stores_requests_snapshots_overload_and_jobs(gateway_factory,
         prom.wait_for('framegate_snapshot_cache_requests_total{result="miss"}', lambda v: v >= 3)
         prom.wait_for('framegate_opened_cache_requests_total{result="hit"}', lambda v: v >= 1)
         prom.wait_for("framegate_snapshot_coalesced_total", lambda v: v >= 1)
-        prom.wait_for("framegate_store_read_bytes_total", lambda v: v >= len(video) / 2)
-        prom.wait_for("framegate_store_read_requests_total", lambda v: v >= 1)
+        prom.wait_for('framegate_store_read_bytes_total{reader="decode"}',
+                      lambda v: v >= len(video) / 2)
+        prom.wait_for('framegate_store_read_requests_total{reader="decode"}', lambda v: v >= 1)
+        # The GETs of objects: ten reads of 1000 bytes at least.
+        prom.wait_for('framegate_store_read_bytes_total{reader="object"}', lambda v: v >= 10_000)
+        prom.wait_for('framegate_store_read_requests_total{reader="object"}', lambda v: v >= 10)
         p99 = prom.wait_for('histogram_quantile(0.99, sum by (le) '
                             '(rate(framegate_snapshot_decode_seconds_bucket{mode="exactframe"}[1m])))',
                             lambda v: v == v)  # not NaN
