@@ -203,7 +203,8 @@ impl Metrics {
         );
         registry.register(
             "framegate_job_duration_seconds",
-            "Tasks and jobs this gateway ran, by kind and outcome, and how long each ran",
+            "Tasks and jobs this gateway ended, by kind and outcome, and how long each took \
+             from its first start to its end (attempts before a takeover included)",
             m.job_duration.clone(),
         );
         registry.register(
