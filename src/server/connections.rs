@@ -304,6 +304,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn out_of_descriptors_one_idle_connection_is_shed() {
+        let connections = Connections::new(10);
+        let (idle, working) = (activity(), activity());
+        let idle_one = connections.register(idle).unwrap();
+        let _busy_one = connections.register(working.clone()).unwrap();
+        let _request = working.begin();
+        assert!(connections.shed_one(ShedReason::Descriptors));
+        tokio::time::timeout(Duration::from_secs(1), idle_one.shed())
+            .await
+            .expect("the idle connection was shed");
+        // Only the busy one is left: nothing more to shed.
+        assert!(!connections.shed_one(ShedReason::Descriptors));
+    }
+
+    #[tokio::test]
     async fn busy_connections_are_never_shed() {
         let connections = Connections::new(1);
         let working = activity();
