@@ -365,7 +365,11 @@ def test_idle_and_slow_header_connections_cannot_starve_a_signed_client(gateway_
         assert gw.alive(), gw.stderr_tail()
         assert not failures, failures[:5]
         assert len(latencies) >= 20, latencies
-        assert max(latencies) < 1.0, sorted(latencies)[-5:]
+        # Well under a second; the bounds leave room for a loaded CI machine
+        # (before the cap, such a client timed out after 10 s).
+        ordered = sorted(latencies)
+        assert ordered[int(len(ordered) * 0.95)] < 0.5, ordered[-10:]
+        assert ordered[-1] < 1.5, ordered[-5:]
         support.REPORT_LINES.append(
             f"connection flood: {len(latencies)} signed GETs, slowest {max(latencies) * 1e3:.0f} ms, "
             f"RSS {rss_before // 1024} -> {gw.status_kib('VmRSS') // 1024} MiB "
