@@ -9,7 +9,7 @@ Usage (from the repository root):
     cargo build --release
     fixtures/make.sh large DIR
     .venv/bin/python benches/compare.py DIR [--write]
-        [--only latency,bytes,load,rss,sprite,ci,pictures] [--skip SECTIONS]
+        [--only latency,bytes,load,rss,sprite,ci,pictures,metrics] [--skip SECTIONS]
         [--runs 15] [--ffmpeg-runs 5] [--duration 10] [--binary target/release/framegate]
 
     # a smoke run (4-5 minutes): every section, few runs, short load
@@ -68,6 +68,14 @@ sprite   A 100-cell sprite job (142x80 cells, 10x10, every 6 s) of
          and CPU (the gateway's utime+stime from /proc; ffmpeg's from
          getrusage(RUSAGE_CHILDREN)).
 
+metrics  The cost of metrics: two gateways side by side, one without the
+         admin listener (recording off) and one with it, scraped every
+         second as Prometheus would. Keyframe snapshot latency (t=1 of
+         sample_720p.mp4, cache off; requests alternate between the two
+         gateways, --runs * 10 each; median, p95) and plain GET throughput
+         of a 64 KiB object (wrk, 8 connections, --duration s, the two
+         gateways alternately twice; the sum per gateway).
+
 URLs are pre-signed with cos-python-sdk-v5 (COS q-sign, valid an hour), as
 a web backend would. wrk and nginx come from Debian packages;
 benches/setup.sh installs them when missing (as root; otherwise it says what
@@ -106,7 +114,7 @@ sys.path.insert(0, str(ROOT / "benches"))
 import snapshot_latency  # noqa: E402  (start_gateway, upload, store_bytes)
 import support  # noqa: E402
 
-SECTIONS = ("latency", "bytes", "load", "rss", "sprite", "ci", "pictures")
+SECTIONS = ("latency", "bytes", "load", "rss", "sprite", "ci", "pictures", "metrics")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
@@ -959,6 +967,96 @@ def rss_section(args, sec: Section) -> None:
 
 
 # --------------------------------------------------------------------------
+# metrics: recording and scraping on vs off
+# --------------------------------------------------------------------------
+
+def start_gateway_admin(stack: contextlib.ExitStack, workdir: Path, admin: bool) -> support.Gateway:
+    """As start_gateway (snapshot cache off), with the admin listener (and
+    so metrics recording) on or off; `gw.admin` is its URL or None."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = support.write_config(workdir / "framegate.toml", workdir / "data", "file://")
+    top = f'admin_listen = "127.0.0.1:{free_port()}"\n' if admin else ""
+    config.write_text(top + config.read_text() + "\n[media]\ncache_bytes = 0\n")
+    gw = support.Gateway(config, workdir, "metrics-on" if admin else "metrics-off").start()
+    stack.callback(gw.stop)
+    gw.admin = ("http://" + top.split('"')[1]) if admin else None
+    return gw
+
+
+def metrics_section(args, sec: Section) -> None:
+    ensure_tools(["wrk"])
+    video = args.dir / "sample_720p.mp4"
+    if not video.exists():
+        raise RuntimeError(f"{video} missing (fixtures/make.sh large {args.dir})")
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-metrics-"))
+    scrapes = {"n": 0, "bytes": 0}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        off = start_gateway_admin(stack, tmp / "off", admin=False)
+        on = start_gateway_admin(stack, tmp / "on", admin=True)
+        small = tmp / "object.bin"
+        small.write_bytes(os.urandom(64 * 1024))
+        for gw in (off, on):
+            snapshot_latency.upload(gw, video.name, video)
+            snapshot_latency.upload(gw, small.name, small)
+        stop = threading.Event()
+
+        def scraper():
+            # As Prometheus would, every second.
+            with requests.Session() as s:
+                while not stop.wait(1.0):
+                    r = s.get(on.admin + "/metrics", timeout=10)
+                    scrapes["n"] += 1
+                    scrapes["bytes"] = len(r.content)
+
+        thread = threading.Thread(target=scraper, daemon=True)
+        thread.start()
+        stack.callback(stop.set)
+        log("metrics: keyframe snapshot latency, recording off vs on, alternating")
+        client = KeepAlive()
+        stack.callback(client.close)
+        urls = {gw.name: presign(gw, video.name, {"ci-process": "snapshot", "time": "1",
+                                                  "mode": "keyframe"}) for gw in (off, on)}
+        times = {off.name: [], on.name: []}
+        for name, url in urls.items():
+            http_times(client, url, 1, warmup=3)
+        for _ in range(args.runs * 10):
+            for gw in (off, on):
+                times[gw.name] += http_times(client, urls[gw.name], 1, warmup=0)
+        log(f"metrics: GET throughput, wrk 8 connections, {args.duration:g} s x 2 per gateway")
+        paths = {}
+        for gw in (off, on):
+            u = urllib.parse.urlsplit(presign(gw, small.name))
+            paths[gw.name] = f"{u.path}?{u.query}"
+        rps = {off.name: [], on.name: []}
+        for _ in range(2):
+            for gw in (off, on):
+                rps[gw.name].append(run_wrk(gw.url, [paths[gw.name]], 8, args.duration, tmp)["rps"])
+        stop.set()
+        thread.join(timeout=5)
+    snap = {k: (statistics.median(v), p95(v)) for k, v in times.items()}
+    get = {k: sum(v) / len(v) for k, v in rps.items()}
+    snap_cost = snap["metrics-on"][0] / snap["metrics-off"][0] - 1
+    get_cost = 1 - get["metrics-on"] / get["metrics-off"]
+    rows = [
+        ["keyframe snapshot 720p t=1 (median, p95)",
+         f"{ms(snap['metrics-off'][0])}, {ms(snap['metrics-off'][1])}",
+         f"{ms(snap['metrics-on'][0])}, {ms(snap['metrics-on'][1])}", f"{snap_cost * 100:+.1f} %"],
+        ["GET 64 KiB, wrk 8 connections (requests/s)", f"{get['metrics-off']:.0f}",
+         f"{get['metrics-on']:.0f}", f"{-get_cost * 100:+.1f} %"],
+    ]
+    sec.body.append(table(["", "metrics off", "metrics on, scraped every 1 s", "difference"], rows,
+                          right={1, 2, 3}) + "\n")
+    sec.body.append(f"{len(times['metrics-on'])} snapshots per gateway, alternating; wrk "
+                    f"{args.duration:g} s twice per gateway, alternating; {scrapes['n']} scrapes "
+                    f"of {scrapes['bytes'] / 1024:.0f} KiB.\n")
+    sec.targets.append(Target("metrics cost < 2 % of a keyframe snapshot's latency",
+                              f"{snap_cost * 100:+.1f} %", snap_cost < 0.02))
+    sec.targets.append(Target("metrics cost < 2 % of plain GET throughput",
+                              f"{get_cost * 100:+.1f} %", get_cost < 0.02))
+
+
+# --------------------------------------------------------------------------
 # sprite: a 100-cell sprite job vs ffmpeg fps+scale+tile
 # --------------------------------------------------------------------------
 
@@ -1151,7 +1249,8 @@ def main() -> int:
                "rss": ("64 concurrent 2160p snapshots: admission and peak RSS", rss_section),
                "sprite": ("Sprite job vs the ffmpeg command line", sprite_section),
                "ci": ("CI snapshot jobs vs the ffmpeg command line", ci_section),
-               "pictures": ("WebP, AVIF and animated previews", pictures_section)}
+               "pictures": ("WebP, AVIF and animated previews", pictures_section),
+               "metrics": ("The cost of metrics: recording and scraping on vs off", metrics_section)}
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
     sections, failed = [], []

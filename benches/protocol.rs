@@ -107,5 +107,35 @@ fn signatures(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, routing, signatures);
+/// What metrics add to each request: one histogram observation labelled by
+/// operation and status class (recording on), and the relaxed load it
+/// costs when off.
+fn metrics(c: &mut Criterion) {
+    use framegate::metrics;
+    use std::time::Duration;
+    c.bench_function("metrics: record one request (off)", |b| {
+        b.iter(|| {
+            metrics::request(
+                black_box("GetObject"),
+                black_box(200),
+                Duration::from_micros(90),
+            )
+        })
+    });
+    metrics::enable();
+    c.bench_function("metrics: record one request (on)", |b| {
+        b.iter(|| {
+            metrics::request(
+                black_box("GetObject"),
+                black_box(200),
+                Duration::from_micros(90),
+            )
+        })
+    });
+    c.bench_function("metrics: render one scrape", |b| {
+        b.iter(|| black_box(metrics::render().len()))
+    });
+}
+
+criterion_group!(benches, routing, signatures, metrics);
 criterion_main!(benches);

@@ -27,7 +27,9 @@ done
 # Runtime/tests: ffmpeg (fixtures), python3-venv (test virtualenv), curl (the
 # example line `run.sh` prints), postgresql (PostgreSQL 15 server binaries for
 # the throwaway server tests/sdk/pg_server.py starts; also creates the
-# `postgres` user it runs as under root).
+# `postgres` user it runs as under root), prometheus (the real Prometheus server
+# tests/sdk/prometheus_server.py starts on a loopback port to scrape the admin
+# listener; the packaged service is not wanted and is stopped if it started).
 DEB_PACKAGES=(
     gcc g++ make libc6-dev
     pkg-config clang libclang-dev cmake nasm
@@ -36,6 +38,7 @@ DEB_PACKAGES=(
     python3-venv curl ca-certificates
     chromium
     postgresql
+    prometheus
 )
 
 VENV="$ROOT/.venv"
@@ -89,6 +92,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     quietly apt-update as_root apt-get update -q
     quietly apt-install as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Debian starts the packaged Prometheus (port 9090) where systemd runs;
+    # the tests start their own.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 # --- npm packages: the demo page's player (web/), the browser tests' driver

@@ -140,6 +140,15 @@ pub struct LimitsConfig {
     pub sendfile: crate::zero_copy::SendfileMode,
     /// Seconds a client may take to send a request head.
     pub header_read_timeout_secs: u64,
+    /// Seconds after which a connection that has not started a request is
+    /// closed (clients that connect and send nothing, or dribble a head).
+    pub first_request_timeout_secs: u64,
+    /// Open connections at most; beyond it the oldest connections that
+    /// never sent a request, then the longest idle, are closed to make
+    /// room (busy ones never). 0: 16384. Always kept below the open-file
+    /// limit less a reserve for files and stores (a quarter of it, 256 to
+    /// 4096), which the gateway raises to the hard limit at start.
+    pub max_connections: usize,
     /// Seconds an idle keep-alive connection is kept open.
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish on shutdown.
@@ -162,6 +171,8 @@ impl Default for LimitsConfig {
             object_cache_bytes: 64 * 1024 * 1024,
             sendfile: crate::zero_copy::SendfileMode::Auto,
             header_read_timeout_secs: 15,
+            first_request_timeout_secs: 5,
+            max_connections: 0,
             idle_timeout_secs: 75,
             shutdown_grace_secs: 30,
             clock_skew_secs: 300,
@@ -344,6 +355,34 @@ impl Default for EventsConfig {
     }
 }
 
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log shippers): `timestamp`, `level`,
+    /// the event's fields (`message`, and for each request `operation`,
+    /// `status`, `elapsed_ms`, `bytes`), `target`, and `span` with the
+    /// request id (`id`), `method` and `path`.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError::Invalid(format!(
+                "log format {other:?} must be \"text\" or \"json\""
+            ))),
+        }
+    }
+}
+
 /// The demo page (`/.framegate/demo/`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -386,6 +425,8 @@ pub struct TriggerConfig {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    admin_listen: Option<String>,
+    log_format: Option<LogFormat>,
     data_dir: Option<PathBuf>,
     region: Option<String>,
     domain: Option<String>,
@@ -414,6 +455,10 @@ struct FileConfig {
 pub struct Overrides {
     /// `--listen` / `FRAMEGATE_LISTEN`.
     pub listen: Option<String>,
+    /// `--admin-listen` / `FRAMEGATE_ADMIN_LISTEN`.
+    pub admin_listen: Option<String>,
+    /// `--log-format` / `FRAMEGATE_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
     /// `--data-dir` / `FRAMEGATE_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
     /// `FRAMEGATE_SECRET_ID` + `FRAMEGATE_SECRET_KEY`: the root credential.
@@ -427,6 +472,11 @@ pub struct Overrides {
 pub struct Config {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
+    /// Address of the admin listener (`/metrics`, `/healthz`, `/readyz`);
+    /// none by default. Unauthenticated: use loopback or a private network.
+    pub admin_listen: Option<SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// Where local buckets, credentials and state live.
     pub data_dir: PathBuf,
     /// The region in virtual-host names.
@@ -494,6 +544,16 @@ impl Config {
                 "listen address {listen_text:?} is not IP:PORT (e.g. 127.0.0.1:8080)"
             ))
         })?;
+        let admin_listen = match overrides.admin_listen.or(file.admin_listen) {
+            None => None,
+            Some(text) if text.is_empty() || text == "off" => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "admin_listen address {text:?} is not IP:PORT (e.g. 127.0.0.1:9180)"
+                ))
+            })?),
+        };
+        let log_format = overrides.log_format.or(file.log_format).unwrap_or_default();
         let data_dir = overrides
             .data_dir
             .or(file.data_dir)
@@ -519,6 +579,8 @@ impl Config {
         }
         let config = Self {
             listen,
+            admin_listen,
+            log_format,
             data_dir,
             region: file.region.unwrap_or_else(|| "ap-guangzhou".to_owned()),
             domain: file.domain.unwrap_or_else(|| "myqcloud.com".to_owned()),
@@ -578,9 +640,13 @@ impl Config {
                 "limits.max_header_bytes must be at least 8192".to_owned(),
             ));
         }
-        if limits.header_read_timeout_secs == 0 || limits.idle_timeout_secs == 0 {
+        if limits.header_read_timeout_secs == 0
+            || limits.idle_timeout_secs == 0
+            || limits.first_request_timeout_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "limits.header_read_timeout_secs and limits.idle_timeout_secs must be positive"
+                "limits.header_read_timeout_secs, limits.first_request_timeout_secs and \
+                 limits.idle_timeout_secs must be positive"
                     .to_owned(),
             ));
         }
@@ -698,6 +764,11 @@ impl Config {
         Duration::from_secs(self.limits.header_read_timeout_secs)
     }
 
+    /// How long a new connection may go without starting a request.
+    pub fn first_request_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.first_request_timeout_secs)
+    }
+
     /// How long an idle keep-alive connection stays open.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.idle_timeout_secs)
@@ -744,6 +815,28 @@ mod tests {
         };
         let config = Config::from_toml("listen = \"0.0.0.0:9\"", overrides).unwrap();
         assert_eq!(config.listen.port(), 0);
+    }
+
+    #[test]
+    fn the_admin_listener_is_off_unless_configured() {
+        let config = Config::from_toml("", Overrides::default()).unwrap();
+        assert_eq!(config.admin_listen, None);
+        assert_eq!(config.log_format, LogFormat::Text);
+        let config = Config::from_toml(
+            "admin_listen = \"127.0.0.1:9090\"\nlog_format = \"json\"",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(config.log_format, LogFormat::Json);
+        let overrides = Overrides {
+            admin_listen: Some("off".into()),
+            ..Overrides::default()
+        };
+        let config = Config::from_toml("admin_listen = \"127.0.0.1:9090\"", overrides).unwrap();
+        assert_eq!(config.admin_listen, None);
+        let err = Config::from_toml("admin_listen = \"9090\"", Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("admin_listen"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Module map (see ARCHITECTURE.md for the request path):
 //! - [`config`]: one validated configuration from file, environment, flags.
-//! - [`server`]: accept loop, timeouts, request ids, error rendering, drain.
+//! - [`server`]: accept loop, connection limits and shedding, timeouts,
+//!   request ids, error rendering, drain; the admin listener (metrics,
+//!   health, readiness).
 //! - [`ops`]: request handlers behind one dispatch `match`.
 //! - [`auth`]: access decisions, made before any storage or decode work.
 //! - [`proto`]: the wire protocol as pure functions (routing, ranges,
@@ -16,6 +18,7 @@
 //! - [`jobs`]: VOD-style templates and screenshot tasks on a durable queue
 //!   (SQLite or PostgreSQL), and the workers that run them.
 //! - [`memory_cache`]: size-bounded LRUs of encoded snapshots and hot objects.
+//! - [`metrics`]: Prometheus metrics every layer records into (a leaf).
 //! - [`error`]: the one place layer errors become wire errors.
 //! - [`bootstrap`]: first-run credential, demo upload.
 //! - [`api_client`]: a TC3-signing API 3.0 client for `framegate job`.
@@ -29,6 +32,7 @@ pub mod error;
 pub mod jobs;
 pub mod media;
 pub mod memory_cache;
+pub mod metrics;
 pub mod ops;
 pub mod pool;
 pub mod presign;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, Subcommand};
-use framegate::config::{Config, CredentialConfig, Overrides};
+use framegate::config::{Config, CredentialConfig, LogFormat, Overrides};
 use framegate::ops::AppState;
 use framegate::{bootstrap, presign, server};
 
@@ -36,6 +36,15 @@ enum Command {
         /// Address to listen on (IP:PORT; port 0 picks a free port).
         #[arg(long, env = "FRAMEGATE_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
+        /// Serve /metrics (Prometheus), /healthz and /readyz on this address
+        /// (IP:PORT; "off" for none). Off unless given here or in the
+        /// config; unauthenticated, so keep it on loopback or a private
+        /// network.
+        #[arg(long, env = "FRAMEGATE_ADMIN_LISTEN", value_name = "ADDR")]
+        admin_listen: Option<String>,
+        /// Log lines as "text" or "json" (one object per line).
+        #[arg(long, env = "FRAMEGATE_LOG_FORMAT", value_name = "FORMAT")]
+        log_format: Option<LogFormat>,
         /// Upload this file as `demo.mp4` into the default bucket if absent,
         /// queue its preview sprites, serve the demo page
         /// (/.framegate/demo/), and print a ready-to-use snapshot URL.
@@ -450,24 +459,34 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_logging(LogFormat::Text);
+    }
     let result = match cli.command {
-        Command::Serve { listen, demo } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))
-            .and_then(|runtime| {
-                runtime.block_on(serve(
-                    cli.config,
-                    Overrides {
-                        listen,
-                        data_dir: cli.data_dir,
-                        root_credential: env_credential(),
-                        demo: demo.is_some(),
-                    },
-                    demo,
-                ))
-            }),
+        Command::Serve {
+            listen,
+            admin_listen,
+            log_format,
+            demo,
+        } => load_config(
+            cli.config.as_deref(),
+            Overrides {
+                listen,
+                admin_listen,
+                log_format,
+                data_dir: cli.data_dir,
+                root_credential: env_credential(),
+                demo: demo.is_some(),
+            },
+        )
+        .and_then(|config| {
+            init_logging(config.log_format);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))
+                .and_then(|runtime| runtime.block_on(serve(config, demo)))
+        }),
         Command::Snapshot(args) => snapshot_command(args),
         Command::Job { command } => job_command(cli.config.as_deref(), cli.data_dir, command),
         Command::Presign {
@@ -527,16 +546,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FRAMEGATE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line; the request span (id, method, path) as
+        // `span`, the event's fields at the top level.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn env_credential() -> Option<CredentialConfig> {
@@ -563,20 +591,45 @@ fn load_config(path: Option<&Path>, mut overrides: Overrides) -> Result<Config, 
     Config::load(path, overrides).map_err(|e| e.to_string())
 }
 
-async fn serve(
-    config_path: Option<PathBuf>,
-    overrides: Overrides,
-    demo: Option<PathBuf>,
-) -> Result<(), String> {
-    let config = load_config(config_path.as_deref(), overrides)?;
+async fn serve(config: Config, demo: Option<PathBuf>) -> Result<(), String> {
+    match server::connections::raise_open_file_limit() {
+        Ok(limits) => tracing::info!(
+            soft_before = limits
+                .soft_before
+                .map_or_else(|| "unlimited".into(), |n| n.to_string()),
+            soft = limits
+                .soft
+                .map_or_else(|| "unlimited".into(), |n| n.to_string()),
+            hard = limits
+                .hard
+                .map_or_else(|| "unlimited".into(), |n| n.to_string()),
+            "open-file limit"
+        ),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-file limit"),
+    }
+    // Recording starts before the pool exists, so its gauges count from 0.
+    if config.admin_listen.is_some() {
+        framegate::metrics::enable();
+    }
     let state = Arc::new(AppState::new(config).await?);
     let config = &state.config;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = server::connections::listen(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("listener address: {e}"))?;
+    let admin = match config.admin_listen {
+        Some(admin_address) => {
+            let admin = tokio::net::TcpListener::bind(admin_address)
+                .await
+                .map_err(|e| format!("cannot listen on {admin_address} (admin): {e}"))?;
+            let bound = admin
+                .local_addr()
+                .map_err(|e| format!("admin listener address: {e}"))?;
+            Some((admin, bound))
+        }
+        None => None,
+    };
     let bucket = state
         .buckets
         .get(&config.default_bucket)
@@ -606,17 +659,37 @@ async fn serve(
     framegate::jobs::events::start(&state);
     framegate::jobs::upload_session::start(&state);
     println!("framegate listening on http://{address}");
+    let draining = server::admin::Draining::default();
+    let (admin_done, admin_stop) = tokio::sync::oneshot::channel::<()>();
+    if let Some((admin, bound)) = admin {
+        println!("framegate admin listening on http://{bound} (/metrics, /healthz, /readyz)");
+        tracing::info!(address = %bound, "admin listener");
+        tokio::spawn(server::admin::run(
+            admin,
+            state.clone(),
+            draining.clone(),
+            async move {
+                let _ = admin_stop.await;
+            },
+        ));
+    }
     print_banner(&state, address, demo.is_some());
     tracing::info!(%address, buckets = state.buckets.names().len(), "ready");
     let stopping = state.clone();
     let shutdown = async move {
         shutdown_signal().await;
+        // Not ready from now on: load balancers stop sending traffic while
+        // the work in hand finishes.
+        draining.start();
         let grace = stopping.config.shutdown_grace();
         framegate::jobs::worker::stop(&stopping.jobs, grace).await;
     };
-    server::run(listener, state.clone(), shutdown)
+    let served = server::run(listener, state.clone(), shutdown)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    // The admin listener answers (readyz 503) until connections drained.
+    drop(admin_done);
+    served
 }
 
 fn print_banner(state: &AppState, address: std::net::SocketAddr, demo: bool) {

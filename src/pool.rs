@@ -72,12 +72,17 @@ impl DecodePool {
                     // The lock is held only while waiting for the next job.
                     let next = queued.lock().map(|rx| rx.recv());
                     match next {
-                        Ok(Ok(job)) => job(),
+                        Ok(Ok(job)) => {
+                            crate::metrics::decode_started();
+                            job();
+                            crate::metrics::decode_finished();
+                        }
                         _ => return,
                     }
                 })
                 .expect("spawning a decode thread");
         }
+        crate::metrics::decode_workers(workers);
         Self {
             admission: Arc::new(Semaphore::new(workers + queue)),
             jobs,
@@ -104,11 +109,10 @@ impl DecodePool {
         F: FnOnce(Arc<AtomicBool>) -> (T, L) + Send + 'static,
         T: Send + 'static,
     {
-        let admitted = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| PoolError::Busy)?;
+        let admitted = self.admission.clone().try_acquire_owned().map_err(|_| {
+            crate::metrics::decode_refused();
+            PoolError::Busy
+        })?;
         let cancel = Arc::new(AtomicBool::new(false));
         let mut guard = CancelOnDrop(Some(cancel.clone()));
         let (done, outcome) = oneshot::channel();
@@ -124,6 +128,8 @@ impl DecodePool {
             let _ = done.send(result);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(leftovers)));
         });
+        // Counted before a worker can take it (and count it started).
+        crate::metrics::decode_queued();
         self.jobs.send(queued).map_err(|_| PoolError::Panicked)?;
         let result = match outcome.await {
             Ok(Ok(value)) => Ok(value),

@@ -14,6 +14,8 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::metrics::CallbackFailure;
+
 /// A store failure (connection, SQL, or a row that does not decode).
 #[derive(Debug, thiserror::Error)]
 #[error("job store: {0}")]
@@ -115,6 +117,17 @@ impl TaskKind {
             ))),
         }
     }
+}
+
+/// What the queue holds, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backlog {
+    /// Rows by kind and status.
+    pub by_state: Vec<(TaskKind, TaskStatus, i64)>,
+    /// When the oldest waiting row was created (Unix milliseconds).
+    pub oldest_waiting_ms: Option<i64>,
+    /// Events whose callback is still to be delivered.
+    pub callbacks_pending: i64,
 }
 
 /// What became of a renewal.
@@ -1227,6 +1240,11 @@ impl Store {
         next_ms: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        match state {
+            PushState::Failed => crate::metrics::callback_failed(CallbackFailure::GivenUp),
+            PushState::Pending => crate::metrics::callback_failed(CallbackFailure::Retry),
+            PushState::Delivered | PushState::None => {}
+        }
         sqlx::query(
             "UPDATE fg_events SET push_state = $2, push_next_ms = $3, push_error = $4,
                     push_attempts = push_attempts + 1
@@ -1595,6 +1613,54 @@ impl Store {
         .bind(value)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Rows by kind and status, the creation time of the oldest waiting
+    /// row and the number of events waiting for a callback: what
+    /// `/metrics` reports of the queue.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let rows =
+            sqlx::query("SELECT kind, status, COUNT(*) AS n FROM fg_tasks GROUP BY kind, status")
+                .fetch_all(&self.pool)
+                .await?;
+        // Every kind and status, 0 when no row has it.
+        let mut by_state: Vec<(TaskKind, TaskStatus, i64)> =
+            [TaskKind::MediaProcess, TaskKind::Snapshot]
+                .into_iter()
+                .flat_map(|kind| TaskStatus::NAMES.map(|(status, _)| (kind, status, 0)))
+                .collect();
+        for row in rows {
+            let kind = TaskKind::parse(&row.try_get::<String, _>("kind")?)?;
+            let status = TaskStatus::parse(&row.try_get::<String, _>("status")?)?;
+            let n = row.try_get::<i64, _>("n")?;
+            if let Some(entry) = by_state
+                .iter_mut()
+                .find(|(k, s, _)| *k == kind && *s == status)
+            {
+                entry.2 = n;
+            }
+        }
+        let oldest_waiting_ms =
+            sqlx::query("SELECT MIN(created_ms) AS t FROM fg_tasks WHERE status = 'WAITING'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<Option<i64>, _>("t")?;
+        let callbacks_pending =
+            sqlx::query("SELECT COUNT(*) AS n FROM fg_events WHERE push_state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<i64, _>("n")?;
+        Ok(Backlog {
+            by_state,
+            oldest_waiting_ms,
+            callbacks_pending,
+        })
+    }
+
+    /// Whether the store answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

@@ -84,6 +84,9 @@ async fn worker_loop<H: JobHost>(host: Arc<H>, n: usize) {
             .await
         {
             Ok(Some(row)) => {
+                if row.attempts > 1 {
+                    crate::metrics::lease_taken_over();
+                }
                 let span = tracing::info_span!("task", task = %row.task_id, worker = n);
                 jobs.running.fetch_add(1, Ordering::SeqCst);
                 match row.kind {
@@ -268,6 +271,28 @@ async fn hand_back(jobs: &Jobs, row: &TaskRow, progress: Option<String>) {
         .renew(&row.task_id, &jobs.node, 0, progress.as_deref())
         .await;
     tracing::info!(task = %row.task_id, "task interrupted; it will be resumed");
+}
+
+/// Whether the job store answers (readiness).
+pub async fn store_reachable(jobs: &Jobs) -> bool {
+    jobs.store.ping().await.is_ok()
+}
+
+/// The queue's figures for `/metrics` (every gateway sharing the store).
+pub async fn backlog(jobs: &Jobs) -> Result<crate::metrics::JobBacklog, super::store::StoreError> {
+    let backlog = jobs.store.backlog().await?;
+    let oldest = backlog
+        .oldest_waiting_ms
+        .map_or(0, |created| now_ms().saturating_sub(created).max(0));
+    Ok(crate::metrics::JobBacklog {
+        by_state: backlog
+            .by_state
+            .into_iter()
+            .map(|(kind, status, n)| (kind.as_str(), status.as_str(), n))
+            .collect(),
+        oldest_waiting: Duration::from_millis(oldest as u64),
+        callbacks_pending: backlog.callbacks_pending,
+    })
 }
 
 /// Runs a snapshot job: its pictures are staged and published only when
@@ -484,6 +509,12 @@ async fn finish(
     {
         Ok(true) => {
             jobs.event_added();
+            let ran = now.saturating_sub(row.begin_ms.unwrap_or(now)).max(0);
+            crate::metrics::job_ended(
+                row.kind.as_str(),
+                status.as_str(),
+                Duration::from_millis(ran as u64),
+            );
             true
         }
         Ok(false) => {

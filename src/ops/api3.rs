@@ -37,7 +37,7 @@ pub async fn handle(
         }
         Ok(other) => json!({ "Response": { "Result": other, "RequestId": request_id } }),
         Err(err) => {
-            tracing::info!(code = %err.code, message = %err.message, "API 3.0 request refused");
+            tracing::info!(code = %err.code, detail = %err.message, "API 3.0 request refused");
             json!({ "Response": {
                 "Error": { "Code": err.code, "Message": err.message },
                 "RequestId": request_id,

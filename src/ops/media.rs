@@ -13,6 +13,7 @@ use super::Ctx;
 use crate::error::ApiError;
 use crate::media::{self, Limits, SnapshotParams};
 use crate::memory_cache::{CachedImage, SnapshotCache, Turn};
+use crate::metrics::{self, SnapshotSource};
 use crate::proto::conditional::etag_list_matches;
 use crate::proto::snapshot;
 use crate::proto::xml::XmlWriter;
@@ -96,26 +97,35 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
         &info.etag,
         &snapshot::normalized(&params),
     );
-    let (image, cache) = match ctx.state.snapshots.get(&cache_key) {
-        Some(image) => (image, "hit"),
+    let (image, source) = match ctx.state.snapshots.get(&cache_key) {
+        Some(image) => (image, SnapshotSource::Cached),
         None => match ctx.state.in_flight.join(&cache_key) {
             Turn::Lead(leader) => match ctx.state.snapshots.get(&cache_key) {
                 // Another leader finished between the lookup and the join.
-                Some(image) => (image, "hit"),
+                Some(image) => (image, SnapshotSource::Cached),
                 None => {
                     let image = decode_snapshot(ctx, key(ctx), &info, params).await?;
                     // Cached before the followers are released, so a request
                     // arriving now finds either the flight or the picture.
                     ctx.state.snapshots.put(cache_key, image.clone());
                     leader.finish(&image);
-                    (image, "miss")
+                    (image, SnapshotSource::Decoded)
                 }
             },
             Turn::Follow(follower) => match follower.wait().await {
-                Some(image) => (image, "shared"),
-                None => (decode_snapshot(ctx, key(ctx), &info, params).await?, "miss"),
+                Some(image) => (image, SnapshotSource::Coalesced),
+                None => (
+                    decode_snapshot(ctx, key(ctx), &info, params).await?,
+                    SnapshotSource::Decoded,
+                ),
             },
         },
+    };
+    metrics::snapshot_served(source);
+    let cache = match source {
+        SnapshotSource::Cached => "hit",
+        SnapshotSource::Coalesced => "shared",
+        SnapshotSource::Decoded => "miss",
     };
     let builder = http::Response::builder()
         .status(StatusCode::OK)
@@ -162,6 +172,8 @@ pub(super) async fn decode_snapshot(
             ..limits.clone()
         };
         let mut decoder = None;
+        // Decode time on the worker (the queue wait is not in it).
+        let began = Instant::now();
         let attempt = || {
             // What this request reads: from zero for a fresh reader (the
             // open counts), from where the last request left a cached one.
@@ -176,8 +188,10 @@ pub(super) async fn decode_snapshot(
                     (video, stats, false, (0, 0))
                 }
             };
+            metrics::opened_container(reused);
             let mut video = video.into_video(&limits)?;
             let image = media::snapshot_of(&mut video, &params, &limits)?;
+            metrics::snapshot_decoded(params.mode.as_str(), began.elapsed());
             let cut = video.pictures_cut();
             let taken = (stats.bytes() - bytes, stats.requests() - requests);
             let (video, closing) = video.into_parts();

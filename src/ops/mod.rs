@@ -143,7 +143,50 @@ pub struct Ctx<'a> {
     pub principal: &'a auth::Principal,
 }
 
-/// Routes, authenticates, authorizes and serves one request.
+/// The operation a response answers, as metrics and logs name it: a
+/// response extension [`handle`] sets (absent when routing failed before
+/// a bucket was found).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation(pub &'static str);
+
+/// The operation name of an API 3.0 request (its `X-TC-Action`, when
+/// served; a fixed set, whatever clients send).
+pub fn api3_operation(parts: &http::request::Parts) -> &'static str {
+    let action = parts
+        .headers
+        .get("x-tc-action")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    vod::ACTIONS
+        .iter()
+        .find(|name| **name == action)
+        .copied()
+        .unwrap_or("Api3Other")
+}
+
+/// The operation name of a routed endpoint: COS's names, `Snapshot` and
+/// `VideoInfo` for the `ci-process` GETs, `Ci<resource>` for the CI media
+/// API.
+pub fn operation(endpoint: &Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Snapshot => "Snapshot",
+        Endpoint::VideoInfo => "VideoInfo",
+        Endpoint::Ci(_) => match auth::policy::action(endpoint) {
+            "ci:MediaJobs" => "CiMediaJobs",
+            "ci:MediaTemplates" => "CiMediaTemplates",
+            "ci:MediaQueue" => "CiMediaQueue",
+            "ci:MediaBuckets" => "CiMediaBuckets",
+            "ci:GenerateSnapshot" => "CiSnapshot",
+            "ci:GetMediaInfo" => "CiMediaInfo",
+            "ci:MediaWorkflows" => "CiMediaWorkflows",
+            _ => "CiOther",
+        },
+        other => other.name(),
+    }
+}
+
+/// Routes, authenticates, authorizes and serves one request; the response
+/// carries its [`Operation`].
 pub async fn handle(
     state: &AppState,
     request: Request<Incoming>,
@@ -151,7 +194,10 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let (parts, incoming) = request.into_parts();
     if api3::is_api3(&parts) {
-        return Ok(api3::handle(state, &parts, incoming, request_id).await);
+        let mut response = api3::handle(state, &parts, incoming, request_id).await;
+        let operation = Operation(api3_operation(&parts));
+        response.extensions_mut().insert(operation);
+        return Ok(response);
     }
     let host = parts
         .headers
@@ -162,13 +208,15 @@ pub async fn handle(
         && parts.method == http::Method::GET
         && parts.uri.path().starts_with(demo::PREFIX)
     {
-        return demo::handle(
+        let mut response = demo::handle(
             state,
             parts.uri.path(),
             parts.uri.query(),
             host.unwrap_or("127.0.0.1"),
         )
-        .await;
+        .await?;
+        response.extensions_mut().insert(Operation("Demo"));
+        return Ok(response);
     }
     let addressing = Addressing {
         domain: &state.config.domain,
@@ -209,13 +257,17 @@ pub async fn handle(
         .get(&route.bucket)
         .ok_or_else(|| ProtoError::NoSuchBucket(route.bucket.clone()))?;
     let rules = state.cors.get(&bucket.name);
+    let operation = Operation(operation(&route.endpoint));
     if route.endpoint == Endpoint::Preflight {
-        return cors::preflight(&rules, &parts.headers);
+        let mut response = cors::preflight(&rules, &parts.headers)?;
+        response.extensions_mut().insert(operation);
+        return Ok(response);
     }
     let outcome = serve(state, bucket, &route, &parts, incoming).await;
     let mut response = outcome
         .unwrap_or_else(|err| crate::server::error_response(&err, parts.uri.path(), request_id));
     cors::decorate(&rules, &parts.method, &parts.headers, &mut response);
+    response.extensions_mut().insert(operation);
     Ok(response)
 }
 
@@ -282,5 +334,89 @@ async fn serve(
         Endpoint::DeleteBucketCors => cors::delete(&ctx).await,
         Endpoint::Preflight => cors::preflight(&state.cors.get(&bucket.name), &parts.headers),
         Endpoint::Ci(call) => ci::handle(&ctx, call, &parts.method, body()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api3_request(action: &str) -> http::request::Parts {
+        http::Request::post("/")
+            .header("x-tc-action", action)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn operation_labels_come_from_a_fixed_set() {
+        assert_eq!(operation(&Endpoint::GetObject), "GetObject");
+        assert_eq!(operation(&Endpoint::PutObject), "PutObject");
+        assert_eq!(operation(&Endpoint::Snapshot), "Snapshot");
+        assert_eq!(operation(&Endpoint::VideoInfo), "VideoInfo");
+        assert_eq!(
+            operation(&Endpoint::UploadPart {
+                upload_id: "u".into(),
+                part_number: 1
+            }),
+            "UploadPart"
+        );
+        assert_eq!(
+            api3_operation(&api3_request("ProcessMedia")),
+            "ProcessMedia"
+        );
+        assert_eq!(
+            api3_operation(&api3_request("DescribeImageSpriteTemplates")),
+            "DescribeImageSpriteTemplates"
+        );
+        // Whatever a client sends, the label stays in the set.
+        assert_eq!(
+            api3_operation(&api3_request("DeleteEverything")),
+            "Api3Other"
+        );
+        assert_eq!(api3_operation(&api3_request(&"x".repeat(300))), "Api3Other");
+    }
+
+    #[test]
+    fn ci_calls_are_named_by_resource() {
+        let buckets = ["b-1250000000".to_owned()];
+        let addressing = Addressing {
+            domain: "myqcloud.com",
+            default_bucket: "b-1250000000",
+            buckets: &buckets,
+        };
+        let ci = |method: http::Method, path: &str| {
+            let route = route::route(
+                addressing,
+                &method,
+                Some("b-1250000000.ci.ap-guangzhou.myqcloud.com"),
+                path,
+                None,
+                &HeaderMap::new(),
+            )
+            .unwrap();
+            operation(&route.endpoint)
+        };
+        assert_eq!(ci(http::Method::POST, "/jobs"), "CiMediaJobs");
+        assert_eq!(ci(http::Method::GET, "/jobs/j123"), "CiMediaJobs");
+        assert_eq!(ci(http::Method::POST, "/template"), "CiMediaTemplates");
+        assert_eq!(ci(http::Method::GET, "/nothing-served-here"), "CiOther");
+    }
+
+    #[test]
+    fn every_template_action_is_named() {
+        for kind in crate::jobs::templates::Kind::ALL {
+            let name = kind.name();
+            for action in [
+                format!("Create{name}"),
+                format!("Describe{name}s"),
+                format!("Modify{name}"),
+                format!("Delete{name}"),
+            ] {
+                assert!(vod::ACTIONS.contains(&action.as_str()), "{action}");
+            }
+        }
     }
 }

@@ -21,6 +21,41 @@ use crate::jobs::task::{
 use crate::jobs::templates::{Fill, Format, Kind, SampleType, Template, TemplateFields};
 use crate::jobs::{JobError, Jobs, TemplateQuery};
 
+/// Every action served, by name (metrics and logs name the others
+/// `Api3Other`).
+pub const ACTIONS: &[&str] = &[
+    "ProcessMedia",
+    "ProcessMediaByProcedure",
+    "DescribeTaskDetail",
+    "DescribeTasks",
+    "PullEvents",
+    "ConfirmEvents",
+    "ModifyEventConfig",
+    "DescribeEventConfig",
+    "DescribeMediaInfos",
+    "CreateProcedureTemplate",
+    "DeleteProcedureTemplate",
+    "DescribeProcedureTemplates",
+    "ApplyUpload",
+    "CommitUpload",
+    "CreateSnapshotByTimeOffsetTemplate",
+    "DescribeSnapshotByTimeOffsetTemplates",
+    "ModifySnapshotByTimeOffsetTemplate",
+    "DeleteSnapshotByTimeOffsetTemplate",
+    "CreateSampleSnapshotTemplate",
+    "DescribeSampleSnapshotTemplates",
+    "ModifySampleSnapshotTemplate",
+    "DeleteSampleSnapshotTemplate",
+    "CreateImageSpriteTemplate",
+    "DescribeImageSpriteTemplates",
+    "ModifyImageSpriteTemplate",
+    "DeleteImageSpriteTemplate",
+    "CreateAnimatedGraphicsTemplate",
+    "DescribeAnimatedGraphicsTemplates",
+    "ModifyAnimatedGraphicsTemplate",
+    "DeleteAnimatedGraphicsTemplate",
+];
+
 /// Most time points one `SnapshotByTimeOffsetTaskSet` entry may ask for.
 pub const MAX_TIME_OFFSETS: usize = 1000;
 

@@ -139,6 +139,14 @@ pub enum SeekMode {
 }
 
 impl SeekMode {
+    /// The parameter's value: `keyframe` or `exactframe`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeekMode::Keyframe => "keyframe",
+            SeekMode::ExactFrame => "exactframe",
+        }
+    }
+
     /// Decoder threads that suit the mode. An exact frame deep in a GOP
     /// decodes a chain of reference frames (the others are skipped), each
     /// waiting on the last, so frame threads overlap only partly: twice as
@@ -362,10 +370,7 @@ pub fn normalized(params: &SnapshotParams) -> String {
             Rotate::Auto => "auto",
             Rotate::Off => "off",
         },
-        match params.mode {
-            SeekMode::Keyframe => "keyframe",
-            SeekMode::ExactFrame => "exactframe",
-        }
+        params.mode.as_str()
     );
     if let Some(quality) = params.quality {
         text.push_str(&format!("&fg-quality={quality}"));

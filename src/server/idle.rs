@@ -4,7 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -12,13 +12,15 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// Shared last-activity stamp (milliseconds since `origin`) and the number
-/// of requests being handled.
+/// Shared last-activity stamp (milliseconds since `origin`, the
+/// connection's start), the number of requests being handled and whether
+/// one ever started.
 #[derive(Debug, Clone)]
 pub struct Activity {
     origin: Instant,
     last_ms: Arc<AtomicU64>,
     in_flight: Arc<AtomicU64>,
+    used: Arc<AtomicBool>,
 }
 
 /// Marks a request in progress until dropped.
@@ -42,7 +44,38 @@ impl Activity {
     /// handler works on it, however long that takes without I/O.
     pub fn begin(&self) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.used.store(true, Ordering::Relaxed);
         InFlight(self.clone())
+    }
+
+    /// Whether a request is in progress.
+    pub fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether a request ever started on the connection.
+    pub fn ever_used(&self) -> bool {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// When the connection was opened.
+    pub fn opened(&self) -> Instant {
+        self.origin
+    }
+
+    /// When a byte last moved or a request last ended.
+    pub fn last_active(&self) -> Instant {
+        self.origin + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// Resolves if no request has started `limit` after the connection
+    /// opened (a client that connects and sends nothing, or dribbles its
+    /// first head); never otherwise.
+    pub async fn unused_after(&self, limit: Duration) {
+        tokio::time::sleep_until(self.origin + limit).await;
+        if self.ever_used() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Resolves once no request is in progress and no byte has moved for
@@ -73,6 +106,7 @@ impl<S> Tracked<S> {
             origin: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
             in_flight: Arc::new(AtomicU64::new(0)),
+            used: Arc::new(AtomicBool::new(false)),
         };
         (
             Self {

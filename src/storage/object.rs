@@ -12,6 +12,7 @@ use object_store::{GetOptions, GetRange, GetResult, GetResultPayload, ObjectMeta
 use super::meta::ObjectInfo;
 use super::write::{write_stream, Expect};
 use super::{key_to_path, path_to_key, Bucket, StorageError};
+use crate::metrics::{self, StoreReader};
 use crate::proto::route::RESERVED_PREFIX;
 use crate::zero_copy;
 use std::sync::Arc;
@@ -123,14 +124,18 @@ fn file_chunks(
 }
 
 impl Bucket {
-    /// Streams `range` of `key`.
+    /// Streams `range` of `key` (counted in the store-read metrics).
     pub async fn read(&self, key: &str, range: Range<u64>) -> Result<GetBody, StorageError> {
-        open_stream(self.data.as_ref(), &key_to_path(key), range)
+        metrics::store_request(StoreReader::Object);
+        let body = open_stream(self.data.as_ref(), &key_to_path(key), range)
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => StorageError::NoSuchKey,
                 e => e.into(),
-            })
+            })?;
+        Ok(body
+            .inspect_ok(|chunk| metrics::store_bytes(StoreReader::Object, chunk.len() as u64))
+            .boxed())
     }
 
     /// The whole of `key` in memory, if the backend still holds the version
@@ -154,6 +159,8 @@ impl Bucket {
             Err(e) => return Err(e.into()),
         };
         let len = result.meta.size;
+        metrics::store_request(StoreReader::Object);
+        metrics::store_bytes(StoreReader::Object, len);
         match result.payload {
             GetResultPayload::File(file, _) if len >= zero_copy::MIN_FILE_BYTES as u64 => {
                 let read = tokio::task::spawn_blocking(move || {

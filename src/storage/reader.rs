@@ -20,6 +20,7 @@ use tokio::runtime::Handle;
 
 use super::{key_to_path, Bucket};
 use crate::media::source::ByteSource;
+use crate::metrics::StoreReader;
 
 const MIN_WINDOW: u64 = 64 * 1024;
 const MAX_WINDOW: u64 = 1024 * 1024;
@@ -144,6 +145,8 @@ impl ObjectReader {
         self.stats
             .bytes
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        crate::metrics::store_request(StoreReader::Decode);
+        crate::metrics::store_bytes(StoreReader::Decode, bytes.len() as u64);
         if self.windows.len() == CACHED {
             self.windows.pop_front();
         }

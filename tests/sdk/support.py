@@ -245,11 +245,14 @@ def _tail(path: Path, lines: int = 40) -> str:
 class Gateway:
     """One framegate process started from a TOML config."""
 
-    def __init__(self, config: Path, workdir: Path, name: str, extra_env: dict | None = None):
+    def __init__(self, config: Path, workdir: Path, name: str, extra_env: dict | None = None,
+                 preexec_fn=None):
         self.config = config
         self.workdir = workdir
         self.name = name
         self.extra_env = extra_env or {}
+        # Runs in the child before exec (e.g. to lower its open-file limit).
+        self.preexec_fn = preexec_fn
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.port = 0
@@ -277,6 +280,7 @@ class Gateway:
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=self.workdir,
+            preexec_fn=self.preexec_fn,
         )
         err.close()
         reader = _LineReader(self.proc.stdout, self.stdout_log)
