@@ -308,7 +308,7 @@ pub(super) async fn decode_snapshot(
         store_bytes = bytes,
         store_requests = requests,
         reopened = reuse == Reuse::Opened,
-        reuse = reuse.as_str(),
+        reuse = %reuse.as_str(),
         pictures_cut = cut,
         frame_pts = image.pts_seconds,
         width = image.width,
