@@ -14,6 +14,10 @@ use crate::av::{
     self, AvError, Decoder, Discard, Frame, Input, OpenError, Packet, Rational, StreamInfo,
 };
 
+/// The most bytes one read hint asks for: what a seek will read next, from
+/// the index, in one request (beyond, the reader's own read-ahead goes on).
+const MAX_READ_HINT: u64 = 4 * 1024 * 1024;
+
 /// An opened video stream ready to decode.
 pub struct Video {
     // Field order matters for drop order: decoder, then input.
@@ -444,6 +448,9 @@ impl Video {
         loop {
             let from_start = seek_ts <= self.first;
             self.seek(seek_ts, from_start)?;
+            // The keyframe packet alone.
+            let keyframe = self.indexed_keyframe(seek_ts).unwrap_or(seek_ts);
+            self.hint_reads(seek_ts, keyframe);
             match self.keyframe_attempt(target, from_start)? {
                 Attempt::Found(frame, ts) => {
                     let sar = match frame.sample_aspect_ratio() {
@@ -539,6 +546,10 @@ impl Video {
             loop {
                 let from_start = seek_ts <= self.first;
                 self.seek(seek_ts, from_start)?;
+                // Up to the first target, and the few packets decoded
+                // after it before its frame comes out.
+                let margin = seconds_to_ts(0.25, tb);
+                self.hint_reads(seek_ts, targets[done].saturating_add(margin));
                 let run = Run {
                     targets: &targets[done..],
                     keyframes: &keyframes[done..],
@@ -591,6 +602,20 @@ impl Video {
                     .indexed_keyframe_before(self.stream.index, target)
             })
             .flatten()
+    }
+
+    /// Tells the byte source, when the container's index knows, which bytes
+    /// the decode after a seek to `from` reads up to the packet at `until`
+    /// (at most [`MAX_READ_HINT`] of them), so that a remote store serves
+    /// them in one request.
+    fn hint_reads(&mut self, from: i64, until: i64) {
+        if !self.input.seeks_by_index() {
+            return;
+        }
+        if let Some(range) = self.input.indexed_bytes(self.stream.index, from, until) {
+            let end = range.end.min(range.start.saturating_add(MAX_READ_HINT));
+            self.input.will_read(range.start..end);
+        }
     }
 
     /// Without an index, a forward pass seeks ahead when the next target

@@ -133,7 +133,12 @@ impl ObjectReader {
             MIN_WINDOW
         };
         let end = (offset + self.next_size.max(wanted as u64)).min(self.len);
-        let range = offset..end;
+        self.fetch(offset..end)
+    }
+
+    /// Fetches `range` as one window (one ranged GET).
+    fn fetch(&mut self, range: std::ops::Range<u64>) -> io::Result<()> {
+        let offset = range.start;
         let store = self.store.clone();
         let path = self.path.clone();
         let bytes = self
@@ -164,6 +169,24 @@ impl ObjectReader {
 impl ByteSource for ObjectReader {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Fetches the hinted range in one request unless a cached window
+    /// already holds it; reads past it go on with the largest windows.
+    fn will_read(&mut self, range: std::ops::Range<u64>) {
+        let end = range.end.min(self.len);
+        if range.start >= end {
+            return;
+        }
+        if self
+            .cached(range.start)
+            .is_some_and(|(start, data)| start + data.len() as u64 >= end)
+        {
+            return;
+        }
+        if self.fetch(range.start..end).is_ok() {
+            self.next_size = MAX_WINDOW;
+        }
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -237,5 +260,24 @@ mod tests {
         assert!(stats.requests() < 3 + 16, "{} requests", stats.requests());
         assert!(stats.bytes() < 3 * MIN_WINDOW + 8_000_000 + MAX_WINDOW);
         assert_eq!(reader.read_at(data.len() as u64, &mut buf).unwrap(), 0);
+
+        // A hinted range comes in one request and serves the reads in it;
+        // reading on past it continues with the largest windows.
+        let (before, bytes_before) = (stats.requests(), stats.bytes());
+        reader.will_read(2_000_000..3_500_000);
+        assert_eq!(stats.requests(), before + 1);
+        let mut offset = 2_000_000u64;
+        while offset < 3_500_000 {
+            let n = reader.read_at(offset, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[offset as usize..offset as usize + n]);
+            offset += n as u64;
+        }
+        assert_eq!(stats.requests(), before + 1);
+        reader.read_at(offset, &mut buf).unwrap();
+        assert_eq!(stats.requests(), before + 2);
+        assert_eq!(stats.bytes() - bytes_before, 1_500_000 + MAX_WINDOW);
+        // A range already cached costs nothing.
+        reader.will_read(2_100_000..2_200_000);
+        assert_eq!(stats.requests(), before + 2);
     }
 }
