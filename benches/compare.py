@@ -431,10 +431,12 @@ def exact_url(gw: support.Gateway, key: str, t: float) -> str:
     return presign(gw, key, {"ci-process": "snapshot", "time": f"{t:g}", "mode": "exactframe"})
 
 
-def encodes_dir(args) -> Path:
-    """The ordinary encodes, made by `fixtures/make.sh encodes DIR` when missing."""
+def encodes_dir(args, names: list[str] | None = None) -> Path:
+    """Where the ordinary encodes are, made by `fixtures/make.sh encodes DIR`
+    when one of `names` (default: all) is missing."""
     out = args.encodes or args.dir
-    if not all((out / name).exists() for _, name, _ in ENCODES):
+    names = names or [name for _, name, _ in ENCODES]
+    if not all((out / name).exists() for name in names):
         log(f"encodes: making the ordinary encodes in {out} (fixtures/make.sh encodes, a few minutes)")
         subprocess.run(["bash", str(ROOT / "fixtures" / "make.sh"), "encodes", str(out)], check=True)
     return out
@@ -472,7 +474,7 @@ def encodes_section(args, sec: Section) -> None:
         session.close()
     sec.body.append(
         "Ordinary encodes of 10 s of 1080p (`fixtures/make.sh encodes DIR`: the test pattern with "
-        "film-like grain; x264 and x265 default preset and x264 `superfast` as one 10 s GOP; "
+        "light grain, CRF capped at 10 Mbit/s; x264 and x265 default preset and x264 `superfast` as one 10 s GOP; "
         "phone-like H.264 at 30 fps, High profile, no B-frames, 1 s and 2 s GOPs). Gateway over "
         "HTTP (local filesystem, cache off; before each exact request an untimed keyframe request "
         "takes the parked decoder away, so every exact request decodes from its keyframe) and the "
@@ -776,8 +778,8 @@ class DelayProxy(CountingProxy):
 
 
 def remote_section(args, sec: Section) -> None:
-    folder = encodes_dir(args)
     name = "x264_superfast_1080p.mp4"
+    folder = encodes_dir(args, [name])
     video = folder / name
     delay = 0.020
     tmp = Path(tempfile.mkdtemp(prefix="framegate-remote-"))
@@ -825,7 +827,8 @@ def remote_section(args, sec: Section) -> None:
                               config=Config(s3={"addressing_style": "path"}))
         s3_keys = [o["Key"] for o in client.list_objects_v2(Bucket=support.S3_BACKING_BUCKET)
                    .get("Contents", [])]
-        object_key = next((k for k in s3_keys if k.endswith(keys["keyframe"])), None)
+        object_key = next((k for k in s3_keys if k.endswith(keys["keyframe"])
+                           and not k.startswith(".framegate/")), None)
         if object_key:
             src = client.generate_presigned_url(
                 "get_object", Params={"Bucket": support.S3_BACKING_BUCKET, "Key": object_key},

@@ -190,7 +190,7 @@ pub struct MediaConfig {
     /// (0 disables the cache).
     pub cache_bytes: usize,
     /// Opened videos (parsed container header and index, read-ahead
-    /// windows of up to 4 MiB) kept for repeated snapshots of the same
+    /// windows of up to 8 MiB) kept for repeated snapshots of the same
     /// object version (0 opens every time).
     pub open_cache_entries: usize,
     /// Decoders kept after an exact snapshot at the position they reached,

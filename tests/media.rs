@@ -1056,6 +1056,40 @@ fn scrubbing_mpegts_without_index_equals_fresh_decodes() {
     check_scrub_patterns("offset.ts", 4.0, FreshModes::Both);
 }
 
+/// After a seek the pipeline tells the source which bytes come next, from
+/// the index: the keyframe packet alone for a keyframe snapshot, the packets
+/// up to just past the target for an exact one (so a remote store serves
+/// them in one round trip).
+#[test]
+fn seeks_hint_the_bytes_the_index_says_come_next() {
+    let path = fixture("h264_bframes.mp4");
+    let key_source = CountingSource::new(FileSource::open(&path).unwrap());
+    let key_stats = key_source.stats();
+    snapshot(
+        Box::new(key_source),
+        &params(5.0, SeekMode::Keyframe),
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!(key_stats.hints(), 1);
+    assert!(key_stats.hinted_bytes() > 1000 && key_stats.hinted_bytes() < 100_000);
+    let exact_source = CountingSource::new(FileSource::open(&path).unwrap());
+    let exact_stats = exact_source.stats();
+    snapshot(
+        Box::new(exact_source),
+        &params(5.0, SeekMode::ExactFrame),
+        &exact_limits(),
+    )
+    .unwrap();
+    assert_eq!(exact_stats.hints(), 1);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let hinted = exact_stats.hinted_bytes();
+    assert!(
+        hinted > size / 3 && hinted < size * 2 / 3,
+        "{hinted} of {size}"
+    );
+}
+
 /// A continued decode first serves what the last one left on screen: a
 /// time inside the same frame, or just after it, gives that frame again.
 #[test]

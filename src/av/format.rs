@@ -540,7 +540,8 @@ impl Input {
 
     /// The bytes that hold stream `index`'s packets from its indexed
     /// keyframe at or before `from` up to and including its indexed packet
-    /// at or before `until` (both in the stream's time base), when the
+    /// at or before `until` (both in the stream's time base; an `until`
+    /// before that keyframe means the keyframe packet alone), when the
     /// index knows both (MP4 indexes every packet; other containers only
     /// keyframes, if anything). Packets of other streams interleaved there
     /// are inside the range.
@@ -552,12 +553,15 @@ impl Input {
         unsafe {
             let key =
                 ffi::avformat_index_get_entry_from_timestamp(st, from, ffi::AVSEEK_FLAG_BACKWARD);
+            if key.is_null() {
+                return None;
+            }
             let last = ffi::avformat_index_get_entry_from_timestamp(
                 st,
-                until.max(from),
+                until.max((*key).timestamp),
                 ffi::AVSEEK_FLAG_BACKWARD | ffi::AVSEEK_FLAG_ANY,
             );
-            if key.is_null() || last.is_null() {
+            if last.is_null() {
                 return None;
             }
             let start = u64::try_from((*key).pos).ok()?;

@@ -16,7 +16,7 @@ use crate::av::{
 
 /// The most bytes one read hint asks for: what a seek will read next, from
 /// the index, in one request (beyond, the reader's own read-ahead goes on).
-const MAX_READ_HINT: u64 = 4 * 1024 * 1024;
+const MAX_READ_HINT: u64 = 8 * 1024 * 1024;
 
 /// An opened video stream ready to decode.
 pub struct Video {
@@ -449,8 +449,7 @@ impl Video {
             let from_start = seek_ts <= self.first;
             self.seek(seek_ts, from_start)?;
             // The keyframe packet alone.
-            let keyframe = self.indexed_keyframe(seek_ts).unwrap_or(seek_ts);
-            self.hint_reads(seek_ts, keyframe);
+            self.hint_reads(seek_ts, i64::MIN);
             match self.keyframe_attempt(target, from_start)? {
                 Attempt::Found(frame, ts) => {
                     let sar = match frame.sample_aspect_ratio() {
