@@ -1090,6 +1090,14 @@ fn seeks_hint_the_bytes_the_index_says_come_next() {
     );
 }
 
+/// The memory a parked decoder is counted at follows the picture size and
+/// format: 16 pictures of buffer, one per thread, two kept frames.
+#[test]
+fn parked_decoder_memory_estimate_follows_size_and_format() {
+    let video = Video::open(source(&fixture("h264_bframes.mp4")), &exact_limits()).unwrap();
+    assert_eq!(video.resident_bytes(4), 320 * 240 * 3 / 2 * (16 + 4 + 2));
+}
+
 /// A continued decode first serves what the last one left on screen: a
 /// time inside the same frame, or just after it, gives that frame again.
 #[test]

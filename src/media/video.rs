@@ -380,14 +380,31 @@ impl Video {
     }
 
     /// An estimate of the memory a decoder of this stream holds between
-    /// requests: its reference and reordering pictures, one picture per
-    /// frame thread, and the two frames a position keeps. Pictures are
-    /// counted at 16 bits per sample in 4:2:0 (three bytes a pixel at most
-    /// for the formats decoded here, padding included).
+    /// requests: the largest picture buffer the codecs here allow (16
+    /// pictures), one picture per frame thread, and the two frames a
+    /// position keeps, each the size its pixel format gives (4:2:0, 4:2:2 or
+    /// 4:4:4, 8 bits or more per sample).
     pub fn resident_bytes(&self, decode_threads: u32) -> u64 {
         let pixels = u64::from(self.stream.width) * u64::from(self.stream.height);
+        let format = &self.stream.details.sample_format;
+        // Samples per pixel, in halves.
+        let halves: u64 = if format.contains("444") || format.starts_with("gbr") {
+            6
+        } else if format.contains("422") {
+            4
+        } else {
+            3
+        };
+        let sample_bytes: u64 = if ["p9", "p10", "p12", "p14", "p16"]
+            .iter()
+            .any(|depth| format.contains(depth))
+        {
+            2
+        } else {
+            1
+        };
         let pictures = 16 + u64::from(decode_threads) + 2;
-        pixels * 3 * pictures
+        pixels * halves * sample_bytes / 2 * pictures
     }
 
     /// Gives the video the next request's deadline and cancel flag.
