@@ -9,8 +9,9 @@ Usage (from the repository root):
     cargo build --release
     fixtures/make.sh large DIR
     .venv/bin/python benches/compare.py DIR [--write]
-        [--only latency,bytes,load,rss,sprite,ci,pictures,metrics] [--skip SECTIONS]
+        [--only latency,encodes,scrub,bytes,remote,load,rss,sprite,ci,pictures,metrics] [--skip SECTIONS]
         [--runs 15] [--ffmpeg-runs 5] [--duration 10] [--binary target/release/framegate]
+        [--encodes DIR2]
 
     # a smoke run (4-5 minutes): every section, few runs, short load
     .venv/bin/python benches/compare.py DIR --runs 3 --ffmpeg-runs 1 --duration 2
@@ -24,7 +25,8 @@ Sections:
 
 latency  Snapshot latency through the gateway over HTTP (one keep-alive
          client, pre-signed URLs, warm server, snapshot cache off: every
-         request decodes; median and p95 of --runs, at most 5 where a
+         request decodes, an exact one from its keyframe, see `encodes`;
+         median and p95 of --runs, at most 5 where a
          request takes over a second) next to the ffmpeg command line for
          the same picture (median of --ffmpeg-runs, process start included,
          as a per-request ffmpeg pays it):
@@ -34,12 +36,27 @@ latency  Snapshot latency through the gateway over HTTP (one keep-alive
          --mode M [--width W] --repeat N` (file opened once, one untimed
          warm-up, then N timed seek+decode+render+encode runs, no HTTP).
          "n/a" where that binary does not accept --repeat yet.
+encodes  Exact frames (t=1, t=9.5) and a keyframe on ordinary encodes
+         (`fixtures/make.sh encodes DIR`, made when missing: 1080p from x264's
+         default preset and `superfast`, x265's default preset, one 10 s GOP
+         each, and phone-like H.264 with 1 s and 2 s GOPs) through the
+         gateway, interleaved one by one with the ffmpeg command line. Before
+         each exact request an untimed keyframe request takes the decoder the
+         last one parked, so each decodes from its keyframe.
+scrub    20 exact snapshots at increasing times inside the 10 s GOP of the
+         one-GOP encodes, each its own HTTP request (a scrub bar), next to
+         the deepest one alone and to the ffmpeg command line; how many
+         requests continued a parked decoder (from the gateway's log).
 bytes    Bytes a snapshot takes from the store on large_1gib.mp4, on the
          local-filesystem backend (the gateway's file reads, /proc/PID/io)
          and on an S3-compatible one (moto, behind a counting proxy: bytes
          and GETs): keyframe t=1 (first request), exact t=1, keyframe t=2 (a
          repeated request of the same object), next to the gateway's own
          `store_bytes=… store_requests=… reopened=…` log line.
+remote   Snapshot latency, store requests and sequential round trips on the
+         S3 backend (moto) behind a proxy that delays every request 20 ms:
+         keyframe and exact, first and repeated request of an object
+         version, next to `ffmpeg -i URL` (pre-signed) through the proxy.
 load     wrk against the gateway at 1, 8 and 64 connections (--duration
          seconds each): keyframe snapshots of sample_720p.mp4 (cache off;
          the Lua script rotates over 3800 pre-signed URLs with distinct
@@ -114,7 +131,8 @@ sys.path.insert(0, str(ROOT / "benches"))
 import snapshot_latency  # noqa: E402  (start_gateway, upload, store_bytes)
 import support  # noqa: E402
 
-SECTIONS = ("latency", "bytes", "load", "rss", "sprite", "ci", "pictures", "metrics")
+SECTIONS = ("latency", "encodes", "scrub", "bytes", "remote", "load", "rss", "sprite", "ci",
+            "pictures", "metrics")
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
@@ -130,6 +148,16 @@ INPUTS = [
 # (mode, time, width) per input; the width=320 case only for 1080p H.264.
 CASES = [("keyframe", 1.0, 0), ("keyframe", 9.5, 0), ("exactframe", 1.0, 0), ("exactframe", 9.5, 0)]
 EXTRA_CASES = {"sample_1080p.mp4": [("keyframe", 1.0, 320)]}
+# (label, file name, one 10 s GOP) of the ordinary encodes (`fixtures/make.sh encodes DIR`).
+ENCODES = [
+    ("1080p x264 default (medium)", "x264_medium_1080p.mp4", True),
+    ("1080p x264 superfast", "x264_superfast_1080p.mp4", True),
+    ("1080p x265 default (medium)", "x265_medium_1080p.mp4", True),
+    ("1080p phone-like, 1 s GOP", "phone_gop1s_1080p.mp4", False),
+    ("1080p phone-like, 2 s GOP", "phone_gop2s_1080p.mp4", False),
+]
+# The scrub: this many increasing exact times inside the GOP, the last one SCRUB_DEEPEST.
+SCRUB_STEPS, SCRUB_DEEPEST = 20, 9.5
 # Cases whose requests take longer than this many seconds get at most SLOW_CASE_RUNS runs.
 SLOW_CASE_S, SLOW_CASE_RUNS = 1.0, 5
 
@@ -324,10 +352,14 @@ class KeepAlive:
             conn.close()
 
 
-def http_times(client: KeepAlive, url: str, runs: int, warmup: int = 2) -> list[float]:
-    """Seconds per GET of `url` (checked: 200, a JPEG), after `warmup` untimed ones."""
+def http_times(client: KeepAlive, url: str, runs: int, warmup: int = 2,
+               reset_url: str | None = None) -> list[float]:
+    """Seconds per GET of `url` (checked: 200, a JPEG), after `warmup` untimed
+    ones; `reset_url`, when given, is fetched untimed before each."""
     times = []
     for i in range(warmup + runs):
+        if reset_url:
+            client.get(reset_url)
         t0 = time.perf_counter()
         status, body = client.get(url)
         elapsed = time.perf_counter() - t0
@@ -401,6 +433,139 @@ class Bound:
         return result["median_ms"] / 1e3, result["p95_ms"] / 1e3
 
 
+def reset_url(gw: support.Gateway, key: str) -> str:
+    """A keyframe snapshot at t=0: untimed before an exact request, it takes
+    the decoder parked by the last exact request (keeping its opened
+    container), so the exact request decodes from its keyframe with a fresh
+    decoder, as a request for a new time would."""
+    return presign(gw, key, {"ci-process": "snapshot", "time": "0", "mode": "keyframe"})
+
+
+def exact_url(gw: support.Gateway, key: str, t: float) -> str:
+    return presign(gw, key, {"ci-process": "snapshot", "time": f"{t:g}", "mode": "exactframe"})
+
+
+def encodes_dir(args, names: list[str] | None = None) -> Path:
+    """Where the ordinary encodes are, made by `fixtures/make.sh encodes DIR`
+    when one of `names` (default: all) is missing."""
+    out = args.encodes or args.dir
+    names = names or [name for _, name, _ in ENCODES]
+    if not all((out / name).exists() for name in names):
+        log(f"encodes: making the ordinary encodes in {out} (fixtures/make.sh encodes, a few minutes)")
+        subprocess.run(["bash", str(ROOT / "fixtures" / "make.sh"), "encodes", str(out)], check=True)
+    return out
+
+
+def encodes_section(args, sec: Section) -> None:
+    folder = encodes_dir(args)
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-encodes-"))
+    rows, figures = [], {}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        gw = start_gateway(stack, tmp / "gw")
+        session = KeepAlive()
+        for label, name, _ in ENCODES:
+            video = folder / name
+            if not video.exists():
+                rows.append([label, "(missing input)", *["n/a"] * 4])
+                continue
+            snapshot_latency.upload(gw, name, video)
+            for mode, t in [("keyframe", 9.5), ("exactframe", 1.0), ("exactframe", 9.5)]:
+                case = f"{'keyframe' if mode == 'keyframe' else 'exact'} t={t:g}"
+                log(f"encodes: {label}, {case}")
+                url = presign(gw, name, {"ci-process": "snapshot", "time": f"{t:g}", "mode": mode})
+                reset = reset_url(gw, name) if mode == "exactframe" else None
+                http_times(session, url, 1, warmup=1, reset_url=reset)
+                # Interleaved: one gateway request, then one ffmpeg run, n times,
+                # so that a change in the machine's load hits both alike.
+                ours, theirs = [], []
+                for _ in range(args.ffmpeg_runs):
+                    ours += http_times(session, url, 1, warmup=0, reset_url=reset)
+                    theirs += ffmpeg_times(ffmpeg_args(video, mode, t, 0), 1, tmp)
+                med, ff = statistics.median(ours), statistics.median(theirs)
+                figures[(name, mode, t)] = (med, ff)
+                rows.append([label, case, str(len(ours)), ms(med), ms(ff), ratio(ff, med)])
+        session.close()
+    sec.body.append(
+        "Ordinary encodes of 10 s of 1080p (`fixtures/make.sh encodes DIR`: the test pattern with "
+        "light grain, CRF capped at 10 Mbit/s; x264 and x265 default preset and x264 `superfast` as one 10 s GOP; "
+        "phone-like H.264 at 30 fps, High profile, no B-frames, 1 s and 2 s GOPs). Gateway over "
+        "HTTP (local filesystem, cache off; before each exact request an untimed keyframe request "
+        "takes the parked decoder away, so every exact request decodes from its keyframe) and the "
+        "ffmpeg command line (process start included), interleaved one by one; medians of n.\n")
+    sec.body.append(table(["input", "case", "n", "framegate", "ffmpeg CLI", "ffmpeg ÷ framegate"],
+                          rows, right={2, 3, 4, 5}))
+    for name, what in [("x264_medium_1080p.mp4", "H.264 from x264's default preset"),
+                       ("x264_superfast_1080p.mp4", "H.264 from x264 superfast"),
+                       ("x265_medium_1080p.mp4", "HEVC from x265's default preset")]:
+        fig = figures.get((name, "exactframe", 9.5))
+        if fig:
+            med, ff = fig
+            sec.targets.append(Target(f"exact frame 9.5 s into the 10 s 1080p GOP, {what}: ≥ 3× "
+                                      "faster than ffmpeg", ratio(ff, med), ff / med >= 3))
+
+
+def scrub_section(args, sec: Section) -> None:
+    folder = encodes_dir(args)
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-scrub-"))
+    times = [round(SCRUB_DEEPEST * (i + 1) / SCRUB_STEPS, 3) for i in range(SCRUB_STEPS)]
+    rows, targets = [], []
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        gw = start_gateway(stack, tmp / "gw")
+        session = KeepAlive()
+        for label, name, one_gop in ENCODES:
+            video = folder / name
+            if not one_gop or not video.exists():
+                continue
+            snapshot_latency.upload(gw, name, video)
+            reset = reset_url(gw, name)
+            urls = [exact_url(gw, name, t) for t in times]
+            session.get(reset)
+            session.get(urls[-1])  # warm: the container opened, the decoder code paged in
+            alone, scrubs, ffmpeg_alone = [], [], []
+            continued = 0
+            # Interleaved: the deepest exact frame alone, the whole scrub, ffmpeg alone.
+            for _ in range(max(1, min(args.ffmpeg_runs, 3))):
+                log(f"scrub: {label}")
+                alone += http_times(session, urls[-1], 1, warmup=0, reset_url=reset)
+                session.get(reset)
+                before = len(re.findall(r"reuse=continued", gw.stderr_log.read_text()))
+                t0 = time.perf_counter()
+                for url in urls:
+                    status, body = session.get(url)
+                    if status != 200:
+                        raise RuntimeError(f"GET {url}: {status} {body[:300]!r}")
+                scrubs.append(time.perf_counter() - t0)
+                continued = len(re.findall(r"reuse=continued", gw.stderr_log.read_text())) - before
+                ffmpeg_alone += ffmpeg_times(ffmpeg_args(video, "exactframe", SCRUB_DEEPEST, 0), 1, tmp)
+            log(f"scrub: {label}, ffmpeg for each of the {SCRUB_STEPS} times")
+            t0 = time.perf_counter()
+            for t in times:
+                ffmpeg_times(ffmpeg_args(video, "exactframe", t, 0), 1, tmp)
+            ffmpeg_scrub = time.perf_counter() - t0
+            a, sc, ff = statistics.median(alone), statistics.median(scrubs), statistics.median(ffmpeg_alone)
+            rows.append([label, str(len(scrubs)), ms(sc), f"{continued} of {SCRUB_STEPS}", ms(a),
+                         ratio(sc, a), ms(ff), ms(ffmpeg_scrub), ratio(ffmpeg_scrub, sc)])
+            targets.append(Target(f"scrub of {SCRUB_STEPS} increasing exact frames in the 10 s 1080p "
+                                  f"GOP, {label}: ≤ 2× the deepest single exact frame",
+                                  ratio(sc, a), sc / a <= 2))
+        session.close()
+    sec.body.append(
+        f"{SCRUB_STEPS} exact snapshots at increasing times inside one 10 s GOP "
+        f"({times[0]:g}, {times[1]:g} … {times[-1]:g} s), each its own HTTP request, one after "
+        "another over one keep-alive connection (what a hover preview or a scrub bar sends; "
+        "cache off), next to the deepest one alone (t=9.5, decoded from the keyframe: an untimed "
+        "keyframe request first takes the parked decoder away); medians of n interleaved rounds. "
+        "\"Continued\": requests the gateway logged as `reuse=continued` (a parked decoder "
+        "carried on from where the last request stopped). ffmpeg: the command line for t=9.5, "
+        f"and for each of the {SCRUB_STEPS} times in turn (one round).\n")
+    sec.body.append(table(["input", "n", "scrub total", "continued", "deepest alone",
+                           "scrub ÷ deepest", "ffmpeg deepest", f"ffmpeg {SCRUB_STEPS} times",
+                           "ffmpeg ÷ framegate scrub"], rows, right=set(range(1, 9))))
+    sec.targets += targets
+
+
 def latency_section(args, sec: Section) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="framegate-latency-"))
     with contextlib.ExitStack() as stack:
@@ -422,11 +587,14 @@ def latency_section(args, sec: Section) -> None:
                 log(f"latency: {label}, {case}")
                 url = presign(gw, name, {"ci-process": "snapshot", "time": f"{t:g}",
                                          "mode": mode, "width": str(width)})
+                # An exact request for the same time again would continue the
+                # decoder the last one parked there: each starts from its keyframe.
+                reset = reset_url(gw, name) if mode == "exactframe" else None
                 # Slow cases (exact frames deep in a 2160p/HEVC/VP9 GOP) get fewer
                 # runs, to keep a full run within ~10 minutes.
-                warm = http_times(session, url, 2, warmup=0)
+                warm = http_times(session, url, 2, warmup=0, reset_url=reset)
                 runs = args.runs if min(warm) < SLOW_CASE_S else min(args.runs, SLOW_CASE_RUNS)
-                ours = http_times(session, url, runs, warmup=0)
+                ours = http_times(session, url, runs, warmup=0, reset_url=reset)
                 b_med, b_p95 = bound.median_p95(video, mode, t, width, runs)
                 theirs = ffmpeg_times(ffmpeg_args(video, mode, t, width), args.ffmpeg_runs, tmp)
                 med, ff = statistics.median(ours), statistics.median(theirs)
@@ -566,6 +734,147 @@ class CountingProxy:
 
     def close(self) -> None:
         self._listener.close()
+
+
+class DelayProxy(CountingProxy):
+    """A CountingProxy that holds every request `delay` seconds before
+    passing it on (a store in another zone: each request costs a round trip)
+    and records when each request arrived and when its answer began, to
+    count the requests that had to wait for one another."""
+
+    METHODS = (b"GET ", b"HEAD ", b"PUT ", b"POST ", b"DELETE ")
+
+    def __init__(self, upstream: tuple[str, int], delay: float):
+        self.delay = delay
+        self.requests: list[tuple[float, float]] = []  # (arrived, answer began)
+        self._waiting: dict[int, list[float]] = {}
+        super().__init__(upstream)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, downstream: bool) -> None:
+        conn = id(dst) if downstream else id(src)  # the client socket names the connection
+        try:
+            while data := src.recv(1 << 16):
+                now = time.perf_counter()
+                with self._lock:
+                    if downstream:
+                        self.bytes += len(data)
+                        waiting = self._waiting.get(conn)
+                        if waiting and data.startswith(b"HTTP/"):
+                            self.requests.append((waiting.pop(0), now))
+                    elif data.startswith(self.METHODS):
+                        self.gets += data.count(b"GET /")
+                        self._waiting.setdefault(conn, []).append(now)
+                if not downstream and data.startswith(self.METHODS):
+                    time.sleep(self.delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def since(self, mark: int) -> tuple[int, int]:
+        """(requests, sequential round trips) since `mark`: the longest chain
+        of requests each sent after the answer to the one before began."""
+        with self._lock:
+            spans = sorted(self.requests[mark:], key=lambda r: r[1])
+        chain, end = 0, float("-inf")
+        for start, first_byte in spans:
+            if start >= end:
+                chain += 1
+                end = first_byte
+        return len(spans), chain
+
+
+def remote_section(args, sec: Section) -> None:
+    name = "x264_superfast_1080p.mp4"
+    folder = encodes_dir(args, [name])
+    video = folder / name
+    delay = 0.020
+    tmp = Path(tempfile.mkdtemp(prefix="framegate-remote-"))
+    rows = []
+    figures = {}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        s3 = start_s3(stack, tmp / "s3")
+        u = urllib.parse.urlsplit(s3.endpoint)
+        proxy = DelayProxy((u.hostname, u.port), delay)
+        stack.callback(proxy.close)
+        gw = start_gateway(stack, tmp / "gw", f"s3://{support.S3_BACKING_BUCKET}",
+                           f"http://127.0.0.1:{proxy.port}")
+        keys = {"keyframe": "remote-key.mp4", "exactframe": "remote-exact.mp4"}
+        for key in keys.values():
+            snapshot_latency.upload(gw, key, video)
+        session = KeepAlive()
+        cases = [("keyframe t=1, first request", "keyframe", 1.0),
+                 ("keyframe t=2, repeated request", "keyframe", 2.0),
+                 ("exact t=5, first request", "exactframe", 5.0),
+                 ("exact t=5.5, repeated request", "exactframe", 5.5)]
+        for label, mode, t in cases:
+            log(f"remote: {label}")
+            url = presign(gw, keys[mode], {"ci-process": "snapshot", "time": f"{t:g}", "mode": mode})
+            mark = proxy.mark()
+            before = proxy.counts()
+            t0 = time.perf_counter()
+            status, body = session.get(url)
+            elapsed = time.perf_counter() - t0
+            if status != 200:
+                raise RuntimeError(f"GET {url}: {status} {body[:300]!r}")
+            time.sleep(0.1)
+            requests_, chain = proxy.since(mark)
+            got = proxy.counts()[0] - before[0]
+            figures[label] = (elapsed, requests_, chain)
+            rows.append([f"framegate: {label}", ms(elapsed), str(requests_), str(chain), mib(got)])
+        session.close()
+        # ffmpeg reads a pre-signed URL of the same object through the same proxy.
+        import boto3
+        from botocore.config import Config
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{proxy.port}",
+                              region_name=support.S3_REGION,
+                              aws_access_key_id=support.S3_ACCESS_KEY,
+                              aws_secret_access_key=support.S3_SECRET_KEY,
+                              config=Config(s3={"addressing_style": "path"}))
+        s3_keys = [o["Key"] for o in client.list_objects_v2(Bucket=support.S3_BACKING_BUCKET)
+                   .get("Contents", [])]
+        object_key = next((k for k in s3_keys if k.endswith(keys["keyframe"])
+                           and not k.startswith(".framegate/")), None)
+        if object_key:
+            src = client.generate_presigned_url(
+                "get_object", Params={"Bucket": support.S3_BACKING_BUCKET, "Key": object_key},
+                ExpiresIn=3600)
+            for label, mode, t in [("keyframe t=1", "keyframe", 1.0), ("exact t=5", "exactframe", 5.0)]:
+                log(f"remote: ffmpeg {label}")
+                mark = proxy.mark()
+                before = proxy.counts()
+                args_ = [a if a != str(video) else src for a in ffmpeg_args(video, mode, t, 0)]
+                elapsed = ffmpeg_times(args_, 1, tmp)[0]
+                time.sleep(0.1)
+                requests_, chain = proxy.since(mark)
+                got = proxy.counts()[0] - before[0]
+                rows.append([f"ffmpeg -i URL: {label}", ms(elapsed), str(requests_), str(chain), mib(got)])
+    sec.body.append(
+        f"`{name}` (10 s 1080p, faststart, {video.stat().st_size / MiB:.1f} MiB) on the S3 backend "
+        f"(moto) behind a proxy that holds every request {delay * 1e3:.0f} ms before passing it on "
+        "(a bucket in another zone). Each row is one request on a warm gateway; \"first\" is the "
+        "first snapshot of that object version (the container is opened), \"repeated\" the next "
+        "one. Requests: what the store got (HEAD and GET); sequential: the longest chain of them "
+        "where each was sent after the answer to the one before began (each costs at least the "
+        "delay). ffmpeg reads a pre-signed URL of the same object through the same proxy.\n")
+    sec.body.append(table(["request", "latency", "store requests", "sequential", "bytes"], rows,
+                          right={1, 2, 3, 4}))
+    first = figures.get("keyframe t=1, first request")
+    repeat = figures.get("keyframe t=2, repeated request")
+    if first:
+        sec.targets.append(Target("first keyframe snapshot of a faststart MP4 on S3 behind a 20 ms "
+                                  "proxy: ≤ 3 sequential round trips", str(first[2]), first[2] <= 3))
+    if repeat:
+        sec.targets.append(Target("repeated request on the same object version: ≤ 1 sequential "
+                                  "round trip", str(repeat[2]), repeat[2] <= 1))
 
 
 def proc_io(pid: int) -> tuple[int, int]:
@@ -1219,11 +1528,16 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10,
                         help="seconds per load-generator run (default 10)")
     parser.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "framegate")
+    parser.add_argument("--encodes", type=Path, default=None,
+                        help="where `fixtures/make.sh encodes` puts (or has put) the ordinary "
+                             "encodes of the encodes and scrub sections (default: DIR)")
     parser.add_argument("--write", action="store_true",
                         help="replace the generated section of BENCHMARKS.md")
     args = parser.parse_args()
     args.dir = args.dir.resolve()
     args.binary = args.binary.resolve()
+    if args.encodes:
+        args.encodes = args.encodes.resolve()
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     skipped = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = (set(wanted) | skipped) - set(SECTIONS)
@@ -1244,7 +1558,10 @@ def main() -> int:
         signal.signal(signum, interrupt)
 
     runners = {"latency": ("Snapshot latency: gateway vs in-process bound vs ffmpeg CLI", latency_section),
+               "encodes": ("Exact frames on ordinary encodes vs the ffmpeg CLI", encodes_section),
+               "scrub": ("Scrubbing: 20 increasing exact frames in one GOP vs the deepest alone", scrub_section),
                "bytes": ("Bytes read from the store per snapshot, ≥ 1 GiB MP4", bytes_section),
+               "remote": ("Round trips to a remote store (S3 behind a 20 ms proxy)", remote_section),
                "load": ("Throughput under load (wrk): snapshots, and plain GETs next to nginx", load_section),
                "rss": ("64 concurrent 2160p snapshots: admission and peak RSS", rss_section),
                "sprite": ("Sprite job vs the ffmpeg command line", sprite_section),

@@ -201,9 +201,20 @@ pub struct MediaConfig {
     /// (0 disables the cache).
     pub cache_bytes: usize,
     /// Opened videos (parsed container header and index, read-ahead
-    /// windows of up to 4 MiB) kept for repeated snapshots of the same
+    /// windows of up to 8 MiB) kept for repeated snapshots of the same
     /// object version (0 opens every time).
     pub open_cache_entries: usize,
+    /// Decoders kept after an exact snapshot at the position they reached,
+    /// with their reference pictures, so a later time of the same object
+    /// version in the same group of pictures continues from there
+    /// (scrubbing); 0 parks none (every exact snapshot starts at its
+    /// keyframe, and stops decoding at its frame).
+    pub parked_decoders: usize,
+    /// Estimated memory all parked decoders may hold (decoded pictures),
+    /// in bytes; the least recently parked go first.
+    pub parked_decoder_bytes: u64,
+    /// Seconds a parked decoder is kept without being used.
+    pub parked_idle_secs: u64,
 }
 
 impl Default for MediaConfig {
@@ -217,6 +228,9 @@ impl Default for MediaConfig {
             cache_control: "public, max-age=86400".to_owned(),
             cache_bytes: 64 * 1024 * 1024,
             open_cache_entries: 16,
+            parked_decoders: 8,
+            parked_decoder_bytes: 512 * 1024 * 1024,
+            parked_idle_secs: 30,
         }
     }
 }
@@ -654,6 +668,11 @@ impl Config {
         if !(1..=100).contains(&media.jpeg_quality) {
             return Err(ConfigError::Invalid(
                 "media.jpeg_quality must be from 1 to 100".to_owned(),
+            ));
+        }
+        if media.parked_decoders > 0 && media.parked_idle_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "media.parked_idle_secs must be positive when decoders are parked".to_owned(),
             ));
         }
         if media.timeout_secs == 0 || media.max_source_pixels == 0 {

@@ -22,6 +22,14 @@ pub struct Decoder {
     ctx: *mut ffi::AVCodecContext,
 }
 
+// SAFETY: a `Decoder` owns its codec context exclusively and hands out no
+// pointers into it. A codec context has no thread affinity: FFmpeg's frame
+// and slice threads belong to the context and synchronise with whichever
+// thread calls the send/receive functions, which may change between calls
+// as long as calls are not concurrent (`&mut self` guarantees that). This
+// lets a decoder parked between requests resume on another pool worker.
+unsafe impl Send for Decoder {}
+
 impl Decoder {
     /// Finds and opens a decoder for `par`.
     ///

@@ -5,6 +5,7 @@ use super::source::ByteSource;
 use super::{c_str, ffi, AvError, Decoder, Interrupt, Owned, Packet, Rational};
 use std::ffi::{c_char, c_int, c_void};
 use std::io;
+use std::ops::Range;
 use std::ptr;
 
 /// Demuxers we open. Playlist and meta formats (HLS, DASH, concat, image
@@ -535,6 +536,46 @@ impl Input {
                 Some((*entry).timestamp)
             }
         }
+    }
+
+    /// The bytes that hold stream `index`'s packets from its indexed
+    /// keyframe at or before `from` up to and including its indexed packet
+    /// at or before `until` (both in the stream's time base; an `until`
+    /// before that keyframe means the keyframe packet alone), when the
+    /// index knows both (MP4 indexes every packet; other containers only
+    /// keyframes, if anything). Packets of other streams interleaved there
+    /// are inside the range.
+    pub fn indexed_bytes(&self, index: usize, from: i64, until: i64) -> Option<Range<u64>> {
+        let st = self.stream_ptr(index);
+        // SAFETY: as in `indexed_keyframe_before`: `st` is a valid stream,
+        // the entries point into its index, which this call does not
+        // change, and their fields are copied out at once.
+        unsafe {
+            let key =
+                ffi::avformat_index_get_entry_from_timestamp(st, from, ffi::AVSEEK_FLAG_BACKWARD);
+            if key.is_null() {
+                return None;
+            }
+            let last = ffi::avformat_index_get_entry_from_timestamp(
+                st,
+                until.max((*key).timestamp),
+                ffi::AVSEEK_FLAG_BACKWARD | ffi::AVSEEK_FLAG_ANY,
+            );
+            if last.is_null() {
+                return None;
+            }
+            let start = u64::try_from((*key).pos).ok()?;
+            let end = u64::try_from((*last).pos)
+                .ok()?
+                .checked_add(u64::try_from((*last).size()).ok()?)?;
+            (end > start).then_some(start..end)
+        }
+    }
+
+    /// Hints the byte source that the next reads cover `range` (see
+    /// [`ByteSource::will_read`]).
+    pub fn will_read(&mut self, range: Range<u64>) {
+        self.io.will_read(range);
     }
 
     /// Seeks back to the beginning of the media.

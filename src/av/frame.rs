@@ -16,6 +16,12 @@ pub enum Transfer {
 /// An owned, reusable `AVFrame`.
 pub struct Frame(*mut ffi::AVFrame);
 
+// SAFETY: a `Frame` owns its `AVFrame` exclusively; the picture buffers it
+// references are reference counted with atomic counts, so dropping or
+// unreferencing them on another thread than the one that decoded them is
+// allowed. Nothing is shared without `&mut self`.
+unsafe impl Send for Frame {}
+
 impl Frame {
     /// Allocates an empty frame.
     pub fn new() -> Result<Self, AvError> {

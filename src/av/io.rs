@@ -145,6 +145,20 @@ impl IoContext {
         unsafe { (*self.state).error.take() }
     }
 
+    /// Passes a read hint to the source (see [`ByteSource::will_read`]); a
+    /// panic in the source is caught and recorded as in the callbacks.
+    pub(crate) fn will_read(&mut self, range: std::ops::Range<u64>) {
+        // SAFETY: as in `take_error`: `state` is valid until Drop and no
+        // callback runs while we hold `&mut self`.
+        let state = unsafe { &mut *self.state };
+        let hinted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            state.source.will_read(range);
+        }));
+        if hinted.is_err() {
+            state.panicked = true;
+        }
+    }
+
     /// Whether a callback caught a panic from the source.
     pub(crate) fn panicked(&self) -> bool {
         // SAFETY: as in `take_error`.

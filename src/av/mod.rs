@@ -6,9 +6,11 @@
 //! callback FFmpeg calls into Rust (`io`, the interrupt callback) catches
 //! panics so none unwinds across the FFI boundary.
 //!
-//! None of the wrappers is `Send` or `Sync`: a snapshot opens, decodes and
-//! drops them on one blocking thread, so there is no need to reason about
-//! FFmpeg's thread-safety rules for these objects.
+//! None of the wrappers is `Sync`. `Input`, `Decoder`, `Frame` and `Packet`
+//! are `Send` (each says why): an opened input, or a whole video with its
+//! decoder parked at the position it reached, is kept between requests and
+//! resumed on whichever pool worker takes the next one; calls on one object
+//! are never concurrent.
 //!
 //! The code is written against the API common to FFmpeg 5.1 (Debian 12) up to
 //! 7.1 (the newest release `ffmpeg-sys-next` 7.1 binds): it avoids fields and

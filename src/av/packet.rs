@@ -5,6 +5,11 @@ use super::{ffi, AvError};
 /// An owned, reusable `AVPacket`.
 pub struct Packet(*mut ffi::AVPacket);
 
+// SAFETY: a `Packet` owns its `AVPacket` exclusively; its data buffer is
+// reference counted with atomic counts, so it may be moved to and freed on
+// another thread.
+unsafe impl Send for Packet {}
+
 impl Packet {
     /// Allocates an empty packet.
     pub fn new() -> Result<Self, AvError> {

@@ -19,6 +19,7 @@ pub mod geometry;
 mod h264_syntax;
 mod open_cache;
 mod params;
+mod parked;
 mod probe;
 mod reference_plan;
 pub mod source;
@@ -33,11 +34,12 @@ pub use open_cache::OpenCache;
 pub use params::{
     EncodedImage, Limits, DEFAULT_JPEG_QUALITY, DEFAULT_MAX_OUTPUT_SIDE, DEFAULT_MAX_SOURCE_PIXELS,
 };
+pub use parked::{ParkedVideos, ParkingBounds};
 pub use probe::{
     describe, probe, AudioDescription, AudioStream, CodecDescription, FormatDescription,
     MediaDescription, MediaInfo, StreamDescription, Timing, VideoDescription, VideoStream,
 };
-pub use video::{ClosingDecoder, DecodedFrame, FrameTime, OpenedVideo, Video};
+pub use video::{ClosingDecoder, DecodedFrame, ExactRuns, FrameTime, OpenedVideo, Video};
 
 use crate::av::Picture;
 

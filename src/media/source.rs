@@ -51,6 +51,10 @@ impl<S: ByteSource + ?Sized> ByteSource for Box<S> {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_at(offset, buf)
     }
+
+    fn will_read(&mut self, range: std::ops::Range<u64>) {
+        (**self).will_read(range);
+    }
 }
 
 /// A [`ByteSource`] over bytes in memory (tests, fuzzing, small uploads).
@@ -88,6 +92,8 @@ impl ByteSource for MemorySource {
 pub struct ReadStats {
     bytes: AtomicU64,
     reads: AtomicU64,
+    hints: AtomicU64,
+    hinted_bytes: AtomicU64,
 }
 
 impl ReadStats {
@@ -99,6 +105,16 @@ impl ReadStats {
     /// Number of `read_at` calls so far.
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Number of read hints (`will_read`) so far.
+    pub fn hints(&self) -> u64 {
+        self.hints.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the read hints covered so far.
+    pub fn hinted_bytes(&self) -> u64 {
+        self.hinted_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -134,5 +150,13 @@ impl<S: ByteSource> ByteSource for CountingSource<S> {
         self.stats.reads.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+
+    fn will_read(&mut self, range: std::ops::Range<u64>) {
+        self.stats.hints.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .hinted_bytes
+            .fetch_add(range.end.saturating_sub(range.start), Ordering::Relaxed);
+        self.inner.will_read(range);
     }
 }

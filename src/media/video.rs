@@ -14,6 +14,10 @@ use crate::av::{
     self, AvError, Decoder, Discard, Frame, Input, OpenError, Packet, Rational, StreamInfo,
 };
 
+/// The most bytes one read hint asks for: what a seek will read next, from
+/// the index, in one request (beyond, the reader's own read-ahead goes on).
+const MAX_READ_HINT: u64 = 8 * 1024 * 1024;
+
 /// An opened video stream ready to decode.
 pub struct Video {
     // Field order matters for drop order: decoder, then input.
@@ -32,6 +36,92 @@ pub struct Video {
     plan: Option<ReferencePlan>,
     /// Whether packets were read since the last seek or since opening.
     touched: bool,
+    /// Whether an exact decode stays where it stopped.
+    exact_runs: ExactRuns,
+    /// Where the last exact decode stopped, when a later time can continue
+    /// from there.
+    position: Option<Position>,
+}
+
+/// What an exact decode leaves behind for the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExactRuns {
+    /// Every exact decode starts again from a keyframe (one-off snapshots,
+    /// batch passes, which ask for all their times at once).
+    #[default]
+    FromKeyframe,
+    /// An exact decode leaves the decoder, with its reference pictures, at
+    /// the position it reached, and a later time in the same group of
+    /// pictures continues from there (scrubbing). To make that possible a
+    /// decode decodes every picture shown after its last target in full
+    /// until the next one has come out, and never drains the decoder
+    /// unless the data ends.
+    Resumable,
+}
+
+/// Where a resumable exact decode stopped: everything the next run of the
+/// same forward pass needs, so that continuing gives the pictures a fresh
+/// decode from the keyframe would.
+///
+/// The invariant that makes a continuation byte-identical: every packet read
+/// since the keyframe went to the decoder, or waits in the reference plan,
+/// or was a picture nothing references shown at or before `shown_ts`; a
+/// reference picture was cut only once it could no longer be referred to;
+/// and every picture shown after `shown_ts` that was read was (or will be)
+/// decoded in full.
+struct Position {
+    /// The keyframe the decode started from (`key_ts` as the pick counts
+    /// it: its presentation time, else its decode time) and its decode
+    /// time.
+    key_ts: Option<i64>,
+    key_dts: Option<i64>,
+    /// The latest keyframe read after that one.
+    later_key: Option<i64>,
+    /// The frame on screen at the last target, and its timestamp.
+    shown: Frame,
+    shown_ts: i64,
+    /// The frame after it, which ended the decode.
+    next: Frame,
+    next_ts: i64,
+    /// Timestamps of the packets read last (see `run_exact_planned`).
+    recent: std::collections::VecDeque<i64>,
+    /// Whether every packet read had a presentation timestamp.
+    all_pts: bool,
+    /// The largest decode timestamp read.
+    read_dts: i64,
+    /// The timestamp of the last frame out of the decoder.
+    last_ts: Option<i64>,
+    /// The decode started at the beginning of the media.
+    from_start: bool,
+}
+
+impl Position {
+    /// Whether a decode for `target` (stream time), whose indexed keyframe
+    /// is `keyframe`, gets its picture by continuing from here: the target
+    /// is not before what is on screen, and in the group of pictures the
+    /// decode started in (the one a fresh decode would start from: after an
+    /// open GOP's keyframe, pictures that refer across it decode
+    /// differently from a fresh start). Without an index: no later keyframe
+    /// was read at or before the target, and the target is no further than
+    /// `seek_gap` ahead.
+    fn continues_to(&self, target: i64, keyframe: Option<i64>, seek_gap: i64) -> bool {
+        target >= self.shown_ts
+            && match keyframe {
+                Some(key) => Some(key) == self.key_ts || Some(key) == self.key_dts,
+                None => {
+                    self.later_key.is_none_or(|k| target < k)
+                        && target.saturating_sub(self.read_dts) <= seek_gap
+                }
+            }
+    }
+}
+
+/// How an exact run begins.
+enum RunStart {
+    /// Right after a seek (or at the start): from the next keyframe.
+    Seeked,
+    /// From where the last resumable run stopped.
+    Resumed(Position),
 }
 
 /// A decoder taken from a [`Video`] by [`Video::into_parts`]; closed when
@@ -205,6 +295,8 @@ impl OpenedVideo {
             max_source_pixels: self.max_source_pixels,
             // Where the input stands is unknown: the first decode seeks.
             touched: true,
+            exact_runs: ExactRuns::FromKeyframe,
+            position: None,
         })
     }
 }
@@ -240,6 +332,8 @@ impl Video {
             disposable: _,
             plan: _,
             touched: _,
+            exact_runs: _,
+            position: _,
         } = self;
         let opened = OpenedVideo {
             input,
@@ -249,6 +343,75 @@ impl Video {
             max_source_pixels,
         };
         (opened, ClosingDecoder { _decoder: decoder })
+    }
+
+    /// Sets what exact decodes leave behind (see [`ExactRuns`]).
+    pub fn set_exact_runs(&mut self, exact_runs: ExactRuns) {
+        self.exact_runs = exact_runs;
+        if exact_runs == ExactRuns::FromKeyframe {
+            self.position = None;
+        }
+    }
+
+    /// Whether an exact decode of `time` would continue from where the last
+    /// one stopped instead of seeking: the time is not before the frame
+    /// then on screen, and in the same group of pictures (or, without an
+    /// index, close enough ahead).
+    pub fn continues_to(&self, time: f64) -> bool {
+        let Some(position) = &self.position else {
+            return false;
+        };
+        if !time.is_finite() || time < 0.0 {
+            return false;
+        }
+        let target = self
+            .origin
+            .saturating_add(seconds_to_ts(time, self.stream.time_base));
+        position.continues_to(target, self.indexed_keyframe(target), self.seek_gap())
+    }
+
+    /// The time (seconds from the start) of the frame on screen where the
+    /// last exact decode stopped, if a later one can continue from there.
+    pub fn position_seconds(&self) -> Option<f64> {
+        let tb = self.stream.time_base;
+        self.position
+            .as_ref()
+            .map(|p| (p.shown_ts - self.origin) as f64 * f64::from(tb.num) / f64::from(tb.den))
+    }
+
+    /// An estimate of the memory a decoder of this stream holds between
+    /// requests: the largest picture buffer the codecs here allow (16
+    /// pictures), one picture per frame thread, and the two frames a
+    /// position keeps, each the size its pixel format gives (4:2:0, 4:2:2 or
+    /// 4:4:4, 8 bits or more per sample).
+    pub fn resident_bytes(&self, decode_threads: u32) -> u64 {
+        let pixels = u64::from(self.stream.width) * u64::from(self.stream.height);
+        let format = &self.stream.details.sample_format;
+        // Samples per pixel, in halves.
+        let halves: u64 = if format.contains("444") || format.starts_with("gbr") {
+            6
+        } else if format.contains("422") {
+            4
+        } else {
+            3
+        };
+        let sample_bytes: u64 = if ["p9", "p10", "p12", "p14", "p16"]
+            .iter()
+            .any(|depth| format.contains(depth))
+        {
+            2
+        } else {
+            1
+        };
+        let pictures = 16 + u64::from(decode_threads) + 2;
+        pixels * halves * sample_bytes / 2 * pictures
+    }
+
+    /// Gives the video the next request's deadline and cancel flag.
+    pub fn rearm(&self, limits: &Limits) {
+        self.input
+            .interrupt()
+            .rearm(limits.deadline, limits.cancel.clone());
     }
 
     /// How many reference pictures the exact decodes so far sent only as
@@ -302,6 +465,8 @@ impl Video {
         loop {
             let from_start = seek_ts <= self.first;
             self.seek(seek_ts, from_start)?;
+            // The keyframe packet alone.
+            self.hint_reads(seek_ts, i64::MIN);
             match self.keyframe_attempt(target, from_start)? {
                 Attempt::Found(frame, ts) => {
                     let sar = match frame.sample_aspect_ratio() {
@@ -369,32 +534,45 @@ impl Video {
             .iter()
             .map(|&t| self.origin.saturating_add(seconds_to_ts(t, tb)))
             .collect();
-        let index = self.stream.index;
-        // Only a real index (not entries a demuxer noted while scanning)
-        // says where every keyframe is.
-        let indexed = self.input.seeks_by_index();
-        let keyframes: Vec<Option<i64>> = targets
-            .iter()
-            .map(|&t| {
-                indexed
-                    .then(|| self.input.indexed_keyframe_before(index, t))
-                    .flatten()
-            })
-            .collect();
+        let keyframes: Vec<Option<i64>> =
+            targets.iter().map(|&t| self.indexed_keyframe(t)).collect();
+        let seek_gap = self.seek_gap();
         let mut done = 0;
         while done < targets.len() {
+            let resumed = self
+                .position
+                .take()
+                .filter(|p| p.continues_to(targets[done], keyframes[done], seek_gap));
+            if let Some(position) = resumed {
+                let run = Run {
+                    targets: &targets[done..],
+                    keyframes: &keyframes[done..],
+                    first_index: done,
+                    from_start: position.from_start,
+                };
+                if let RunEnd::Served(n) =
+                    self.run_exact(&run, each, RunStart::Resumed(position))?
+                {
+                    done += n;
+                    continue;
+                }
+            }
             let mut seek_ts = targets[done];
             let mut step = seconds_to_ts(1.0, tb).max(1);
             loop {
                 let from_start = seek_ts <= self.first;
                 self.seek(seek_ts, from_start)?;
+                // Up to the first target, and the few packets decoded
+                // after it before its frame comes out.
+                let margin = seconds_to_ts(0.25, tb);
+                self.hint_reads(seek_ts, targets[done].saturating_add(margin));
                 let run = Run {
                     targets: &targets[done..],
                     keyframes: &keyframes[done..],
                     first_index: done,
                     from_start,
                 };
-                match self.run_exact(&run, each)? {
+                match self.run_exact(&run, each, RunStart::Seeked)? {
                     RunEnd::Served(n) => {
                         done += n;
                         break;
@@ -417,14 +595,49 @@ impl Video {
         &mut self,
         run: &Run<'_>,
         each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+        start: RunStart,
     ) -> Result<RunEnd, MediaError> {
         let mut plan = self.plan.take();
-        if let Some(plan) = plan.as_mut() {
+        if let (Some(plan), RunStart::Seeked) = (plan.as_mut(), &start) {
+            // A resumed run keeps what waits in the plan: those packets
+            // were read and are the decoder's next.
             plan.restart();
         }
-        let result = self.run_exact_planned(run, each, &mut plan);
+        let result = self.run_exact_planned(run, each, &mut plan, start);
         self.plan = plan;
         result
+    }
+
+    /// The container's indexed keyframe at or before `target`, when seeks
+    /// go through a real index (not entries a demuxer noted while scanning).
+    fn indexed_keyframe(&self, target: i64) -> Option<i64> {
+        self.input
+            .seeks_by_index()
+            .then(|| {
+                self.input
+                    .indexed_keyframe_before(self.stream.index, target)
+            })
+            .flatten()
+    }
+
+    /// Tells the byte source, when the container's index knows, which bytes
+    /// the decode after a seek to `from` reads up to the packet at `until`
+    /// (at most [`MAX_READ_HINT`] of them), so that a remote store serves
+    /// them in one request.
+    fn hint_reads(&mut self, from: i64, until: i64) {
+        if !self.input.seeks_by_index() {
+            return;
+        }
+        if let Some(range) = self.input.indexed_bytes(self.stream.index, from, until) {
+            let end = range.end.min(range.start.saturating_add(MAX_READ_HINT));
+            self.input.will_read(range.start..end);
+        }
+    }
+
+    /// Without an index, a forward pass seeks ahead when the next target
+    /// is further than this from what has been read.
+    fn seek_gap(&self) -> i64 {
+        seconds_to_ts(4.0, self.stream.time_base).max(1)
     }
 
     /// [`Video::run_exact`], sending packets through `plan` when there is
@@ -434,14 +647,13 @@ impl Video {
         run: &Run<'_>,
         each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
         plan: &mut Option<ReferencePlan>,
+        start: RunStart,
     ) -> Result<RunEnd, MediaError> {
         let tb = self.stream.time_base;
         let mut packet = Packet::new().map_err(MediaError::internal)?;
         let mut frame = Frame::new().map_err(MediaError::internal)?;
         let last_target = *run.targets.last().expect("at least one target");
-        // Without an index, seek ahead when the next target is further than
-        // this from what has been read.
-        let seek_gap = seconds_to_ts(4.0, tb).max(1);
+        let resumable = self.exact_runs == ExactRuns::Resumable;
         let mut pick = MultiPick {
             run,
             served: 0,
@@ -451,7 +663,9 @@ impl Video {
             best: Frame::new().map_err(MediaError::internal)?,
             best_ts: None,
             read_dts: i64::MIN,
-            seek_gap,
+            seek_gap: self.seek_gap(),
+            next: Frame::new().map_err(MediaError::internal)?,
+            next_ts: None,
             error: None,
             origin: self.origin,
             tb,
@@ -462,6 +676,21 @@ impl Video {
         let mut recent: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
         let mut all_pts = true;
         let mut sent_any = false;
+        let (mut key_dts, mut later_key) = (None, None);
+        if let RunStart::Resumed(position) = start {
+            pick.key_ts = position.key_ts;
+            key_dts = position.key_dts;
+            later_key = position.later_key;
+            pick.read_dts = position.read_dts;
+            pick.last_ts = position.last_ts;
+            pick.best = position.shown;
+            pick.best_ts = Some(position.shown_ts);
+            recent = position.recent;
+            all_pts = position.all_pts;
+            sent_any = true;
+            let mut next = position.next;
+            pick.offer(&mut next, Some(position.next_ts), each);
+        }
         // A packet shown after every target, held until the next packet
         // tells whether anything wanted may refer to it.
         let mut held: Option<Packet> = None;
@@ -476,12 +705,15 @@ impl Video {
                     return Ok(RunEnd::TooLate(ts.unwrap_or(run.targets[0])));
                 }
                 pick.key_ts = ts;
+                key_dts = packet.dts();
+            } else if packet.is_key() {
+                later_key = later_key.max(packet.pts().or(packet.dts()));
             }
             all_pts &= pts.is_some();
             if let Some(dts) = packet.dts() {
                 pick.read_dts = pick.read_dts.max(dts);
             }
-            if sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
+            if !resumable && sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
                 // Nothing from here on is shown at or before a target, so
                 // nothing wanted refers to a held packet: it is never decoded.
                 break;
@@ -510,7 +742,9 @@ impl Video {
                     .find(|&&t| t >= p);
                 match wanted {
                     Some(&t) => recent.iter().any(|&q| q > p && q <= t),
-                    None => pick.best_ts.is_some() || !run.from_start,
+                    // A resumable run decodes in full what is shown after
+                    // its targets: a later run may want it.
+                    None => !resumable && (pick.best_ts.is_some() || !run.from_start),
                 }
             });
             let skippable = skippable && sent_any && all_pts;
@@ -552,15 +786,38 @@ impl Video {
                 break;
             }
         }
-        if let Some(plan) = plan.as_mut() {
-            // Nothing more is read: what waits is decided and sent.
+        if let Some(plan) = plan.as_mut().filter(|_| !pick.stop) {
+            // Nothing more is read: what waits is decided and sent. (After
+            // a stop, what waits stays for a resumed run; a seek clears it.)
             plan.finish();
-            if !pick.stop {
-                self.feed_released(plan, &mut frame, &mut pick, each)?;
-            }
+            self.feed_released(plan, &mut frame, &mut pick, each)?;
         }
         if let Some(err) = pick.error.take() {
             return Err(err);
+        }
+        if resumable && pick.stop && pick.served == run.targets.len() {
+            if let (Some(shown_ts), Some(next_ts)) = (pick.best_ts, pick.next_ts) {
+                self.position = Some(Position {
+                    key_ts: pick.key_ts,
+                    key_dts,
+                    later_key,
+                    shown: std::mem::replace(
+                        &mut pick.best,
+                        Frame::new().map_err(MediaError::internal)?,
+                    ),
+                    shown_ts,
+                    next: std::mem::replace(
+                        &mut pick.next,
+                        Frame::new().map_err(MediaError::internal)?,
+                    ),
+                    next_ts,
+                    recent,
+                    all_pts,
+                    read_dts: pick.read_dts,
+                    last_ts: pick.last_ts,
+                    from_start: run.from_start,
+                });
+            }
         }
         if !pick.stop {
             // The data ended: nothing is left to seek to, and what comes out
@@ -617,6 +874,7 @@ impl Video {
     }
 
     fn seek(&mut self, ts: i64, from_start: bool) -> Result<(), MediaError> {
+        self.position = None;
         self.decoder.flush();
         self.decoder.set_discard(Discard::Nothing);
         let index = self.stream.index;
@@ -815,6 +1073,9 @@ struct MultiPick<'r, 'a> {
     /// The largest decode timestamp read so far.
     read_dts: i64,
     seek_gap: i64,
+    /// The frame that came out after the last target was served.
+    next: Frame,
+    next_ts: Option<i64>,
     error: Option<MediaError>,
     origin: i64,
     tb: Rational,
@@ -842,7 +1103,13 @@ impl MultiPick<'_, '_> {
             return false;
         }
         loop {
-            if self.stop || self.served == self.run.targets.len() {
+            if self.stop {
+                return true;
+            }
+            if self.served == self.run.targets.len() {
+                // Kept for a resumed run: it may be on screen at its target.
+                self.next.take_from(frame);
+                self.next_ts = Some(ts);
                 self.stop = true;
                 return true;
             }

@@ -24,6 +24,41 @@ use crate::storage::{ObjectInfo, ReadStats};
 /// the store counters of their reader.
 pub type OpenedCache = media::OpenCache<(media::OpenedVideo, Arc<ReadStats>)>;
 
+/// Videos with their decoders parked where exact snapshots left them, keyed
+/// as [`OpenedCache`], with the store counters of their reader.
+pub type ParkedCache = media::ParkedVideos<(media::Video, Arc<ReadStats>)>;
+
+/// The parking bounds `media.parked_*` configure.
+pub fn parking_bounds(config: &crate::config::MediaConfig) -> media::ParkingBounds {
+    media::ParkingBounds {
+        count: config.parked_decoders,
+        bytes: config.parked_decoder_bytes,
+        idle: Duration::from_secs(config.parked_idle_secs),
+    }
+}
+
+/// Closes parked decoders left idle, every half idle period, off the
+/// runtime's threads (closing joins decoder threads), for as long as
+/// `parked` is in use.
+pub fn expire_parked_decoders(parked: &Arc<ParkedCache>) {
+    if !parked.is_enabled() {
+        return;
+    }
+    let parked = Arc::downgrade(parked);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(parked) = parked.upgrade() else {
+                return;
+            };
+            if !parked.is_empty() {
+                let _ = tokio::task::spawn_blocking(move || parked.expire_idle()).await;
+            }
+        }
+    });
+}
+
 fn key<'a>(ctx: &Ctx<'a>) -> &'a str {
     ctx.route.key.as_deref().unwrap_or_default()
 }
@@ -150,9 +185,37 @@ pub async fn snapshot(ctx: &Ctx<'_>, head_only: bool) -> Result<Response, ApiErr
     Ok(builder.body(body).expect("valid response"))
 }
 
+/// How a snapshot found its video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reuse {
+    /// Opened afresh (header and index read from the store).
+    Opened,
+    /// The opened container of an earlier request.
+    Container,
+    /// A parked decoder, which seeks.
+    Decoder,
+    /// A parked decoder continuing from where it stopped.
+    Continued,
+}
+
+impl Reuse {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Container => "container",
+            Self::Decoder => "decoder",
+            Self::Continued => "continued",
+        }
+    }
+}
+
 /// Decodes and encodes one snapshot on the pool, logging what it took from
-/// the store. The video is taken from [`OpenedCache`] when a recent request
-/// opened this object version, and put back there after a success.
+/// the store. An exact snapshot takes the parked decoder of this object
+/// version that can continue to its time (else any parked one, else the
+/// opened container of a recent request, else opens the object) and parks
+/// its decoder where it stopped afterwards; a keyframe snapshot takes an
+/// opened container (or a parked one's) and leaves its container in
+/// [`OpenedCache`].
 pub(super) async fn decode_snapshot(
     ctx: &Ctx<'_>,
     key: &str,
@@ -164,41 +227,93 @@ pub(super) async fn decode_snapshot(
         .bucket
         .reader(key, info.size, tokio::runtime::Handle::current());
     let opened = Arc::clone(&ctx.state.opened);
+    let parked = Arc::clone(&ctx.state.parked);
     let started = Instant::now();
-    let (image, reused, bytes, requests, cut) = decode_leaving(ctx, move |limits| {
+    let (image, reuse, bytes, requests, cut) = decode_leaving(ctx, move |limits| {
+        let threads = params.mode.decode_threads();
         let limits = Limits {
-            decode_threads: params.mode.decode_threads(),
+            decode_threads: threads,
             conceal_errors: params.mode == media::SeekMode::Keyframe,
             ..limits.clone()
         };
+        let parking = params.mode == media::SeekMode::ExactFrame && parked.is_enabled();
         let mut decoder = None;
         // Decode time on the worker (the queue wait is not in it).
         let began = Instant::now();
         let attempt = || {
-            // What this request reads: from zero for a fresh reader (the
-            // open counts), from where the last request left a cached one.
-            let (video, stats, reused, (bytes, requests)) = match opened.take(&opened_key) {
-                Some((video, stats)) => {
-                    let before = (stats.bytes(), stats.requests());
-                    (video, stats, true, before)
-                }
+            // An opened container of a recent request, else the object
+            // opened afresh.
+            let container = |limits: &Limits| match opened.take(&opened_key) {
+                Some((container, stats)) => Ok::<_, media::MediaError>((
+                    container.into_video(limits)?,
+                    stats,
+                    Reuse::Container,
+                )),
                 None => {
                     let stats = reader.stats();
-                    let video = media::OpenedVideo::open(Box::new(reader), &limits)?;
-                    (video, stats, false, (0, 0))
+                    let container = media::OpenedVideo::open(Box::new(reader), limits)?;
+                    Ok((container.into_video(limits)?, stats, Reuse::Opened))
                 }
             };
-            metrics::opened_container(reused);
-            let mut video = video.into_video(&limits)?;
+            let (mut video, stats, reuse) = match params.mode {
+                media::SeekMode::ExactFrame => {
+                    let taken = parked.take(&opened_key, |(video, _)| {
+                        video
+                            .continues_to(params.time)
+                            .then(|| video.position_seconds())
+                            .flatten()
+                    });
+                    match taken {
+                        Some((video, stats)) => {
+                            video.rearm(&limits);
+                            let reuse = if video.continues_to(params.time) {
+                                Reuse::Continued
+                            } else {
+                                Reuse::Decoder
+                            };
+                            (video, stats, reuse)
+                        }
+                        None => container(&limits)?,
+                    }
+                }
+                // A keyframe decoder is set up differently (one thread,
+                // error concealment): a parked video lends its container.
+                media::SeekMode::Keyframe => match opened.take(&opened_key) {
+                    Some((container, stats)) => {
+                        (container.into_video(&limits)?, stats, Reuse::Container)
+                    }
+                    None => match parked.take(&opened_key, |_| None) {
+                        Some((video, stats)) => {
+                            let (container, closing) = video.into_parts();
+                            decoder = Some(closing);
+                            (container.into_video(&limits)?, stats, Reuse::Container)
+                        }
+                        None => container(&limits)?,
+                    },
+                },
+            };
+            metrics::opened_container(reuse != Reuse::Opened);
+            let before = match reuse {
+                Reuse::Opened => (0, 0),
+                _ => (stats.bytes(), stats.requests()),
+            };
+            if parking {
+                video.set_exact_runs(media::ExactRuns::Resumable);
+            }
             let image = media::snapshot_of(&mut video, &params, &limits)?;
             metrics::snapshot_decoded(params.mode.as_str(), began.elapsed());
             let cut = video.pictures_cut();
-            let taken = (stats.bytes() - bytes, stats.requests() - requests);
-            let (video, closing) = video.into_parts();
-            opened.put(opened_key, (video, stats));
-            // Closed after the answer has gone.
-            decoder = Some(closing);
-            Ok((image, reused, taken.0, taken.1, cut))
+            let taken = (stats.bytes() - before.0, stats.requests() - before.1);
+            if parking {
+                let bytes = video.resident_bytes(threads);
+                parked.put(opened_key, (video, stats), bytes);
+            } else {
+                let (container, closing) = video.into_parts();
+                opened.put(opened_key, (container, stats));
+                // Closed after the answer has gone.
+                decoder = Some(closing);
+            }
+            Ok((image, reuse, taken.0, taken.1, cut))
         };
         (attempt(), decoder)
     })
@@ -206,7 +321,8 @@ pub(super) async fn decode_snapshot(
     tracing::info!(
         store_bytes = bytes,
         store_requests = requests,
-        reopened = !reused,
+        reopened = reuse == Reuse::Opened,
+        reuse = %reuse.as_str(),
         pictures_cut = cut,
         frame_pts = image.pts_seconds,
         width = image.width,

@@ -50,6 +50,9 @@ pub struct AppState {
     pub objects: MemoryCache<bytes::Bytes>,
     /// Videos opened by recent snapshots, by object version.
     pub opened: Arc<media::OpenedCache>,
+    /// Videos with their decoders parked where exact snapshots left them,
+    /// by object version.
+    pub parked: Arc<media::ParkedCache>,
     /// Snapshot decodes in progress, joined by identical requests.
     pub in_flight: InFlight,
     /// Templates, tasks and their queue.
@@ -97,6 +100,10 @@ impl AppState {
         let snapshots = SnapshotCache::new(config.media.cache_bytes);
         let objects = MemoryCache::new(config.limits.object_cache_bytes);
         let opened = Arc::new(media::OpenedCache::new(config.media.open_cache_entries));
+        let parked = Arc::new(media::ParkedCache::new(media::parking_bounds(
+            &config.media,
+        )));
+        media::expire_parked_decoders(&parked);
         Ok(Self {
             config,
             buckets,
@@ -105,6 +112,7 @@ impl AppState {
             snapshots,
             objects,
             opened,
+            parked,
             in_flight: InFlight::default(),
             jobs,
             cors,

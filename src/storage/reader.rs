@@ -24,8 +24,10 @@ use crate::metrics::StoreReader;
 
 const MIN_WINDOW: u64 = 64 * 1024;
 const MAX_WINDOW: u64 = 1024 * 1024;
-/// Windows kept for re-reads (at most `CACHED * MAX_WINDOW` bytes).
-const CACHED: usize = 4;
+/// A hinted range is fetched in parts of at most this size, all at once.
+const HINT_PART: u64 = 2 * 1024 * 1024;
+/// Bytes of windows kept for re-reads; the least recently fetched go first.
+const CACHED_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Bytes and requests a reader took from the backing store.
 #[derive(Debug, Default)]
@@ -85,7 +87,7 @@ impl ObjectReader {
             path,
             len,
             handle,
-            windows: std::collections::VecDeque::with_capacity(CACHED),
+            windows: std::collections::VecDeque::new(),
             next_size: MIN_WINDOW,
             stats: Arc::default(),
         }
@@ -134,23 +136,44 @@ impl ObjectReader {
             MIN_WINDOW
         };
         let end = (offset + self.next_size.max(wanted as u64)).min(self.len);
-        let range = offset..end;
+        self.fetch(offset..end)
+    }
+
+    /// Fetches `range` as one window (one ranged GET).
+    fn fetch(&mut self, range: std::ops::Range<u64>) -> io::Result<()> {
+        self.fetch_parts(vec![range])
+    }
+
+    /// Fetches independent `ranges` at once (one ranged GET each, in
+    /// parallel: one round trip to a remote store) as consecutive windows.
+    fn fetch_parts(&mut self, ranges: Vec<std::ops::Range<u64>>) -> io::Result<()> {
+        let starts: Vec<u64> = ranges.iter().map(|r| r.start).collect();
         let store = self.store.clone();
         let path = self.path.clone();
-        let bytes = self
+        let parts = self
             .handle
-            .block_on(async move { store.get_range(&path, range).await })
+            .block_on(async move {
+                let gets = ranges
+                    .into_iter()
+                    .map(|range| store.get_range(&path, range));
+                futures::future::try_join_all(gets).await
+            })
             .map_err(io::Error::other)?;
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        crate::metrics::store_request(StoreReader::Decode);
-        crate::metrics::store_bytes(StoreReader::Decode, bytes.len() as u64);
-        if self.windows.len() == CACHED {
-            self.windows.pop_front();
+        for (offset, bytes) in starts.into_iter().zip(parts) {
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .bytes
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            crate::metrics::store_request(StoreReader::Decode);
+            crate::metrics::store_bytes(StoreReader::Decode, bytes.len() as u64);
+            self.windows.push_back((offset, bytes));
         }
-        self.windows.push_back((offset, bytes));
+        let mut total: u64 = self.windows.iter().map(|(_, d)| d.len() as u64).sum();
+        while total > CACHED_BYTES && self.windows.len() > 1 {
+            if let Some((_, evicted)) = self.windows.pop_front() {
+                total -= evicted.len() as u64;
+            }
+        }
         Ok(())
     }
 
@@ -167,6 +190,38 @@ impl ObjectReader {
 impl ByteSource for ObjectReader {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Fetches the hinted range in parts of `HINT_PART` requested all at
+    /// once, leaving out what cached windows already hold at its start
+    /// (those are kept: they are read first), as much as the cache holds
+    /// besides them. Reads past it go on with the largest windows.
+    fn will_read(&mut self, range: std::ops::Range<u64>) {
+        let mut start = range.start;
+        let mut kept = 0;
+        while let Some((from, data)) = self.cached(start) {
+            start = from + data.len() as u64;
+            kept += data.len() as u64;
+            // Most recent last: the parts then evict other windows first.
+            if let Some(at) = self.windows.iter().position(|(s, _)| *s == from) {
+                let window = self.windows.remove(at).expect("found");
+                self.windows.push_back(window);
+            }
+        }
+        let end = range
+            .end
+            .min(self.len)
+            .min(start.saturating_add(CACHED_BYTES.saturating_sub(kept)));
+        if start >= end {
+            return;
+        }
+        let parts = (start..end)
+            .step_by(HINT_PART as usize)
+            .map(|start| start..(start + HINT_PART).min(end))
+            .collect();
+        if self.fetch_parts(parts).is_ok() {
+            self.next_size = MAX_WINDOW;
+        }
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -240,5 +295,42 @@ mod tests {
         assert!(stats.requests() < 3 + 16, "{} requests", stats.requests());
         assert!(stats.bytes() < 3 * MIN_WINDOW + 8_000_000 + MAX_WINDOW);
         assert_eq!(reader.read_at(data.len() as u64, &mut buf).unwrap(), 0);
+
+        // A hinted range comes in parts requested at once and serves the
+        // reads in it; reading on past it continues with the largest
+        // windows.
+        let mut reader = bucket.reader("big", data.len() as u64, runtime.handle().clone());
+        let stats = reader.stats();
+        let (before, bytes_before) = (stats.requests(), stats.bytes());
+        reader.will_read(2_000_000..3_500_000);
+        assert_eq!(stats.requests(), before + 1);
+        let n = reader.read_at(2_000_000, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &data[2_000_000..2_000_000 + n]);
+        let mut offset = 2_000_000u64;
+        while offset < 3_500_000 {
+            let n = reader.read_at(offset, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[offset as usize..offset as usize + n]);
+            offset += n as u64;
+        }
+        assert_eq!(stats.requests(), before + 1);
+        reader.read_at(offset, &mut buf).unwrap();
+        assert_eq!(stats.requests(), before + 2);
+        assert_eq!(stats.bytes() - bytes_before, 1_500_000 + MAX_WINDOW);
+        // A range already cached costs nothing.
+        reader.will_read(2_100_000..2_200_000);
+        assert_eq!(stats.requests(), before + 2);
+        // A long range: parts of HINT_PART, as much as the cache holds
+        // besides what it holds at the range's start.
+        let before = stats.requests();
+        reader.will_read(3_000_000..9_000_000);
+        let parts = (9_000_000 - (3_500_000 + MAX_WINDOW)).div_ceil(HINT_PART);
+        assert_eq!(stats.requests(), before + parts);
+        let mut offset = 3_000_000u64;
+        while offset < 9_000_000 {
+            let n = reader.read_at(offset, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[offset as usize..offset as usize + n]);
+            offset += n as u64;
+        }
+        assert_eq!(stats.requests(), before + parts);
     }
 }

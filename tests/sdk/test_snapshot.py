@@ -365,6 +365,35 @@ def test_snapshots_of_one_object_version_reuse_its_opened_video(gateway_factory,
     assert [d["reopened"] for d in decodes_logged(gw)] == [True, False, False, True]
 
 
+@pytest.mark.backends("file", "s3")
+def test_scrubbing_continues_a_parked_decoder_with_the_same_pictures(gateway_factory, backend):
+    # Increasing exact times inside one GOP (h264_bframes.mp4: one keyframe,
+    # B-pyramid): after the first, each request continues the decoder the
+    # last one parked. Each time requested from its own copy of the object
+    # (opened and decoded afresh) gives the same picture, byte for byte.
+    gw = gateway_factory.start(backend, "scrub")
+    cos = support.cos_client(gw, "domain")
+    times = [2.0, 2.3, 2.31, 2.9, 3.3, 4.1, 5.5, 6.2, 7.7, 8.0, 9.5]
+    upload(cos, "scrubbed.mp4", "h264_bframes.mp4")
+    for i in range(len(times)):
+        upload(cos, f"fresh{i}.mp4", "h264_bframes.mp4")
+
+    def snap(key, time):
+        r = requests.get(f"{gw.url}/{BUCKET}/{key}",
+                         params={"ci-process": "snapshot", "time": str(time), "format": "png"},
+                         auth=support.CosSigned(), timeout=60)
+        assert r.status_code == 200, r.text
+        return r.headers["x-framegate-frame-time"], r.content
+
+    scrubbed = [snap("scrubbed.mp4", t) for t in times]
+    reuse = re.findall(r"reuse=(\w+)", gw.stderr_log.read_text())
+    assert reuse == ["opened"] + ["continued"] * (len(times) - 1), reuse
+    fresh = [snap(f"fresh{i}.mp4", t) for i, t in enumerate(times)]
+    for t, (s_time, s_png), (f_time, f_png) in zip(times, scrubbed, fresh):
+        assert s_time == f_time == f"{int(t * FPS) / FPS:.6f}", t
+        assert s_png == f_png, f"the picture at {t} differs from a fresh decode"
+
+
 @pytest.mark.backends("file")
 def test_identical_concurrent_snapshots_share_one_decode(gateway_factory):
     gw = gateway_factory.start("file", "coalesce")
