@@ -27,7 +27,9 @@ done
 # Runtime/tests: ffmpeg (fixtures), python3-venv (test virtualenv), curl (the
 # example line `run.sh` prints), postgresql (PostgreSQL 15 server binaries for
 # the throwaway server tests/sdk/pg_server.py starts; also creates the
-# `postgres` user it runs as under root).
+# `postgres` user it runs as under root), nginx (the load balancer in front of
+# three gateways in the multi-node tests, tests/sdk/nginx_server.py; the
+# package's own service is not needed: tests run nginx in the foreground).
 DEB_PACKAGES=(
     gcc g++ make libc6-dev
     pkg-config clang libclang-dev cmake nasm
@@ -36,6 +38,7 @@ DEB_PACKAGES=(
     python3-venv curl ca-certificates
     chromium
     postgresql
+    nginx
 )
 
 VENV="$ROOT/.venv"
