@@ -339,7 +339,7 @@ def test_uploads_through_any_node_start_procedures_and_workflows_once(fleet, lb,
     ci = ci_client(lb, "vhost")
     template = ci.ci_create_template(Bucket=support.BUCKET, Template={
         "Tag": "Snapshot", "Name": f"fleet-{uuid.uuid4().hex[:8]}",
-        "Snapshot": {"Mode": "Interval", "Start": "1", "Count": "1", "Width": "64"}},
+        "Snapshot": {"Mode": "Interval", "Start": "1", "Count": "1", "Width": "128"}},
     )["Template"]["TemplateId"]
     wf = ci.ci_create_workflow(Bucket=support.BUCKET, Body={"MediaWorkflow": {
         "Name": f"fleet-{uuid.uuid4().hex[:8]}", "State": "Active",
@@ -359,22 +359,24 @@ def test_uploads_through_any_node_start_procedures_and_workflows_once(fleet, lb,
         uploaders[i % len(uploaders)].put_object(Bucket=support.BUCKET, Key=key, Body=CLIP_BYTES)
 
     # Procedures: one task (and one event) per upload.
-    deadline = time.monotonic() + 90
-    while True:
+    def uploads_of() -> dict[str, list[str]]:
+        """FileName (the object's name) -> TaskIds of this test's uploads."""
+        out: dict[str, set] = {}
         with receiver.lock:
-            bodies = [d["event"].get("ProcedureStateChangeEvent") or {}
-                      for d in receiver.deliveries]
-        mine = {b["TaskId"]: b["FileName"] for b in bodies
-                if b.get("FileName", "").startswith(f"incoming/{p}")}
-        if len(mine) >= len(proc_keys) or time.monotonic() > deadline:
-            break
+            for d in receiver.deliveries:
+                b = d["event"].get("ProcedureStateChangeEvent") or {}
+                if f"/incoming/{p}" in b.get("FileUrl", ""):
+                    out.setdefault(b["FileName"], set()).add(b["TaskId"])
+        return {name: sorted(ids) for name, ids in out.items()}
+
+    deadline = time.monotonic() + 90
+    while len(uploads_of()) < len(proc_keys) and time.monotonic() < deadline:
         time.sleep(0.3)
     time.sleep(1.5)  # a second start would have shown by now
-    with receiver.lock:
-        bodies = [d["event"].get("ProcedureStateChangeEvent") or {} for d in receiver.deliveries]
-    mine = {b["TaskId"]: b["FileName"] for b in bodies
-            if b.get("FileName", "").startswith(f"incoming/{p}")}
-    assert sorted(mine.values()) == sorted(proc_keys), "one procedure per upload"
+    started = uploads_of()
+    assert sorted(started) == sorted(k.rsplit("/", 1)[1] for k in proc_keys), \
+        (started, receiver.deliveries[-2:])
+    assert all(len(ids) == 1 for ids in started.values()), f"started twice: {started}"
 
     # Workflows: one run per upload, each successful.
     def runs():
