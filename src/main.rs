@@ -552,15 +552,31 @@ fn env_credential() -> Option<CredentialConfig> {
 
 /// Loads the configuration; without any credential, adds the root
 /// credential kept in (or generated into) the data directory.
-fn load_config(path: Option<&Path>, mut overrides: Overrides) -> Result<Config, String> {
+fn load_config(path: Option<&Path>, overrides: Overrides) -> Result<Config, String> {
+    load_config_noting_credential(path, overrides).map(|(config, _)| config)
+}
+
+/// `load_config`, also saying whether the root credential came from the
+/// data directory (generated on this node) rather than the configuration.
+fn load_config_noting_credential(
+    path: Option<&Path>,
+    mut overrides: Overrides,
+) -> Result<(Config, bool), String> {
     let config = Config::load(path, overrides.clone()).map_err(|e| e.to_string())?;
     if !config.credentials.is_empty() {
-        return Ok(config);
+        return Ok((config, false));
     }
     let root = bootstrap::root_credential(&config.data_dir)
         .map_err(|e| format!("root credential: {e}"))?;
     overrides.root_credential = Some(root);
-    Config::load(path, overrides).map_err(|e| e.to_string())
+    let config = Config::load(path, overrides).map_err(|e| e.to_string())?;
+    Ok((config, true))
+}
+
+/// Whether a bucket store lives on this machine only (the local disk or
+/// memory), as opposed to an object store other nodes reach.
+fn is_node_local(store: &str) -> bool {
+    store.starts_with("file://") || store.starts_with("memory://")
 }
 
 async fn serve(
@@ -568,7 +584,17 @@ async fn serve(
     overrides: Overrides,
     demo: Option<PathBuf>,
 ) -> Result<(), String> {
-    let config = load_config(config_path.as_deref(), overrides)?;
+    let (config, generated_credential) =
+        load_config_noting_credential(config_path.as_deref(), overrides)?;
+    for warning in config.node_local_warnings(generated_credential) {
+        tracing::warn!("{warning}");
+    }
+    if !config.shares_job_store() && config.buckets.iter().any(|b| !is_node_local(&b.store)) {
+        tracing::info!(
+            "the job queue is this node's SQLite file: run one gateway on these buckets, or \
+             set jobs.store to PostgreSQL for several (docs/deploy.md)"
+        );
+    }
     let state = Arc::new(AppState::new(config).await?);
     let config = &state.config;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -601,6 +627,10 @@ async fn serve(
             Err(err) => tracing::warn!(error = %err, "cannot queue the demo preview sprites"),
         }
     }
+    // Listen for SIGTERM before announcing the address: a supervisor (or a
+    // test) that stops the gateway right after start gets a graceful stop.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
     state.jobs.set_endpoint(address);
     framegate::jobs::worker::start(&state);
     framegate::jobs::events::start(&state);
@@ -610,7 +640,7 @@ async fn serve(
     tracing::info!(%address, buckets = state.buckets.names().len(), "ready");
     let stopping = state.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown_signal(terminate).await;
         let grace = stopping.config.shutdown_grace();
         framegate::jobs::worker::stop(&stopping.jobs, grace).await;
     };
@@ -662,9 +692,7 @@ fn print_banner(state: &AppState, address: std::net::SocketAddr, demo: bool) {
     }
 }
 
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

@@ -442,3 +442,33 @@ def test_snapshots_through_nginx_keep_answering_while_a_node_is_down_and_after_i
             break
         time.sleep(0.5)
     assert back == home
+
+
+def test_nodes_of_the_fleet_start_without_warnings(fleet):
+    for gw in fleet.gateways:
+        log = gw.stderr_log.read_text()
+        assert "while jobs.store is shared" not in log, gw.name
+        assert "job queue is this node's SQLite file" not in log, gw.name
+
+
+def test_node_local_buckets_and_generated_credentials_are_warned_about_on_a_shared_store(
+        postgres, workroot):
+    # No [[credentials]]: the gateway generates one into its data dir.
+    workdir = workroot / f"node-local-{uuid.uuid4().hex[:6]}"
+    data = workdir / "data"
+    data.mkdir(parents=True)
+    config = workdir / "framegate.toml"
+    config.write_text("\n".join([
+        'listen = "127.0.0.1:0"', f"data_dir = {support.toml_str(str(data))}",
+        "[[buckets]]", 'name = "disk-1250000000"', 'store = "file://"',
+        "[[buckets]]", 'name = "ram-1250000000"', 'store = "memory://"',
+        "[jobs]", f"store = {support.toml_str(postgres.url)}", ""]))
+    gw = support.Gateway(config, workdir, "node-local").start()
+    try:
+        log = gw.stderr_log.read_text()
+    finally:
+        assert gw.stop() == 0
+    assert "WARN" in log
+    assert 'bucket "disk-1250000000" is on the local file system' in log
+    assert 'bucket "ram-1250000000" is in this process\'s memory' in log
+    assert "generated its own in the data directory while jobs.store is shared" in log
