@@ -10,7 +10,11 @@ on the same address, where nginx still expects it."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import support
@@ -101,3 +105,61 @@ class Fleet:
                 "finished": [m.group(1) for m in FINISHED_RE.finditer(text)],
             }
         return out
+
+
+class Receiver:
+    """Callbacks on loopback: every delivery kept (deliveries are at least
+    once; `X-Framegate-Event-Id` tells repeats apart)."""
+
+    def __init__(self):
+        self.deliveries: list[dict] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.deliveries.append({
+                        "id": self.headers["X-Framegate-Event-Id"], "event": json.loads(body)})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/callback"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def by_task(self, tasks) -> dict[str, dict[str, dict]]:
+        """task -> event id -> event body, for the tasks in `tasks`."""
+        wanted = set(tasks)
+        out: dict[str, dict[str, dict]] = {}
+        with self.lock:
+            for d in self.deliveries:
+                body = d["event"].get("ProcedureStateChangeEvent") or {}
+                if body.get("TaskId") in wanted:
+                    out.setdefault(body["TaskId"], {})[d["id"]] = body
+        return out
+
+    def deliveries_of(self, tasks) -> int:
+        wanted = set(tasks)
+        with self.lock:
+            return sum(1 for d in self.deliveries
+                       if (d["event"].get("ProcedureStateChangeEvent") or {}).get("TaskId")
+                       in wanted)
+
+    def wait_for_tasks(self, tasks, timeout: float) -> dict[str, dict[str, dict]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.by_task(tasks)
+            if len(got) == len(set(tasks)):
+                return got
+            assert time.monotonic() < deadline, \
+                f"events of {len(got)} of {len(set(tasks))} tasks arrived in {timeout}s"
+            time.sleep(0.2)
+
+    def close(self):
+        self.server.shutdown()

@@ -17,12 +17,10 @@ key), one S3-compatible store (moto), one PostgreSQL queue, all on loopback.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -30,71 +28,13 @@ import requests
 import support
 from ci_support import as_list
 from ci_support import client as ci_client
-from fleet_support import FLEET_BACKING_BUCKET, Fleet
+from fleet_support import FLEET_BACKING_BUCKET, Fleet, Receiver
 from jobs_support import FIXTURES, call, detail, process, results, vod
 
 CLIP = "h264_bframes.mp4"        # 320x240, 10 s
 CLIP_BYTES = (FIXTURES / CLIP).read_bytes()
 ONE_PICTURE = {"SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s"]}]}
 BURST = 200
-
-
-class Receiver:
-    """Callbacks on loopback: every delivery kept (deliveries are at least
-    once; `X-Framegate-Event-Id` tells repeats apart)."""
-
-    def __init__(self):
-        self.deliveries: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.deliveries.append({
-                        "id": self.headers["X-Framegate-Event-Id"], "event": json.loads(body)})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def by_task(self, tasks) -> dict[str, dict[str, dict]]:
-        """task -> event id -> event body, for the tasks in `tasks`."""
-        wanted = set(tasks)
-        out: dict[str, dict[str, dict]] = {}
-        with self.lock:
-            for d in self.deliveries:
-                body = d["event"].get("ProcedureStateChangeEvent") or {}
-                if body.get("TaskId") in wanted:
-                    out.setdefault(body["TaskId"], {})[d["id"]] = body
-        return out
-
-    def deliveries_of(self, tasks) -> int:
-        wanted = set(tasks)
-        with self.lock:
-            return sum(1 for d in self.deliveries
-                       if (d["event"].get("ProcedureStateChangeEvent") or {}).get("TaskId")
-                       in wanted)
-
-    def wait_for_tasks(self, tasks, timeout: float) -> dict[str, dict[str, dict]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.by_task(tasks)
-            if len(got) == len(set(tasks)):
-                return got
-            assert time.monotonic() < deadline, \
-                f"events of {len(got)} of {len(set(tasks))} tasks arrived in {timeout}s"
-            time.sleep(0.2)
-
-    def close(self):
-        self.server.shutdown()
 
 
 # --------------------------------------------------------------------------
