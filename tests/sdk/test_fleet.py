@@ -393,6 +393,10 @@ def test_nodes_of_the_fleet_start_without_warnings(fleet):
 
 def test_node_local_buckets_and_generated_credentials_are_warned_about_on_a_shared_store(
         postgres, workroot):
+    # A database of its own: the fleet's queue may still have nodes on it.
+    postgres.psql('DROP DATABASE IF EXISTS "framegate_warn" WITH (FORCE)',
+                  'CREATE DATABASE "framegate_warn"', database="postgres")
+    store = postgres.url.rsplit("/", 1)[0] + "/framegate_warn"
     # No [[credentials]]: the gateway generates one into its data dir.
     workdir = workroot / f"node-local-{uuid.uuid4().hex[:6]}"
     data = workdir / "data"
@@ -402,7 +406,7 @@ def test_node_local_buckets_and_generated_credentials_are_warned_about_on_a_shar
         'listen = "127.0.0.1:0"', f"data_dir = {support.toml_str(str(data))}",
         "[[buckets]]", 'name = "disk-1250000000"', 'store = "file://"',
         "[[buckets]]", 'name = "ram-1250000000"', 'store = "memory://"',
-        "[jobs]", f"store = {support.toml_str(postgres.url)}", ""]))
+        "[jobs]", f"store = {support.toml_str(store)}", ""]))
     gw = support.Gateway(config, workdir, "node-local").start()
     try:
         log = gw.stderr_log.read_text()
