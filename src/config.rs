@@ -709,6 +709,17 @@ impl Config {
     }
 }
 
+/// Where the credentials a gateway runs with came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The file, `FRAMEGATE_SECRET_ID`/`FRAMEGATE_SECRET_KEY`: the same on
+    /// every node that shares the configuration.
+    Configured,
+    /// None was configured: the root credential was generated into (or read
+    /// back from) this node's data directory.
+    GeneratedOnThisNode,
+}
+
 /// Several gateways on one queue (docs/deploy.md): what this configuration
 /// keeps on the node although a shared job store is configured.
 impl Config {
@@ -721,11 +732,11 @@ impl Config {
     /// Warnings for a node of a fleet: with a shared job store, every node
     /// must see the same objects and accept the same credentials, so
     /// buckets on the local disk or in memory and a credential generated
-    /// into the data directory (`generated_credential`) are named here. They
+    /// into the data directory are named here. They
     /// are warnings, not errors: one gateway alone on PostgreSQL is a valid
     /// deployment, and a `file://` bucket on a directory every node mounts
     /// (NFS) is shared. Empty without a shared job store.
-    pub fn node_local_warnings(&self, generated_credential: bool) -> Vec<String> {
+    pub fn node_local_warnings(&self, credentials: CredentialSource) -> Vec<String> {
         if !self.shares_job_store() {
             return Vec::new();
         }
@@ -746,7 +757,7 @@ impl Config {
                 ));
             }
         }
-        if generated_credential {
+        if credentials == CredentialSource::GeneratedOnThisNode {
             warnings.push(
                 "no credential is configured, so this gateway generated its own in the data \
                  directory while jobs.store is shared: other gateways will refuse its \
@@ -845,18 +856,20 @@ mod tests {
                        [[buckets]]\nname = \"shared-1250000000\"\nstore = \"s3://b\"\n";
         let alone = Config::from_toml(buckets, Overrides::default()).unwrap();
         assert!(!alone.shares_job_store());
-        assert!(alone.node_local_warnings(true).is_empty());
+        assert!(alone
+            .node_local_warnings(CredentialSource::GeneratedOnThisNode)
+            .is_empty());
         let fleet = Config::from_toml(
             &format!("{buckets}[jobs]\nstore = \"postgres://fg@db/fg\"\n"),
             Overrides::default(),
         )
         .unwrap();
         assert!(fleet.shares_job_store());
-        let warnings = fleet.node_local_warnings(false);
+        let warnings = fleet.node_local_warnings(CredentialSource::Configured);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings[0].contains("disk-1250000000") && warnings[0].contains("local file"));
         assert!(warnings[1].contains("ram-1250000000") && warnings[1].contains("memory"));
-        let warnings = fleet.node_local_warnings(true);
+        let warnings = fleet.node_local_warnings(CredentialSource::GeneratedOnThisNode);
         assert_eq!(warnings.len(), 3);
         assert!(warnings[2].contains("generated its own"));
     }

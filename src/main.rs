@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, Subcommand};
-use framegate::config::{Config, CredentialConfig, Overrides};
+use framegate::config::{Config, CredentialConfig, CredentialSource, Overrides};
 use framegate::ops::AppState;
 use framegate::{bootstrap, presign, server};
 
@@ -556,21 +556,20 @@ fn load_config(path: Option<&Path>, overrides: Overrides) -> Result<Config, Stri
     load_config_noting_credential(path, overrides).map(|(config, _)| config)
 }
 
-/// `load_config`, also saying whether the root credential came from the
-/// data directory (generated on this node) rather than the configuration.
+/// `load_config`, also saying where the credentials came from.
 fn load_config_noting_credential(
     path: Option<&Path>,
     mut overrides: Overrides,
-) -> Result<(Config, bool), String> {
+) -> Result<(Config, CredentialSource), String> {
     let config = Config::load(path, overrides.clone()).map_err(|e| e.to_string())?;
     if !config.credentials.is_empty() {
-        return Ok((config, false));
+        return Ok((config, CredentialSource::Configured));
     }
     let root = bootstrap::root_credential(&config.data_dir)
         .map_err(|e| format!("root credential: {e}"))?;
     overrides.root_credential = Some(root);
     let config = Config::load(path, overrides).map_err(|e| e.to_string())?;
-    Ok((config, true))
+    Ok((config, CredentialSource::GeneratedOnThisNode))
 }
 
 /// Whether a bucket store lives on this machine only (the local disk or
@@ -584,9 +583,8 @@ async fn serve(
     overrides: Overrides,
     demo: Option<PathBuf>,
 ) -> Result<(), String> {
-    let (config, generated_credential) =
-        load_config_noting_credential(config_path.as_deref(), overrides)?;
-    for warning in config.node_local_warnings(generated_credential) {
+    let (config, credentials) = load_config_noting_credential(config_path.as_deref(), overrides)?;
+    for warning in config.node_local_warnings(credentials) {
         tracing::warn!("{warning}");
     }
     if !config.shares_job_store() && config.buckets.iter().any(|b| !is_node_local(&b.store)) {
