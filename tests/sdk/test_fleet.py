@@ -11,8 +11,8 @@ key), one S3-compatible store (moto), one PostgreSQL queue, all on loopback.
   their lease runs out; no output duplicated, every task's event delivered at
   least once, none lost.
 - Uploads through any node start their procedure and workflow once.
-- Snapshots through nginx keep answering while a node is down, and after it
-  returns (where its objects go back to it).
+- Snapshots (and uploads) through nginx keep answering while a node is down,
+  and after it returns (where its objects go back to it).
 """
 
 from __future__ import annotations
@@ -372,6 +372,16 @@ def test_snapshots_through_nginx_keep_answering_while_a_node_is_down_and_after_i
             for name, node in home.items():
                 if node != victim.name:
                     assert down[name] == node, "objects of live nodes moved"
+        # Uploads go on too (keys of the dead node go to the next one on the
+        # ring), and every live node reads them.
+        late = [f"{p}late-{i}.mp4" for i in range(6)]
+        for name in late:
+            cos.put_object(Bucket=support.BUCKET, Key=name, Body=CLIP_BYTES)
+        for gw in fleet.gateways:
+            if gw is not victim:
+                for name in late:
+                    got = session.head(f"{gw.url}/{support.BUCKET}/{name}", timeout=30)
+                    assert got.status_code == 200, (gw.name, name, got.status_code)
     finally:
         victim.start()
     # Back: after nginx's fail_timeout, its objects come home again.
