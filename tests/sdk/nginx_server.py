@@ -82,6 +82,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 0;
+        large_client_header_buffers 4 64k;
         location / {{
             proxy_pass http://framegate;
             proxy_http_version 1.1;
