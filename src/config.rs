@@ -734,8 +734,8 @@ impl Config {
     /// buckets on the local disk or in memory and a credential generated
     /// into the data directory are named here. They
     /// are warnings, not errors: one gateway alone on PostgreSQL is a valid
-    /// deployment, and a `file://` bucket on a directory every node mounts
-    /// (NFS) is shared. Empty without a shared job store.
+    /// deployment, and the gateway cannot know whether it is alone. Empty
+    /// without a shared job store.
     pub fn node_local_warnings(&self, credentials: CredentialSource) -> Vec<String> {
         if !self.shares_job_store() {
             return Vec::new();
@@ -745,8 +745,9 @@ impl Config {
             if bucket.store.starts_with("file://") {
                 warnings.push(format!(
                     "bucket {:?} is on the local file system ({}) while jobs.store is shared: \
-                     other gateways on that store see these objects only if the directory is \
-                     shared storage mounted at the same path on every node",
+                     its objects' metadata and multipart uploads live in this node's data \
+                     directory, so other gateways cannot serve it; use an object store \
+                     (s3://, gs://, az://) for several gateways",
                     bucket.name, bucket.store
                 ));
             } else if bucket.store.starts_with("memory://") {
