@@ -67,9 +67,14 @@ class Fleet:
             self.gateways.append(support.Gateway(config, workdir, name))
 
     def start(self) -> "Fleet":
-        for gw in self.gateways:
-            gw.start()
-        self.nginx.start()
+        """Every gateway, then nginx; on a failure, stops what started."""
+        try:
+            for gw in self.gateways:
+                gw.start()
+            self.nginx.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> list[tuple[str, int]]:
