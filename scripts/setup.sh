@@ -29,7 +29,10 @@ done
 # the throwaway server tests/sdk/pg_server.py starts; also creates the
 # `postgres` user it runs as under root), prometheus (the real Prometheus server
 # tests/sdk/prometheus_server.py starts on a loopback port to scrape the admin
-# listener; the packaged service is not wanted and is stopped if it started).
+# listener; the packaged service is not wanted and is stopped if it started),
+# nginx (the load balancer in front of three gateways in the multi-node tests,
+# tests/sdk/nginx_server.py; the package's own service is not needed: tests run
+# nginx in the foreground).
 DEB_PACKAGES=(
     gcc g++ make libc6-dev
     pkg-config clang libclang-dev cmake nasm
@@ -39,6 +42,7 @@ DEB_PACKAGES=(
     chromium
     postgresql
     prometheus
+    nginx
 )
 
 VENV="$ROOT/.venv"

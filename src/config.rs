@@ -799,6 +799,68 @@ impl Config {
     }
 }
 
+/// Where the credentials a gateway runs with came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The file, `FRAMEGATE_SECRET_ID`/`FRAMEGATE_SECRET_KEY`: the same on
+    /// every node that shares the configuration.
+    Configured,
+    /// None was configured: the root credential was generated into (or read
+    /// back from) this node's data directory.
+    GeneratedOnThisNode,
+}
+
+/// Several gateways on one queue (docs/deploy.md): what this configuration
+/// keeps on the node although a shared job store is configured.
+impl Config {
+    /// Whether the job store is one several gateways share (PostgreSQL);
+    /// the embedded SQLite queue belongs to one node.
+    pub fn shares_job_store(&self) -> bool {
+        self.jobs.store.starts_with("postgres://") || self.jobs.store.starts_with("postgresql://")
+    }
+
+    /// Warnings for a node of a fleet: with a shared job store, every node
+    /// must see the same objects and accept the same credentials, so
+    /// buckets on the local disk or in memory and a credential generated
+    /// into the data directory are named here. They
+    /// are warnings, not errors: one gateway alone on PostgreSQL is a valid
+    /// deployment, and the gateway cannot know whether it is alone. Empty
+    /// without a shared job store.
+    pub fn node_local_warnings(&self, credentials: CredentialSource) -> Vec<String> {
+        if !self.shares_job_store() {
+            return Vec::new();
+        }
+        let mut warnings = Vec::new();
+        for bucket in &self.buckets {
+            if bucket.store.starts_with("file://") {
+                warnings.push(format!(
+                    "bucket {:?} is on the local file system ({}) while jobs.store is shared: \
+                     its objects' metadata and multipart uploads live in this node's data \
+                     directory, so other gateways cannot serve it; use an object store \
+                     (s3://, gs://, az://) for several gateways",
+                    bucket.name, bucket.store
+                ));
+            } else if bucket.store.starts_with("memory://") {
+                warnings.push(format!(
+                    "bucket {:?} is in this process's memory while jobs.store is shared: \
+                     other gateways can neither serve its objects nor run tasks on them",
+                    bucket.name
+                ));
+            }
+        }
+        if credentials == CredentialSource::GeneratedOnThisNode {
+            warnings.push(
+                "no credential is configured, so this gateway generated its own in the data \
+                 directory while jobs.store is shared: other gateways will refuse its \
+                 signatures; give every node the same [[credentials]] (or \
+                 FRAMEGATE_SECRET_ID/FRAMEGATE_SECRET_KEY)"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
+}
+
 /// COS bucket names: `<name>-<appid>`, lowercase alphanumerics and dashes.
 pub fn is_valid_bucket_name(name: &str) -> bool {
     let Some((base, appid)) = name.rsplit_once('-') else {
@@ -898,6 +960,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.jobs.upload_prefix, "in/coming/");
+    }
+
+    #[test]
+    fn node_local_buckets_and_generated_credentials_are_named_with_a_shared_store() {
+        let buckets = "[[buckets]]\nname = \"disk-1250000000\"\n\
+                       [[buckets]]\nname = \"ram-1250000000\"\nstore = \"memory://\"\n\
+                       [[buckets]]\nname = \"shared-1250000000\"\nstore = \"s3://b\"\n";
+        let alone = Config::from_toml(buckets, Overrides::default()).unwrap();
+        assert!(!alone.shares_job_store());
+        assert!(alone
+            .node_local_warnings(CredentialSource::GeneratedOnThisNode)
+            .is_empty());
+        let fleet = Config::from_toml(
+            &format!("{buckets}[jobs]\nstore = \"postgres://fg@db/fg\"\n"),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(fleet.shares_job_store());
+        let warnings = fleet.node_local_warnings(CredentialSource::Configured);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("disk-1250000000") && warnings[0].contains("local file"));
+        assert!(warnings[1].contains("ram-1250000000") && warnings[1].contains("memory"));
+        let warnings = fleet.node_local_warnings(CredentialSource::GeneratedOnThisNode);
+        assert_eq!(warnings.len(), 3);
+        assert!(warnings[2].contains("generated its own"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, Subcommand};
-use framegate::config::{Config, CredentialConfig, LogFormat, Overrides};
+use framegate::config::{Config, CredentialConfig, CredentialSource, LogFormat, Overrides};
 use framegate::ops::AppState;
 use framegate::{bootstrap, presign, server};
 
@@ -468,7 +468,7 @@ fn main() -> ExitCode {
             admin_listen,
             log_format,
             demo,
-        } => load_config(
+        } => load_config_noting_credential(
             cli.config.as_deref(),
             Overrides {
                 listen,
@@ -479,13 +479,13 @@ fn main() -> ExitCode {
                 demo: demo.is_some(),
             },
         )
-        .and_then(|config| {
+        .and_then(|(config, credentials)| {
             init_logging(config.log_format);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the runtime: {e}"))
-                .and_then(|runtime| runtime.block_on(serve(config, demo)))
+                .and_then(|runtime| runtime.block_on(serve(config, credentials, demo)))
         }),
         Command::Snapshot(args) => snapshot_command(args),
         Command::Job { command } => job_command(cli.config.as_deref(), cli.data_dir, command),
@@ -580,18 +580,46 @@ fn env_credential() -> Option<CredentialConfig> {
 
 /// Loads the configuration; without any credential, adds the root
 /// credential kept in (or generated into) the data directory.
-fn load_config(path: Option<&Path>, mut overrides: Overrides) -> Result<Config, String> {
+fn load_config(path: Option<&Path>, overrides: Overrides) -> Result<Config, String> {
+    load_config_noting_credential(path, overrides).map(|(config, _)| config)
+}
+
+/// `load_config`, also saying where the credentials came from.
+fn load_config_noting_credential(
+    path: Option<&Path>,
+    mut overrides: Overrides,
+) -> Result<(Config, CredentialSource), String> {
     let config = Config::load(path, overrides.clone()).map_err(|e| e.to_string())?;
     if !config.credentials.is_empty() {
-        return Ok(config);
+        return Ok((config, CredentialSource::Configured));
     }
     let root = bootstrap::root_credential(&config.data_dir)
         .map_err(|e| format!("root credential: {e}"))?;
     overrides.root_credential = Some(root);
-    Config::load(path, overrides).map_err(|e| e.to_string())
+    let config = Config::load(path, overrides).map_err(|e| e.to_string())?;
+    Ok((config, CredentialSource::GeneratedOnThisNode))
 }
 
-async fn serve(config: Config, demo: Option<PathBuf>) -> Result<(), String> {
+/// Whether a bucket store lives on this machine only (the local disk or
+/// memory), as opposed to an object store other nodes reach.
+fn is_node_local(store: &str) -> bool {
+    store.starts_with("file://") || store.starts_with("memory://")
+}
+
+async fn serve(
+    config: Config,
+    credentials: CredentialSource,
+    demo: Option<PathBuf>,
+) -> Result<(), String> {
+    for warning in config.node_local_warnings(credentials) {
+        tracing::warn!("{warning}");
+    }
+    if !config.shares_job_store() && config.buckets.iter().any(|b| !is_node_local(&b.store)) {
+        tracing::info!(
+            "the job queue is this node's SQLite file: run one gateway on these buckets, or \
+             set jobs.store to PostgreSQL for several (docs/deploy.md)"
+        );
+    }
     match server::connections::raise_open_file_limit() {
         Ok(limits) => tracing::info!(
             soft_before = limits
@@ -654,6 +682,10 @@ async fn serve(config: Config, demo: Option<PathBuf>) -> Result<(), String> {
             Err(err) => tracing::warn!(error = %err, "cannot queue the demo preview sprites"),
         }
     }
+    // Listen for SIGTERM before announcing the address: a supervisor (or a
+    // test) that stops the gateway right after start gets a graceful stop.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
     state.jobs.set_endpoint(address);
     framegate::jobs::worker::start(&state);
     framegate::jobs::events::start(&state);
@@ -677,7 +709,7 @@ async fn serve(config: Config, demo: Option<PathBuf>) -> Result<(), String> {
     tracing::info!(%address, buckets = state.buckets.names().len(), "ready");
     let stopping = state.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        shutdown_signal(terminate).await;
         // Not ready from now on: load balancers stop sending traffic while
         // the work in hand finishes.
         draining.start();
@@ -735,9 +767,7 @@ fn print_banner(state: &AppState, address: std::net::SocketAddr, demo: bool) {
     }
 }
 
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
