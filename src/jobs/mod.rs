@@ -411,13 +411,15 @@ impl Jobs {
     /// Validates a task, resolves its templates and queues it; returns its
     /// TaskId at once (an earlier task's, for a repeated SessionId).
     pub async fn submit(&self, request: TaskRequest) -> Result<String, JobError> {
-        let (bucket, key, file_id) = self.resolve_media(&request.media).await?;
-        let subtasks = self.resolve_subtasks(&request.subtasks).await?;
+        // Everything is checked before the media is recorded: a refused
+        // request writes nothing.
         if !(-10..=10).contains(&request.priority) {
             return Err(JobError::invalid("TasksPriority", "must be from -10 to 10"));
         }
         params::check_len("SessionContext", &request.session_context, 1000)?;
         params::check_len("SessionId", &request.session_id, 50)?;
+        let subtasks = self.resolve_subtasks(&request.subtasks).await?;
+        let (bucket, key, file_id) = self.resolve_media(&request.media).await?;
         let spec = TaskSpec {
             bucket,
             key,

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from callback_receiver import CallbackServer
 import support
 from jobs_support import jobs_toml
 from nginx_server import Nginx, free_port
@@ -112,49 +111,28 @@ class Fleet:
         return out
 
 
-class Receiver:
-    """Callbacks on loopback: every delivery kept (deliveries are at least
+class Receiver(CallbackServer):
+    """Task events by task: every delivery kept (deliveries are at least
     once; `X-Framegate-Event-Id` tells repeats apart)."""
 
-    def __init__(self):
-        self.deliveries: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.deliveries.append({
-                        "id": self.headers["X-Framegate-Event-Id"], "event": json.loads(body)})
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def events(self) -> list[tuple[str, dict]]:
+        """(event id, ProcedureStateChangeEvent) of every delivery."""
+        with self.lock:
+            bodies = [(d["id"], json.loads(d["body"])) for d in self.deliveries]
+        return [(i, e.get("ProcedureStateChangeEvent") or {}) for i, e in bodies]
 
     def by_task(self, tasks) -> dict[str, dict[str, dict]]:
         """task -> event id -> event body, for the tasks in `tasks`."""
         wanted = set(tasks)
         out: dict[str, dict[str, dict]] = {}
-        with self.lock:
-            for d in self.deliveries:
-                body = d["event"].get("ProcedureStateChangeEvent") or {}
-                if body.get("TaskId") in wanted:
-                    out.setdefault(body["TaskId"], {})[d["id"]] = body
+        for event_id, body in self.events():
+            if body.get("TaskId") in wanted:
+                out.setdefault(body["TaskId"], {})[event_id] = body
         return out
 
     def deliveries_of(self, tasks) -> int:
         wanted = set(tasks)
-        with self.lock:
-            return sum(1 for d in self.deliveries
-                       if (d["event"].get("ProcedureStateChangeEvent") or {}).get("TaskId")
-                       in wanted)
+        return sum(1 for _, body in self.events() if body.get("TaskId") in wanted)
 
     def wait_for_tasks(self, tasks, timeout: float) -> dict[str, dict[str, dict]]:
         deadline = time.monotonic() + timeout
@@ -165,6 +143,3 @@ class Receiver:
             assert time.monotonic() < deadline, \
                 f"events of {len(got)} of {len(set(tasks))} tasks arrived in {timeout}s"
             time.sleep(0.2)
-
-    def close(self):
-        self.server.shutdown()

@@ -6,7 +6,6 @@ API (`/api/v1/query`)."""
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -14,6 +13,8 @@ import time
 from pathlib import Path
 
 import requests
+
+import support
 
 SCRAPE_INTERVAL = "1s"
 
@@ -111,12 +112,6 @@ class PrometheusServer:
             time.sleep(0.25)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        support.stop_process(self.proc)
         self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)

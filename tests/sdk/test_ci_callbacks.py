@@ -7,14 +7,13 @@ Cancel; retried until accepted."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from callback_receiver import CallbackServer
 from ci_support import (BUCKET, as_list, client, output_names, queue, set_queue,
                         snapshot_request, submit, upload, wait_job)
 from conftest import GatewayFactory
@@ -23,37 +22,8 @@ from jobs_support import jobs_toml
 QUICK = dict(Mode="Interval", Start="1", TimeInterval="1", Count="2")
 
 
-class Receiver:
-    """Records every POST (path, headers, body); answers 503 to the first
-    `fail_first` of them, then 200."""
-
-    def __init__(self, fail_first: int = 0):
-        self.fail_first = fail_first
-        self.attempts = 0
-        self.deliveries: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    receiver.attempts += 1
-                    refuse = receiver.attempts <= receiver.fail_first
-                    if not refuse:
-                        receiver.deliveries.append({
-                            "path": self.path, "type": self.headers.get("Content-Type", ""),
-                            "body": body})
-                self.send_response(503 if refuse else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+class Receiver(CallbackServer):
+    """Job callbacks by the path they were sent to."""
 
     def at(self, path: str) -> list[dict]:
         with self.lock:
@@ -70,9 +40,6 @@ class Receiver:
             assert time.monotonic() < deadline, \
                 f"no callback for {job_id} at {path}; got {[x['body'][:200] for x in self.at(path)]}"
             time.sleep(0.05)
-
-    def close(self):
-        self.server.shutdown()
 
 
 def element(node: ET.Element):

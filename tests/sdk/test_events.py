@@ -12,10 +12,10 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from callback_receiver import CallbackServer
 import support
 from conftest import queue_store
 from jobs_support import (FIXTURES, call, detail, error_of, image, jobs_toml, process, results,
@@ -25,45 +25,13 @@ SECRET = "callback-signing-key"
 QUICK = {"SnapshotByTimeOffsetTaskSet": [{"Definition": 10, "ExtTimeOffsetSet": ["1s"]}]}
 
 
-class Receiver:
-    """A callback receiver on loopback that answers 503 to the first
-    `fail_first` deliveries (or to all while `down`), then 200."""
-
-    def __init__(self, fail_first: int = 0):
-        self.fail_first = fail_first
-        self.down = False
-        self.attempts = 0
-        self.accepted: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.attempts += 1
-                    refuse = receiver.down or receiver.attempts <= receiver.fail_first
-                    if not refuse:
-                        receiver.accepted.append({
-                            "id": self.headers["X-Framegate-Event-Id"],
-                            "signature": self.headers.get("X-Framegate-Signature"),
-                            "raw": body,
-                            "event": json.loads(body),
-                        })
-                self.send_response(503 if refuse else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/callback"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+class Receiver(CallbackServer):
+    """Events as the tests read them: id, signature, raw body, JSON."""
 
     def events(self) -> list[dict]:
         with self.lock:
-            return list(self.accepted)
+            return [{"id": d["id"], "signature": d["signature"], "raw": d["body"],
+                     "event": json.loads(d["body"])} for d in self.deliveries]
 
     def wait_for(self, count: int, timeout: float = 60.0) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -80,8 +48,6 @@ class Receiver:
                 out.append(e)
         return out
 
-    def close(self):
-        self.server.shutdown()
 
 
 def events_toml(url: str = "", **extra) -> str:

@@ -302,11 +302,9 @@ def test_uploads_through_any_node_start_procedures_and_workflows_once(fleet, lb,
     def uploads_of() -> dict[str, list[str]]:
         """FileName (the object's name) -> TaskIds of this test's uploads."""
         out: dict[str, set] = {}
-        with receiver.lock:
-            for d in receiver.deliveries:
-                b = d["event"].get("ProcedureStateChangeEvent") or {}
-                if f"/incoming/{p}" in b.get("FileUrl", ""):
-                    out.setdefault(b["FileName"], set()).add(b["TaskId"])
+        for _, b in receiver.events():
+            if f"/incoming/{p}" in b.get("FileUrl", ""):
+                out.setdefault(b["FileName"], set()).add(b["TaskId"])
         return {name: sorted(ids) for name, ids in out.items()}
 
     deadline = time.monotonic() + 90

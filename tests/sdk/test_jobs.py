@@ -10,8 +10,10 @@ names.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+import uuid
 
 import pytest
 
@@ -354,6 +356,26 @@ def test_file_id_is_stable_and_accepted(client):
 def test_bad_process_media_requests_are_refused_at_once(client, params, code):
     err = error_of(client, "ProcessMedia", params)
     assert err.code == code, err
+
+
+def file_id_of(bucket: str, key: str) -> str:
+    """The gateway's FileId of `bucket/key` (19 digits from SHA-256)."""
+    n = int.from_bytes(hashlib.sha256(f"{bucket}/{key}".encode()).digest()[:8], "big")
+    return str(10**18 + n % (9 * 10**18))
+
+
+def test_a_refused_request_records_no_media(client):
+    key = f"videos/refused-{uuid.uuid4().hex[:8]}.mp4"
+    err = error_of(client, "ProcessMedia", {"MediaStoragePath": f"/{key}", "MediaProcessTask": {
+        "SampleSnapshotTaskSet": [{"Definition": 99}]}})
+    assert err.code == "ResourceNotFound.TemplateNotExist"
+    file_id = file_id_of(support.BUCKET, key)
+    infos = call(client, "DescribeMediaInfos", {"FileIds": [file_id]})
+    assert infos.NotExistFileIdSet == [file_id] and not infos.MediaInfoSet
+    # The same path accepted is recorded under that FileId.
+    process(client, f"/{key}", {"SampleSnapshotTaskSet": [{"Definition": 10}]})
+    infos = call(client, "DescribeMediaInfos", {"FileIds": [file_id]})
+    assert [m.FileId for m in infos.MediaInfoSet] == [file_id]
 
 
 def test_a_failing_subtask_does_not_sink_the_others(client):
