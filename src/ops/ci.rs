@@ -446,10 +446,15 @@ pub(super) fn one_of<T: Copy>(
         })
 }
 
-const MODES: [(&str, ModeName); 3] = [
+/// `FgSceneChange` is this gateway's own (namespaced so it never clashes
+/// with a mode CI may add): the `Count` frames where the picture changes
+/// most, near-duplicates dropped, for sprites (`Tag=SmartCover` gives them
+/// as pictures).
+const MODES: [(&str, ModeName); 4] = [
     ("Interval", ModeName::Interval),
     ("Average", ModeName::Average),
     ("KeyFrame", ModeName::KeyFrame),
+    ("FgSceneChange", ModeName::SceneChange),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -457,6 +462,7 @@ enum ModeName {
     Interval,
     Average,
     KeyFrame,
+    SceneChange,
 }
 
 const OUT_MODES: [(&str, Outputs); 3] = [
@@ -504,6 +510,9 @@ fn snapshot_settings(node: &SnapshotXml, field: &str) -> Result<SnapshotSettings
         },
         ModeName::Average => Mode::Average,
         ModeName::KeyFrame => Mode::KeyFrame,
+        ModeName::SceneChange => Mode::SceneChange {
+            duplicates: Duplicates::Delete,
+        },
     };
     let black = if flag(&f("IsCheckBlack"), &node.is_check_black)? {
         let level =
@@ -524,13 +533,27 @@ fn snapshot_settings(node: &SnapshotXml, field: &str) -> Result<SnapshotSettings
         &OUT_MODES,
         Outputs::Pictures,
     )?;
+    let start = number(&f("Start"), &node.start)?.unwrap_or(0.0);
+    if matches!(mode, Mode::SceneChange { .. }) && start != 0.0 {
+        return Err(JobError::invalid(
+            &f("Start"),
+            "FgSceneChange looks at the whole video; leave Start out or 0",
+        ));
+    }
+    if matches!(mode, Mode::SceneChange { .. }) && outputs == Outputs::Pictures {
+        return Err(JobError::invalid(
+            &f("SnapshotOutMode"),
+            "FgSceneChange makes sprites (OnlySprite or SnapshotAndSprite); \
+             Tag=SmartCover gives scene changes as pictures",
+        ));
+    }
     let sprite = match (&node.sprite_snapshot_config, outputs.sprites()) {
         (Some(config), true) => Some(sprite_layout(config, &f("SpriteSnapshotConfig"))?),
         _ => None,
     };
     let settings = SnapshotSettings {
         mode,
-        start: number(&f("Start"), &node.start)?.unwrap_or(0.0),
+        start,
         count,
         width: number(&f("Width"), &node.width)?.unwrap_or(0),
         height: number(&f("Height"), &node.height)?.unwrap_or(0),
@@ -603,7 +626,7 @@ fn job_tag(tag: &Option<String>) -> Result<JobTag, JobError> {
 /// The tag a job's settings were made from.
 fn tag_of(settings: &SnapshotSettings) -> JobTag {
     match (settings.mode, settings.outputs) {
-        (Mode::SceneChange { .. }, _) => JobTag::SmartCover,
+        (Mode::SceneChange { .. }, Outputs::Pictures) => JobTag::SmartCover,
         (_, Outputs::Animation) => JobTag::Animation,
         _ => JobTag::Snapshot,
     }
@@ -1419,12 +1442,16 @@ fn job_nodes(view: &JobView) -> Vec<Node> {
         operation.push(Node::leaf("TemplateId", &t.id));
         operation.push(Node::leaf("TemplateName", &t.name));
     }
-    match (job.settings.mode, job.settings.animation) {
-        (Mode::SceneChange { duplicates }, _) => operation.push(Node::branch(
+    match (
+        tag_of(&job.settings),
+        job.settings.mode,
+        job.settings.animation,
+    ) {
+        (JobTag::SmartCover, Mode::SceneChange { duplicates }, _) => operation.push(Node::branch(
             "SmartCover",
             smart_cover_nodes(job, duplicates),
         )),
-        (_, Some(animation)) => operation.push(Node::branch(
+        (_, _, Some(animation)) => operation.push(Node::branch(
             "Animation",
             animation_nodes(&job.settings, animation),
         )),
@@ -1548,7 +1575,7 @@ fn snapshot_nodes(s: &SnapshotSettings, nodes: &mut Vec<Node>) {
         } => ("Interval", interval, fill_count),
         Mode::Average => ("Average", None, false),
         Mode::KeyFrame => ("KeyFrame", None, false),
-        Mode::SceneChange { .. } => ("SmartCover", None, false),
+        Mode::SceneChange { .. } => ("FgSceneChange", None, false),
     };
     nodes.push(Node::leaf("Mode", mode));
     nodes.push(Node::leaf("Start", s.start));

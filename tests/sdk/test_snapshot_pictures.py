@@ -348,6 +348,50 @@ def test_smart_cover_picks_the_frames_just_after_the_cuts(scenes):
 
 
 @pytest.mark.backends("file")
+def test_scene_change_sprite_tiles_the_frames_just_after_the_cuts(scenes):
+    """`Mode=FgSceneChange` on a Snapshot job: one sheet whose cells are the
+    pictures after each cut, in time order, black lead-in never."""
+    cos = ci_support.client(scenes)
+    s3 = support.boto3_client(scenes)
+    sprite = {"CellWidth": "160", "CellHeight": "120", "Padding": "0", "Margin": "0",
+              "Color": "Black", "Columns": "2", "Lines": "2"}
+    detail = ci_support.run(cos, ci_support.snapshot_request(
+        "pictures/scenes.mp4", sprite_object="pictures/scene-sprite/sheet-${Number}.png",
+        sprite=sprite, Mode="FgSceneChange", Count="3", SnapshotOutMode="OnlySprite"))
+    assert detail["Tag"] == "Snapshot"
+    assert detail["Operation"]["Snapshot"]["Mode"] == "FgSceneChange"
+    [name] = ci_support.sprite_names(detail)
+    sheet = ci_support.picture(s3, name)
+    assert sheet.size == (320, 240)
+    cells = [sheet.crop((x, y, x + 160, y + 120)) for y in (0, 120) for x in (0, 160)]
+    for cell, cut in zip(cells, (2.0, 4.0, 6.0)):
+        want = ci_support.frame_at("scenes.mp4", cut, size=(160, 120))
+        others = [ci_support.frame_at("scenes.mp4", t, size=(160, 120))
+                  for t in (0.0, 2.0, 4.0, 6.0) if t != cut]
+        d = mad(cell, want)
+        assert d < 12 and all(mad(cell, o) > d + 10 for o in others), (cut, d)
+    # Three picks on a 2x2 sheet: the fourth cell is the background.
+    assert ci_support.mean_luma(cells[3]) < 3
+
+
+@pytest.mark.backends("file")
+@pytest.mark.parametrize("fields, field", [
+    ({"SnapshotOutMode": "OnlySnapshot"}, "Operation.Snapshot.SnapshotOutMode"),
+    ({"SnapshotOutMode": "OnlySprite", "Start": "1"}, "Operation.Snapshot.Start"),
+])
+def test_scene_change_snapshot_settings_are_named(scenes, fields, field):
+    cos = ci_support.client(scenes)
+    sprite = {"Color": "Black", "Columns": "2", "Lines": "2"}
+    request = ci_support.snapshot_request(
+        "pictures/scenes.mp4", "pictures/bad/p-${Number}.jpg",
+        sprite_object="pictures/bad/s-${Number}.jpg", sprite=sprite,
+        Mode="FgSceneChange", Count="3", **fields)
+    err = ci_support.expect_error(cos.ci_create_media_jobs, Bucket=support.BUCKET,
+                                  Jobs=request, Lst={})
+    ci_support.check_error(err, 400, "InvalidArgument", field)
+
+
+@pytest.mark.backends("file")
 def test_smart_cover_never_picks_black_frames(scenes):
     cos = ci_support.client(scenes)
     s3 = support.boto3_client(scenes)
