@@ -128,6 +128,10 @@ pub struct Template {
     /// Animated templates: encoder quality, 1–100.
     #[serde(default)]
     pub quality: u32,
+    /// Sampled and sprite templates: whether a black frame gives way to
+    /// the next lit one (this gateway's `FgBlackFrames`).
+    #[serde(default)]
+    pub black_frames: BlackFrames,
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
     /// Last change, Unix milliseconds.
@@ -174,6 +178,17 @@ impl Format {
             Format::Jpg | Format::Png => None,
         }
     }
+}
+
+/// What sampled pictures do about black frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlackFrames {
+    /// Taken as they are (VOD's behaviour).
+    #[default]
+    Keep,
+    /// Replaced by the first frame after them that is not black, before the
+    /// next sample (CI's `IsCheckBlack`, FFmpeg `blackframe`'s defaults).
+    Skip,
 }
 
 /// A template's fill mode (VOD's `FillType`).
@@ -231,6 +246,7 @@ fn blank(kind: Kind) -> Template {
         columns: 0,
         fps: 0,
         quality: 0,
+        black_frames: BlackFrames::Keep,
         created_ms: 0,
         updated_ms: 0,
     }
@@ -310,6 +326,8 @@ pub struct TemplateFields {
     pub fps: Option<u64>,
     /// Animation quality.
     pub quality: Option<u64>,
+    /// Black-frame handling of samples and sprites.
+    pub black_frames: Option<BlackFrames>,
 }
 
 impl Template {
@@ -386,6 +404,11 @@ impl Template {
         }
         if matches!(self.kind, Kind::SampleSnapshot | Kind::ImageSprite) {
             self.apply_sampling(fields)?;
+        } else if fields.black_frames.is_some() {
+            return Err(JobError::invalid(
+                "FgBlackFrames",
+                "only sampled-snapshot and image-sprite templates take it",
+            ));
         }
         if self.kind == Kind::AnimatedGraphics {
             self.apply_animation(fields)?;
@@ -397,6 +420,9 @@ impl Template {
     }
 
     fn apply_sampling(&mut self, fields: &TemplateFields) -> Result<(), JobError> {
+        if let Some(black_frames) = fields.black_frames {
+            self.black_frames = black_frames;
+        }
         if let Some(sample_type) = fields.sample_type {
             if sample_type == SampleType::Percent && self.kind == Kind::ImageSprite {
                 return Err(JobError::invalid(

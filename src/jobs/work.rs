@@ -19,7 +19,9 @@ use super::frame_pick;
 use super::params::now_ms;
 use super::snapshot_job::BlackCheck;
 use super::task::{Output, SubtaskState, SubtaskStatus, TaskSpec, TaskState, Work};
-use super::templates::{Kind, SampleType, Template, MAX_ANIMATION_FRAMES, MAX_ANIMATION_PIXELS};
+use super::templates::{
+    BlackFrames, Kind, SampleType, Template, MAX_ANIMATION_FRAMES, MAX_ANIMATION_PIXELS,
+};
 use crate::av::{Picture, PictureFormat};
 use crate::media::compose::{self, Shade};
 use crate::media::{
@@ -135,7 +137,7 @@ pub fn run(
         } else if let Some((code, ext, message)) = plan.refusal.take() {
             finish(st, code, ext, &message);
             plan.done = true;
-        } else if let Err(err) = plan.light_cover(&mut video) {
+        } else if let Err(err) = plan.skip_black(&mut video) {
             return media_failure(state, err);
         }
     }
@@ -395,11 +397,21 @@ impl<'s> Plan<'s> {
     }
 
     /// A cover whose frame is black moves to the first lit frame after it
-    /// (nobody wants a black cover).
-    fn light_cover(&mut self, video: &mut Video) -> Result<(), MediaError> {
-        if let (Work::CoverBySnapshot { .. }, Some(&time)) = (self.work, self.times.first()) {
-            let black = BlackCheck::default();
-            self.times[0] = frame_pick::lit_time(video, time, black)?;
+    /// (nobody wants a black cover); so do samples and sprite cells when
+    /// their template says `FgBlackFrames=skip`.
+    fn skip_black(&mut self, video: &mut Video) -> Result<(), MediaError> {
+        let black = BlackCheck::default();
+        match (self.work, self.template.black_frames) {
+            (Work::CoverBySnapshot { .. }, _) => {
+                if let Some(&time) = self.times.first() {
+                    self.times[0] = frame_pick::lit_time(video, time, black)?;
+                }
+            }
+            (Work::SampleSnapshot | Work::ImageSprite, BlackFrames::Skip) => {
+                let frames = video.frame_times()?;
+                frame_pick::replace_black(video, &frames, &mut self.times, black)?;
+            }
+            _ => {}
         }
         Ok(())
     }

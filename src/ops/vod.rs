@@ -18,7 +18,9 @@ use crate::jobs::task::{
     MediaRef, NotifyMode, Offset, SubtaskRequest, TaskRequest, TaskSpec, TaskState, TaskView,
     UrlMaker, Work,
 };
-use crate::jobs::templates::{Fill, Format, Kind, SampleType, Template, TemplateFields};
+use crate::jobs::templates::{
+    BlackFrames, Fill, Format, Kind, SampleType, Template, TemplateFields,
+};
 use crate::jobs::{JobError, Jobs, TemplateQuery};
 
 /// Every action served, by name (metrics and logs name the others
@@ -167,6 +169,7 @@ struct TemplateParams {
     column_count: Option<u64>,
     fps: Option<u64>,
     quality: Option<u64>,
+    fg_black_frames: Option<String>,
 }
 
 impl TemplateParams {
@@ -199,6 +202,7 @@ impl TemplateParams {
             columns: self.column_count,
             fps: self.fps,
             quality: self.quality,
+            black_frames: pick(&self.fg_black_frames, "FgBlackFrames", &BLACK_FRAMES)?,
         })
     }
 }
@@ -215,6 +219,10 @@ const FILLS: [(&str, Fill); 4] = [
     ("white", Fill::White),
     ("gauss", Fill::Gauss),
 ];
+/// `FgBlackFrames`, this gateway's own (namespaced so it never clashes
+/// with a field VOD may add).
+const BLACK_FRAMES: [(&str, BlackFrames); 2] =
+    [("keep", BlackFrames::Keep), ("skip", BlackFrames::Skip)];
 const SAMPLE_TYPES: [(&str, SampleType); 2] =
     [("Percent", SampleType::Percent), ("Time", SampleType::Time)];
 
@@ -333,6 +341,10 @@ fn template_json(t: &Template) -> Value {
             json!(name_of(sample_type, &SAMPLE_TYPES)),
         );
         v.insert("SampleInterval".into(), json!(t.sample_interval));
+        v.insert(
+            "FgBlackFrames".into(),
+            json!(name_of(t.black_frames, &BLACK_FRAMES)),
+        );
     }
     if t.kind == Kind::ImageSprite {
         v.insert("RowCount".into(), json!(t.rows));

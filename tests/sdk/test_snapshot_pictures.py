@@ -432,6 +432,61 @@ def test_a_vod_cover_on_a_black_frame_moves_to_the_first_lit_one(scenes):
 
 
 @pytest.mark.backends("file")
+@pytest.mark.parametrize("kind, black_frames", [("SampleSnapshot", "skip"),
+                                                ("SampleSnapshot", "keep"),
+                                                ("ImageSprite", "skip")])
+def test_vod_samples_skip_black_frames_when_the_template_says(scenes, kind, black_frames):
+    """`FgBlackFrames` (sent with the SDK's `call_json`, as an extension
+    field is): a sample on the 2 s black lead-in moves to the first lit
+    frame; `keep` is VOD's behaviour."""
+    client = vod(scenes)
+    fields = {"SampleType": "Time", "SampleInterval": 3, "Width": 160, "Height": 0,
+              "Format": "png", "FgBlackFrames": black_frames}
+    if kind == "ImageSprite":
+        fields.update(RowCount=1, ColumnCount=2)
+    created = client.call_json(f"Create{kind}Template", fields)["Response"]
+    listed = client.call_json(f"Describe{kind}Templates",
+                              {"Definitions": [created["Definition"]]})["Response"]
+    [template] = listed[f"{kind}TemplateSet"]
+    assert template["FgBlackFrames"] == black_frames
+    task_id = process(client, "/pictures/black_lead.mp4", {f"{kind}TaskSet": [
+        {"Definition": created["Definition"]}]})
+    d = wait(client, task_id)
+    [(_, task)] = results(d)
+    assert task.Status == "SUCCESS", task.Message
+    if kind == "ImageSprite":
+        sheet = image(task.Output.ImageUrlSet[0])
+        w = sheet.width // 2
+        first, second = sheet.crop((0, 0, w, sheet.height)), sheet.crop((w, 0, 2 * w, sheet.height))
+    else:
+        first, second = (image(url) for url in task.Output.ImageUrlSet)
+    if black_frames == "skip":
+        assert ci_support.mean_luma(first) > 40
+        same_picture(first, "black_lead.mp4", 2.0, what="first sample")
+    else:
+        assert ci_support.mean_luma(first) < 3
+    same_picture(second, "black_lead.mp4", 3.0, what="second sample")
+
+
+@pytest.mark.backends("file")
+def test_black_frames_are_refused_on_other_templates(scenes):
+    # The typed request models drop unknown fields, so they go raw.
+    try:
+        vod(scenes).call_json("CreateSnapshotByTimeOffsetTemplate", {"FgBlackFrames": "skip"})
+    except Exception as exc:  # noqa: BLE001 - the SDK's exception type
+        assert "InvalidParameterValue.FgBlackFrames" in str(exc), exc
+    else:
+        raise AssertionError("FgBlackFrames was accepted on a time-offset template")
+    try:
+        vod(scenes).call_json("CreateSampleSnapshotTemplate", {
+            "SampleType": "Time", "SampleInterval": 3, "FgBlackFrames": "maybe"})
+    except Exception as exc:  # noqa: BLE001
+        assert "InvalidParameterValue.FgBlackFrames" in str(exc), exc
+    else:
+        raise AssertionError("FgBlackFrames=maybe was accepted")
+
+
+@pytest.mark.backends("file")
 @pytest.mark.parametrize("fmt", ["gif", "webp"])
 def test_ci_animation_jobs_make_one_animated_picture(demo, fmt):
     cos = ci_support.client(demo)
