@@ -155,18 +155,21 @@ impl Format {
     /// The wire value and file extension.
     pub fn as_str(self) -> &'static str {
         match self {
+            Format::Jpg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
             Format::Gif => "gif",
-            other => other.image_format().name(),
         }
     }
 
-    /// The media layer's still-picture format (GIF, for animations only,
-    /// has none: JPEG).
-    pub fn image_format(self) -> ImageFormat {
+    /// The media layer's still-picture format (`None` for GIF, which
+    /// templates take for animations only).
+    pub fn still_format(self) -> Option<ImageFormat> {
         match self {
-            Format::Jpg | Format::Gif => ImageFormat::Jpeg,
-            Format::Png => ImageFormat::Png,
-            Format::Webp => ImageFormat::WebP,
+            Format::Jpg => Some(ImageFormat::Jpeg),
+            Format::Png => Some(ImageFormat::Png),
+            Format::Webp => Some(ImageFormat::WebP),
+            Format::Gif => None,
         }
     }
 

@@ -25,7 +25,8 @@ use super::templates::{
 use crate::av::{Picture, PictureFormat};
 use crate::media::compose::{self, Shade};
 use crate::media::{
-    self, geometry, picture_format_for, AnimationFormat, DecodedFrame, Limits, MediaError, Video,
+    self, geometry, picture_format_for, AnimationFormat, DecodedFrame, ImageFormat, Limits,
+    MediaError, Video,
 };
 use crate::storage::{Bucket, StorageError};
 
@@ -271,11 +272,19 @@ impl Writer<'_, '_> {
             })
     }
 
-    fn encode(&self, picture: &Picture, template: &Template) -> Result<Vec<u8>, Refusal> {
-        let format = template.format.image_format();
+    fn encode(&self, picture: &Picture, format: ImageFormat) -> Result<Vec<u8>, Refusal> {
         media::encode(picture, format, self.ctx.limits.quality_for(format, None))
             .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))
     }
+}
+
+/// The files a subtask writes.
+#[derive(Debug, Clone, Copy)]
+enum Files {
+    /// One picture per time, or sprite sheets.
+    Still(ImageFormat),
+    /// One animated picture of every frame.
+    Animated(AnimationFormat),
 }
 
 /// One subtask's pictures: when, where they go, what is made so far.
@@ -283,6 +292,8 @@ struct Plan<'s> {
     index: usize,
     work: &'s Work,
     template: &'s Template,
+    /// What its files are.
+    files: Files,
     /// Seconds of each picture (or sprite cell), in output order.
     times: Vec<f64>,
     /// Key stem: `<dir><n>-<kind>-<definition>`.
@@ -351,7 +362,23 @@ impl<'s> Plan<'s> {
                 animation_times(*start, *end, template.fps, duration),
             ),
         };
-        let refusal = if matches!(sub.work, Work::AnimatedGraphic { .. }) {
+        let files = match (&sub.work, template.format) {
+            (Work::AnimatedGraphic { .. }, format) => {
+                format.animation_format().map(Files::Animated)
+            }
+            (_, format) => format.still_format().map(Files::Still),
+        };
+        let refusal = if files.is_none() {
+            Some((
+                codes::INVALID_PARAMETER,
+                "InvalidParameterValue.Format",
+                format!(
+                    "template {} makes {} files, which this task cannot write",
+                    template.definition,
+                    template.format.as_str()
+                ),
+            ))
+        } else if matches!(sub.work, Work::AnimatedGraphic { .. }) {
             (times.len() > MAX_ANIMATION_FRAMES).then(|| {
                 (
                     codes::INVALID_PARAMETER,
@@ -380,6 +407,8 @@ impl<'s> Plan<'s> {
             index,
             work: &sub.work,
             template,
+            // A refused plan writes nothing, whatever this says.
+            files: files.unwrap_or(Files::Still(ImageFormat::Jpeg)),
             times,
             stem: format!("{dir}{index}-{kind_name}-{}", template.definition),
             images: vec![None; count],
@@ -421,23 +450,24 @@ impl<'s> Plan<'s> {
     }
 
     fn layout(&self) -> PictureFormat {
-        match self.animation() {
-            Some(format) => format.layout(),
-            None => picture_format_for(self.template.format.image_format()),
+        match self.files {
+            Files::Animated(format) => format.layout(),
+            Files::Still(format) => picture_format_for(format),
         }
     }
 
     /// The animation format, for animated work.
     fn animation(&self) -> Option<AnimationFormat> {
-        matches!(self.work, Work::AnimatedGraphic { .. })
-            .then(|| self.template.format.animation_format())
-            .flatten()
+        match self.files {
+            Files::Animated(format) => Some(format),
+            Files::Still(_) => None,
+        }
     }
 
     fn content_type(&self) -> &'static str {
-        match self.animation() {
-            Some(format) => format.content_type(),
-            None => self.template.format.image_format().content_type(),
+        match self.files {
+            Files::Animated(format) => format.content_type(),
+            Files::Still(format) => format.content_type(),
         }
     }
 
@@ -509,11 +539,14 @@ impl<'s> Plan<'s> {
         let size = self.size_for(frame, max_side)?;
         let picture = compose::fitted(frame, size, self.template.fill.fit(), self.layout())
             .map_err(|e| (codes::INTERNAL_ERROR, "InternalError", e.to_string()))?;
-        if self.animation().is_some() {
-            self.frames.push(picture);
-            self.made += 1;
-            return Ok(());
-        }
+        let format = match self.files {
+            Files::Animated(_) => {
+                self.frames.push(picture);
+                self.made += 1;
+                return Ok(());
+            }
+            Files::Still(format) => format,
+        };
         if matches!(self.work, Work::ImageSprite) {
             let t = self.template;
             let per_sheet = (t.rows.max(1) * t.columns.max(1)) as usize;
@@ -533,11 +566,11 @@ impl<'s> Plan<'s> {
             compose::paste(sheet, &picture, x, y);
             self.made += 1;
             if cell + 1 == per_sheet || self.made == self.times.len() {
-                self.flush_sheet(writer)?;
+                self.flush_sheet(writer, format)?;
             }
             return Ok(());
         }
-        let bytes = writer.encode(&picture, self.template)?;
+        let bytes = writer.encode(&picture, format)?;
         let key = format!("{}-{item}.{}", self.stem, self.ext());
         writer.put(&key, bytes, self.content_type())?;
         self.images[item] = Some(key);
@@ -545,11 +578,15 @@ impl<'s> Plan<'s> {
         Ok(())
     }
 
-    fn flush_sheet(&mut self, writer: &mut Writer<'_, '_>) -> Result<(), Refusal> {
+    fn flush_sheet(
+        &mut self,
+        writer: &mut Writer<'_, '_>,
+        format: ImageFormat,
+    ) -> Result<(), Refusal> {
         let Some(sheet) = self.sheet.take() else {
             return Ok(());
         };
-        let bytes = writer.encode(&sheet, self.template)?;
+        let bytes = writer.encode(&sheet, format)?;
         let key = format!("{}-{}.{}", self.stem, self.sheets.len(), self.ext());
         writer.put(&key, bytes, self.content_type())?;
         self.sheets.push(key);
@@ -558,9 +595,10 @@ impl<'s> Plan<'s> {
 
     /// Writes what remains (the last sprite sheet, the WebVTT index).
     fn complete(&mut self, writer: &mut Writer<'_, '_>, duration: f64) -> Result<(), Refusal> {
-        if let Some(format) = self.animation() {
-            return self.write_animation(writer, format);
-        }
+        let format = match self.files {
+            Files::Animated(format) => return self.write_animation(writer, format),
+            Files::Still(format) => format,
+        };
         if !matches!(self.work, Work::ImageSprite) {
             if self.images.iter().any(Option::is_none) {
                 return Err((
@@ -571,7 +609,7 @@ impl<'s> Plan<'s> {
             }
             return Ok(());
         }
-        self.flush_sheet(writer)?;
+        self.flush_sheet(writer, format)?;
         let Some((w, h)) = self.size else {
             return Err((
                 codes::SOURCE_FILE_ERROR,
