@@ -113,40 +113,6 @@ pub fn encode_animation(
         AnimationFormat::WebP => {
             av::encode_animated_webp(frames, fps, quality).map_err(MediaError::internal)
         }
-        AnimationFormat::Gif => encode_gif(frames, fps, quality),
+        AnimationFormat::Gif => super::gif_encode::encode_gif(frames, fps, quality),
     }
-}
-
-fn encode_gif(frames: &[Picture], fps: u32, quality: u8) -> Result<Vec<u8>, MediaError> {
-    let Some(first) = frames.first() else {
-        return Err(MediaError::internal("an animation needs a frame"));
-    };
-    let side = |v: u32| u16::try_from(v).map_err(|_| MediaError::internal("GIF sides are 16-bit"));
-    let (width, height) = (side(first.width)?, side(first.height)?);
-    // NeuQuant's sampling: 1 looks at every pixel, 30 at one in 30.
-    let speed = 1 + i32::from(100 - quality.clamp(1, 100)) * 29 / 99;
-    let mut out = Vec::new();
-    {
-        let mut encoder =
-            gif::Encoder::new(&mut out, width, height, &[]).map_err(MediaError::internal)?;
-        encoder
-            .set_repeat(gif::Repeat::Infinite)
-            .map_err(MediaError::internal)?;
-        let fps = u64::from(fps.max(1));
-        for (k, picture) in frames.iter().enumerate() {
-            let [rgb] = &picture.planes[..] else {
-                return Err(MediaError::internal("GIF frames are RGB"));
-            };
-            let mut packed = Vec::with_capacity(rgb.row_bytes * rgb.rows);
-            for y in 0..rgb.rows {
-                packed.extend_from_slice(rgb.row(y));
-            }
-            let mut frame = gif::Frame::from_rgb_speed(width, height, &packed, speed);
-            // Centiseconds, spread so the total stays exact.
-            let at = |k: u64| (k * 100 + fps / 2) / fps;
-            frame.delay = u16::try_from(at(k as u64 + 1) - at(k as u64)).unwrap_or(u16::MAX);
-            encoder.write_frame(&frame).map_err(MediaError::internal)?;
-        }
-    }
-    Ok(out)
 }

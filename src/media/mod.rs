@@ -16,6 +16,7 @@ mod disposable;
 mod encode;
 mod error;
 pub mod geometry;
+mod gif_encode;
 mod h264_syntax;
 mod open_cache;
 mod params;
