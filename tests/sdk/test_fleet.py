@@ -364,12 +364,20 @@ def test_snapshots_through_nginx_keep_answering_while_a_node_is_down_and_after_i
         victim = fleet.gateways[0]
     fleet.kill(victim)
     try:
+        # nginx marks a node failed for fail_timeout after a single error
+        # (max_fails=1), so on this loaded machine a live node can be
+        # passed over for a moment; a round is retried until that passes.
+        wanted = {name: node for name, node in home.items() if node != victim.name}
         for t in (2.0, 3.0):
-            down = round_of(t)
-            assert victim.name not in down.values()
-            for name, node in home.items():
-                if node != victim.name:
-                    assert down[name] == node, "objects of live nodes moved"
+            deadline = time.monotonic() + 15
+            while True:
+                down = round_of(t)
+                assert victim.name not in down.values()
+                kept = {name: down[name] for name in wanted}
+                if kept == wanted or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            assert kept == wanted, "objects of live nodes moved"
         # Uploads go on too (keys of the dead node go to the next one on the
         # ring), and every live node reads them.
         late = [f"{p}late-{i}.mp4" for i in range(6)]
