@@ -52,7 +52,8 @@ fn encode_jpeg(picture: &Picture, quality: u8) -> Result<Vec<u8>, MediaError> {
         .map_err(MediaError::internal)
 }
 
-fn encode_png(picture: &Picture) -> Result<Vec<u8>, MediaError> {
+/// An RGB picture's pixels as packed bytes, row after row.
+pub(super) fn packed_rgb(picture: &Picture) -> Result<Vec<u8>, MediaError> {
     let [rgb] = &picture.planes[..] else {
         return Err(MediaError::internal("RGB picture without one plane"));
     };
@@ -60,6 +61,11 @@ fn encode_png(picture: &Picture) -> Result<Vec<u8>, MediaError> {
     for y in 0..rgb.rows {
         packed.extend_from_slice(rgb.row(y));
     }
+    Ok(packed)
+}
+
+fn encode_png(picture: &Picture) -> Result<Vec<u8>, MediaError> {
+    let packed = packed_rgb(picture)?;
     let mut out = Vec::with_capacity(packed.len() / 2);
     let mut encoder = png::Encoder::new(&mut out, picture.width, picture.height);
     encoder.set_color(png::ColorType::Rgb);

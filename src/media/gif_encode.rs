@@ -15,6 +15,7 @@ use std::collections::HashMap;
 
 use color_quant::NeuQuant;
 
+use super::encode::packed_rgb;
 use super::MediaError;
 use crate::av::Picture;
 
@@ -66,18 +67,6 @@ pub(super) fn encode_gif(frames: &[Picture], fps: u32, quality: u8) -> Result<Ve
         }
     }
     Ok(out)
-}
-
-/// A picture's pixels as packed RGB bytes.
-fn packed_rgb(picture: &Picture) -> Result<Vec<u8>, MediaError> {
-    let [rgb] = &picture.planes[..] else {
-        return Err(MediaError::internal("GIF frames are RGB"));
-    };
-    let mut packed = Vec::with_capacity(rgb.row_bytes * rgb.rows);
-    for y in 0..rgb.rows {
-        packed.extend_from_slice(rgb.row(y));
-    }
-    Ok(packed)
 }
 
 /// RGBA pixels spread evenly over every frame, at most [`TRAINING_PIXELS`].
