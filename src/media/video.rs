@@ -5,7 +5,7 @@
 //! [`Video::frame_at`] (seek + decode) as often as needed, then
 //! [`super::render`] and [`super::encode`].
 
-use super::disposable::Disposable;
+use super::disposable::{units, Disposable};
 use super::geometry::Orientation;
 use super::reference_plan::ReferencePlan;
 use super::source::ByteSource;
@@ -677,6 +677,10 @@ impl Video {
         let mut all_pts = true;
         let mut sent_any = false;
         let (mut key_dts, mut later_key) = (None, None);
+        // Whether the run may stop reading once the data passes the last
+        // target and drain the decoder (see `drain_gives_everything`); a
+        // resumable run never drains before the data ends.
+        let mut may_drain = false;
         if let RunStart::Resumed(position) = start {
             pick.key_ts = position.key_ts;
             key_dts = position.key_dts;
@@ -706,6 +710,7 @@ impl Video {
                 }
                 pick.key_ts = ts;
                 key_dts = packet.dts();
+                may_drain = !resumable && self.drain_gives_everything(&packet);
             } else if packet.is_key() {
                 later_key = later_key.max(packet.pts().or(packet.dts()));
             }
@@ -713,7 +718,7 @@ impl Video {
             if let Some(dts) = packet.dts() {
                 pick.read_dts = pick.read_dts.max(dts);
             }
-            if !resumable && sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
+            if may_drain && sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
                 // Nothing from here on is shown at or before a target, so
                 // nothing wanted refers to a held packet: it is never decoded.
                 break;
@@ -840,6 +845,29 @@ impl Video {
             0 => Ok(RunEnd::TooLate(pick.key_ts.unwrap_or(run.targets[0]))),
             n => Ok(RunEnd::Served(n)),
         }
+    }
+
+    /// Whether draining the decoder, in a run that started at the keyframe
+    /// `key`, gives every picture decoded since: not after an H.264
+    /// keyframe that is not an IDR picture (an open GOP's I-frame with a
+    /// recovery point). FFmpeg's H.264 decoder marks a picture decoded
+    /// before such a keyframe came out as recovered only when the picture
+    /// comes out the ordinary way, after the keyframe; the final drain
+    /// silently drops it (with reordering and frame threads, the first few
+    /// frames of the group). A run from there decodes on until a frame
+    /// after its last target comes out instead, as a run with more data
+    /// does (and as the `ffmpeg` command line, which reads on, shows).
+    fn drain_gives_everything(&self, key: &Packet) -> bool {
+        if self.stream.codec_name != "h264" {
+            return true;
+        }
+        self.disposable.h264_framing().is_some_and(|framing| {
+            units(framing, key.data()).any(|unit| {
+                // nal_unit_type 5: a slice of an IDR picture.
+                unit.and_then(<[u8]>::first)
+                    .is_some_and(|header| header & 0x1f == 5)
+            })
+        })
     }
 
     /// Sends one packet of an exact run (frames go to `pick`); returns
