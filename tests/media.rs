@@ -1020,6 +1020,59 @@ fn scrubbing_av1_equals_fresh_decodes() {
     check_scrub_patterns("av1.mp4", 3.0);
 }
 
+/// AV1 temporal units whose frames refresh no reference slot never reach
+/// the decoder when another picture is shown at the target: every frame,
+/// asked for in the middle of its interval from a fresh decode with and
+/// without parking and while scrubbing forwards, equals the `ffmpeg`
+/// command line's full decode pixel for pixel, and units were dropped.
+#[test]
+fn av1_dropped_non_reference_units_change_no_picture() {
+    let name = "av1.mp4";
+    let path = fixture(name);
+    let tl = timeline(&path);
+    let all: Vec<usize> = (0..tl.frames.len()).collect();
+    let refs = reference_frames(&path, &all, false, false);
+    let mut starts = tl.frames.clone();
+    starts.sort_unstable();
+    let mut scrub = resumable(&path);
+    for pair in starts.windows(2) {
+        let time = (tl.seconds(pair[0]) + tl.seconds(pair[1])) / 2.0;
+        let want = &refs[tl.exact_index(time)];
+        let p = params(time, SeekMode::ExactFrame);
+        let scrubbed = snapshot_of(&mut scrub, &p, &exact_limits())
+            .unwrap_or_else(|e| panic!("{name} at {time}: {e:?}"));
+        for (how, image) in [
+            (
+                "without parking",
+                fresh_exact(&path, time, ExactRuns::FromKeyframe),
+            ),
+            (
+                "with parking",
+                fresh_exact(&path, time, ExactRuns::Resumable),
+            ),
+            ("scrubbing", scrubbed),
+        ] {
+            assert!(
+                pixels(&image) == *want,
+                "{name} at {time} {how}: not the full decode's picture"
+            );
+        }
+    }
+    let mut deep = Video::open(source(&path), &exact_limits()).unwrap();
+    let last = tl.seconds(*starts.last().unwrap());
+    snapshot_of(
+        &mut deep,
+        &params(last, SeekMode::ExactFrame),
+        &exact_limits(),
+    )
+    .unwrap();
+    assert!(
+        deep.pictures_dropped() > 3,
+        "{} dropped",
+        deep.pictures_dropped()
+    );
+}
+
 /// Regression (issue 19): an exact decode started fresh at the open GOP's
 /// keyframe, without parking, stopped reading once past the target and
 /// drained the decoder, which drops the pictures FFmpeg's H.264 decoder had
