@@ -840,8 +840,7 @@ impl Video {
             }
         }
         if let Some((earlier, _, _)) = unsure.take().filter(|_| !pick.stop) {
-            // The data ended (or passed the last target) after it: it may be
-            // on screen.
+            // The data ended right after it: it is on screen at its target.
             self.feed_planned(plan, earlier, Discard::Nothing, &mut frame, &mut pick, each)?;
         }
         if let Some(plan) = plan.as_mut().filter(|_| !pick.stop) {
