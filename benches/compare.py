@@ -38,8 +38,9 @@ latency  Snapshot latency through the gateway over HTTP (one keep-alive
          "n/a" where that binary does not accept --repeat yet.
 encodes  Exact frames (t=1, t=9.5) and a keyframe on ordinary encodes
          (`fixtures/make.sh encodes DIR`, made when missing: 1080p from x264's
-         default preset and `superfast`, x265's default preset, one 10 s GOP
-         each, and phone-like H.264 with 1 s and 2 s GOPs) through the
+         default preset and `superfast`, x265's default preset, libvpx-vp9
+         and SVT-AV1, one 10 s GOP each, and phone-like H.264 with 1 s and
+         2 s GOPs) through the
          gateway, interleaved one by one with the ffmpeg command line. Before
          each exact request an untimed keyframe request takes the decoder the
          last one parked, so each decodes from its keyframe.
@@ -153,6 +154,8 @@ ENCODES = [
     ("1080p x264 default (medium)", "x264_medium_1080p.mp4", True),
     ("1080p x264 superfast", "x264_superfast_1080p.mp4", True),
     ("1080p x265 default (medium)", "x265_medium_1080p.mp4", True),
+    ("1080p VP9 (libvpx good)", "vp9_good_1080p.webm", True),
+    ("1080p AV1 (SVT-AV1 preset 8)", "svtav1_1080p.mp4", True),
     ("1080p phone-like, 1 s GOP", "phone_gop1s_1080p.mp4", False),
     ("1080p phone-like, 2 s GOP", "phone_gop2s_1080p.mp4", False),
 ]
@@ -488,7 +491,8 @@ def encodes_section(args, sec: Section) -> None:
         session.close()
     sec.body.append(
         "Ordinary encodes of 10 s of 1080p (`fixtures/make.sh encodes DIR`: the test pattern with "
-        "light grain, CRF capped at 10 Mbit/s; x264 and x265 default preset and x264 `superfast` as one 10 s GOP; "
+        "light grain, CRF capped at 10 Mbit/s; x264 and x265 default preset, x264 `superfast`, libvpx-vp9 "
+        "(`good`, cpu-used 4) and SVT-AV1 (preset 8) as one 10 s GOP; "
         "phone-like H.264 at 30 fps, High profile, no B-frames, 1 s and 2 s GOPs). Gateway over "
         "HTTP (local filesystem, cache off; before each exact request an untimed keyframe request "
         "takes the parked decoder away, so every exact request decodes from its keyframe) and the "

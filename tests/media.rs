@@ -923,15 +923,6 @@ fn fresh_exact(path: &Path, time: f64, exact_runs: ExactRuns) -> EncodedImage {
     .unwrap_or_else(|e| panic!("{} at {time}: {e:?}", path.display()))
 }
 
-/// Which fresh decodes a scrubbed picture must equal.
-#[derive(Clone, Copy, PartialEq)]
-enum FreshModes {
-    /// Both: with and without parking.
-    Both,
-    /// Only the one with parking (see the open GOP test).
-    ResumableOnly,
-}
-
 /// A video whose exact decodes stay where they stop, as parked ones do.
 fn resumable(path: &Path) -> Video {
     let mut video = Video::open(source(path), &exact_limits()).unwrap();
@@ -940,10 +931,10 @@ fn resumable(path: &Path) -> Video {
 }
 
 /// Takes the exact picture at each of `times` from one resumable video and
-/// checks it equals a fresh decode byte for byte (PNG of the coded
-/// picture) and shows the same frame; returns how many continued from where
+/// checks it equals fresh decodes, with and without parking, byte for byte
+/// (PNG of the coded picture) and shows the same frame; returns how many continued from where
 /// the last one stopped.
-fn check_scrub(name: &str, times: &[f64], fresh_modes: FreshModes) -> usize {
+fn check_scrub(name: &str, times: &[f64]) -> usize {
     let path = fixture(name);
     let mut video = resumable(&path);
     let mut continued = 0;
@@ -958,14 +949,12 @@ fn check_scrub(name: &str, times: &[f64], fresh_modes: FreshModes) -> usize {
             got.bytes == fresh.bytes,
             "{name} at {time}: a continued decode differs from a fresh one"
         );
-        if fresh_modes == FreshModes::Both {
-            let unparked = fresh_exact(&path, time, ExactRuns::FromKeyframe);
-            assert_eq!(got.pts_seconds, unparked.pts_seconds, "{name} at {time}");
-            assert!(
-                got.bytes == unparked.bytes,
-                "{name} at {time}: differs from a decode without parking"
-            );
-        }
+        let unparked = fresh_exact(&path, time, ExactRuns::FromKeyframe);
+        assert_eq!(got.pts_seconds, unparked.pts_seconds, "{name} at {time}");
+        assert!(
+            got.bytes == unparked.bytes,
+            "{name} at {time}: differs from a decode without parking"
+        );
     }
     continued
 }
@@ -973,13 +962,13 @@ fn check_scrub(name: &str, times: &[f64], fresh_modes: FreshModes) -> usize {
 /// Forwards through a group of pictures in uneven steps (some inside one
 /// frame, some equal), past the end, then backwards, then jumping between
 /// groups: every picture equals a fresh decode's.
-fn check_scrub_patterns(name: &str, duration: f64, fresh_modes: FreshModes) {
+fn check_scrub_patterns(name: &str, duration: f64) {
     let forwards: Vec<f64> = (0..)
         .map(|i| f64::from(i) * 0.17)
         .take_while(|&t| t < duration + 0.4)
         .chain([duration + 0.4, duration + 1.0])
         .collect();
-    let continued = check_scrub(name, &forwards, fresh_modes);
+    let continued = check_scrub(name, &forwards);
     assert!(
         continued * 2 >= forwards.len(),
         "{name}: only {continued} of {} forward steps continued",
@@ -987,7 +976,7 @@ fn check_scrub_patterns(name: &str, duration: f64, fresh_modes: FreshModes) {
     );
     let backwards: Vec<f64> = forwards.iter().rev().step_by(3).copied().collect();
     assert_eq!(
-        check_scrub(name, &backwards, fresh_modes),
+        check_scrub(name, &backwards),
         0,
         "{name}: backwards never continues"
     );
@@ -1003,57 +992,186 @@ fn check_scrub_patterns(name: &str, duration: f64, fresh_modes: FreshModes) {
         duration * 0.3,
         duration * 0.3 + 0.9,
     ];
-    check_scrub(name, &jumps, fresh_modes);
+    check_scrub(name, &jumps);
 }
 
 #[test]
 fn scrubbing_h264_with_b_pyramid_in_one_long_gop_equals_fresh_decodes() {
-    check_scrub_patterns("h264_bframes.mp4", 10.0, FreshModes::Both);
+    check_scrub_patterns("h264_bframes.mp4", 10.0);
 }
 
 #[test]
 fn scrubbing_h264_across_gops_equals_fresh_decodes() {
-    check_scrub_patterns("demo.mp4", 10.0, FreshModes::Both);
+    check_scrub_patterns("demo.mp4", 10.0);
 }
 
 #[test]
 fn scrubbing_hevc_equals_fresh_decodes() {
-    check_scrub_patterns("hevc.mp4", 4.0, FreshModes::Both);
+    check_scrub_patterns("hevc.mp4", 4.0);
 }
 
 #[test]
 fn scrubbing_vp9_webm_equals_fresh_decodes() {
-    check_scrub_patterns("vp9.webm", 4.0, FreshModes::Both);
+    check_scrub_patterns("vp9.webm", 4.0);
 }
 
 #[test]
 fn scrubbing_av1_equals_fresh_decodes() {
-    check_scrub_patterns("av1.mp4", 3.0, FreshModes::Both);
+    check_scrub_patterns("av1.mp4", 3.0);
 }
 
-/// Compared with fresh decodes as the server makes them with parking on.
-/// Without parking, an exact decode started at the open GOP's keyframe
-/// loses the frames after it when it skips what is shown past the target
-/// (2.1 s gives the keyframe at 2.0 s, not the frame at 2.08 s; already so
-/// before parked decoders); a decode that keeps going past the target, as
-/// a resumable one does, shows the right frame.
+/// AV1 temporal units whose frames refresh no reference slot never reach
+/// the decoder when another picture is shown at the target: every frame,
+/// asked for in the middle of its interval from a fresh decode with and
+/// without parking and while scrubbing forwards, equals the `ffmpeg`
+/// command line's full decode pixel for pixel, and units were dropped.
+#[test]
+fn av1_dropped_non_reference_units_change_no_picture() {
+    let name = "av1.mp4";
+    let path = fixture(name);
+    let tl = timeline(&path);
+    let all: Vec<usize> = (0..tl.frames.len()).collect();
+    let refs = reference_frames(&path, &all, false, false);
+    let mut starts = tl.frames.clone();
+    starts.sort_unstable();
+    let mut scrub = resumable(&path);
+    for pair in starts.windows(2) {
+        let time = (tl.seconds(pair[0]) + tl.seconds(pair[1])) / 2.0;
+        let want = &refs[tl.exact_index(time)];
+        let p = params(time, SeekMode::ExactFrame);
+        let scrubbed = snapshot_of(&mut scrub, &p, &exact_limits())
+            .unwrap_or_else(|e| panic!("{name} at {time}: {e:?}"));
+        for (how, image) in [
+            (
+                "without parking",
+                fresh_exact(&path, time, ExactRuns::FromKeyframe),
+            ),
+            (
+                "with parking",
+                fresh_exact(&path, time, ExactRuns::Resumable),
+            ),
+            ("scrubbing", scrubbed),
+        ] {
+            assert!(
+                pixels(&image) == *want,
+                "{name} at {time} {how}: not the full decode's picture"
+            );
+        }
+    }
+    let mut deep = Video::open(source(&path), &exact_limits()).unwrap();
+    let last = tl.seconds(*starts.last().unwrap());
+    snapshot_of(
+        &mut deep,
+        &params(last, SeekMode::ExactFrame),
+        &exact_limits(),
+    )
+    .unwrap();
+    assert!(
+        deep.pictures_dropped() > 3,
+        "{} dropped",
+        deep.pictures_dropped()
+    );
+}
+
+/// Regression (issue 19): an exact decode started fresh at the open GOP's
+/// keyframe, without parking, stopped reading once past the target and
+/// drained the decoder, which drops the pictures FFmpeg's H.264 decoder had
+/// decoded before the recovery point's keyframe came out (2.1 s gave the
+/// keyframe at 2.0 s, not the frame at 2.08 s).
 #[test]
 fn scrubbing_open_gop_mkv_equals_fresh_decodes() {
-    check_scrub_patterns("h264_opengop.mkv", 4.0, FreshModes::ResumableOnly);
+    check_scrub_patterns("h264_opengop.mkv", 4.0);
     let path = fixture("h264_opengop.mkv");
     for (time, shown) in [(2.09, 2.08), (2.1, 2.08), (2.17, 2.16)] {
-        let image = fresh_exact(&path, time, ExactRuns::Resumable);
-        assert!(
-            (image.pts_seconds - shown).abs() < 1e-6,
-            "at {time}: {}",
-            image.pts_seconds
-        );
+        for exact_runs in [ExactRuns::FromKeyframe, ExactRuns::Resumable] {
+            let image = fresh_exact(&path, time, exact_runs);
+            assert!(
+                (image.pts_seconds - shown).abs() < 1e-6,
+                "{exact_runs:?} at {time}: {}",
+                image.pts_seconds
+            );
+        }
+    }
+}
+
+/// The frame the `ffmpeg` command line's accurate seek (`-ss` before the
+/// input) gives at `time`, as RGB24 at the coded size: the first frame
+/// shown at or after `time`.
+fn ffmpeg_seek_frame(path: &Path, time: f64) -> Vec<u8> {
+    let filter = format!("scale=flags={SWS_FLAGS},format=rgb24");
+    let t = format!("{time:.3}");
+    tool(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-ss",
+            &t,
+            "-i",
+            path.to_str().unwrap(),
+            "-map",
+            "0:v:0",
+            "-vf",
+            &filter,
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+    )
+}
+
+/// Every frame of the open GOP's first half second, and every sixth frame
+/// elsewhere, asked for at its start and in the middle of its interval:
+/// fresh exact decodes with and without parking give the same picture, the
+/// one the `ffmpeg` command line seeks to at the frame's start.
+#[test]
+fn open_gop_exact_frames_match_ffmpeg_with_and_without_parking() {
+    let name = "h264_opengop.mkv";
+    let path = fixture(name);
+    let tl = timeline(&path);
+    let mut starts: Vec<i64> = tl.frames.clone();
+    starts.sort_unstable();
+    let dense = tl.target(1.8)..=tl.target(2.5);
+    let chosen: Vec<(usize, i64)> = starts
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(i, ts)| dense.contains(&ts) || i % 6 == 0)
+        .collect();
+    assert!(chosen.len() > 30, "{} frames chosen", chosen.len());
+    for (k, ts) in chosen {
+        let start = tl.seconds(ts);
+        let want = ffmpeg_seek_frame(&path, start);
+        let interval = starts.get(k + 1).map_or(0.02, |&n| tl.seconds(n) - start);
+        for time in [start, start + interval / 2.0] {
+            let unparked = fresh_exact(&path, time, ExactRuns::FromKeyframe);
+            let parked = fresh_exact(&path, time, ExactRuns::Resumable);
+            assert!(
+                (unparked.pts_seconds - start).abs() < 1e-6,
+                "{name} at {time}: shows {} not {start}",
+                unparked.pts_seconds
+            );
+            assert_eq!(unparked.pts_seconds, parked.pts_seconds, "{name} at {time}");
+            assert!(
+                unparked.bytes == parked.bytes,
+                "{name} at {time}: parking changes the picture"
+            );
+            let d = mad(&pixels(&unparked), &want);
+            assert!(
+                d < 1.0,
+                "{name} at {time}: differs from ffmpeg -ss by {d:.2}"
+            );
+        }
     }
 }
 
 #[test]
 fn scrubbing_mpegts_without_index_equals_fresh_decodes() {
-    check_scrub_patterns("offset.ts", 4.0, FreshModes::Both);
+    check_scrub_patterns("offset.ts", 4.0);
 }
 
 /// After a seek the pipeline tells the source which bytes come next, from

@@ -66,6 +66,16 @@ impl Decoder {
             (*ctx).pkt_timebase = time_base;
             (*ctx).thread_count = c_int::try_from(threads).unwrap_or(0);
             (*ctx).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
+            if codec_id == ffi::AVCodecID::AV_CODEC_ID_AV1 {
+                // libdav1d (FFmpeg's first AV1 decoder) with frame threads
+                // (its `max_frame_delay` above 1) lost the picture of a
+                // `show_existing_frame` unit when frames were sent in
+                // bursts with pauses, as a resumed exact decode sends
+                // them (FFmpeg 5.1, dav1d 1.0). Low delay makes FFmpeg set
+                // `max_frame_delay` to 1: one frame at a time, its tiles,
+                // rows and filters still spread over the threads.
+                (*ctx).flags |= ffi::AV_CODEC_FLAG_LOW_DELAY as c_int;
+            }
             if !conceal_errors && !(*ctx).priv_data.is_null() {
                 // H.264's private `enable_er` option; decoders without it
                 // answer "option not found", which leaves them as they are.

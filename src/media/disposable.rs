@@ -11,9 +11,12 @@
 //!
 //! Only what the bitstream states is trusted: H.264 `nal_ref_idc == 0`, and
 //! HEVC sub-layer non-reference NAL types when the stream has one temporal
-//! sub-layer. A packet that carries anything else (parameter sets, end of
-//! sequence, slice data partitions, unknown units) or cannot be parsed is
-//! kept; other codecs are left to the decoder's `skip_frame`.
+//! sub-layer; AV1 `refresh_frame_flags == 0` (see `av1_syntax`). A packet
+//! that carries anything else (parameter sets, end of sequence, slice data
+//! partitions, unknown units) or cannot be parsed is kept; other codecs are
+//! left to the decoder's `skip_frame`.
+
+use super::av1_syntax::Av1Sequence;
 
 /// How NAL units are delimited in the stream's packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub(crate) enum Disposable {
     H264(Framing),
     /// HEVC with a single temporal sub-layer.
     Hevc(Framing),
+    /// AV1 with the sequence header of the configuration record.
+    Av1(Av1Sequence),
     /// No rule: every packet goes to the decoder.
     Unknown,
 }
@@ -69,6 +74,7 @@ impl Disposable {
                 }
                 _ => Self::Unknown,
             },
+            "av1" => Av1Sequence::from_extradata(extradata).map_or(Self::Unknown, Self::Av1),
             _ => Self::Unknown,
         }
     }
@@ -87,6 +93,7 @@ impl Disposable {
         let (framing, unit_ok): (Framing, UnitRule) = match self {
             Self::H264(f) => (f, h264_unit),
             Self::Hevc(f) => (f, hevc_unit),
+            Self::Av1(sequence) => return sequence.is_disposable(data),
             Self::Unknown => return false,
         };
         let mut slices = 0usize;

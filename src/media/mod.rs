@@ -11,6 +11,7 @@
 //! each output side is bounded by [`Limits::max_output_side`] (4096 by
 //! default).
 
+mod av1_syntax;
 pub mod compose;
 mod disposable;
 mod encode;

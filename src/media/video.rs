@@ -5,7 +5,7 @@
 //! [`Video::frame_at`] (seek + decode) as often as needed, then
 //! [`super::render`] and [`super::encode`].
 
-use super::disposable::Disposable;
+use super::disposable::{units, Disposable};
 use super::geometry::Orientation;
 use super::reference_plan::ReferencePlan;
 use super::source::ByteSource;
@@ -31,6 +31,8 @@ pub struct Video {
     max_source_pixels: u64,
     /// Which packets hold pictures nothing references.
     disposable: Disposable,
+    /// Packets of such pictures kept from the decoder so far.
+    dropped: u64,
     /// Which reference pictures an exact run may cut (H.264 without error
     /// concealment).
     plan: Option<ReferencePlan>,
@@ -287,6 +289,7 @@ impl OpenedVideo {
         Ok(Video {
             decoder,
             disposable,
+            dropped: 0,
             plan,
             input: self.input,
             stream: self.stream,
@@ -330,6 +333,7 @@ impl Video {
             first,
             max_source_pixels,
             disposable: _,
+            dropped: _,
             plan: _,
             touched: _,
             exact_runs: _,
@@ -419,6 +423,13 @@ impl Video {
     /// error concealment; see [`super::Limits::conceal_errors`]).
     pub fn pictures_cut(&self) -> u64 {
         self.plan.as_ref().map_or(0, ReferencePlan::cut)
+    }
+
+    /// How many packets the exact decodes so far kept from the decoder
+    /// because they hold a picture nothing references and another picture
+    /// is shown at the target (see `disposable`).
+    pub fn pictures_dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// What the container says about the chosen video stream.
@@ -677,6 +688,10 @@ impl Video {
         let mut all_pts = true;
         let mut sent_any = false;
         let (mut key_dts, mut later_key) = (None, None);
+        // Whether the run may stop reading once the data passes the last
+        // target and drain the decoder (see `drain_gives_everything`); a
+        // resumable run never drains before the data ends.
+        let mut may_drain = false;
         if let RunStart::Resumed(position) = start {
             pick.key_ts = position.key_ts;
             key_dts = position.key_dts;
@@ -694,6 +709,14 @@ impl Video {
         // A packet shown after every target, held until the next packet
         // tells whether anything wanted may refer to it.
         let mut held: Option<Packet> = None;
+        // A picture nothing references, shown at or before a target, held
+        // until the next packet tells whether it is on screen there: with
+        // its presentation time and that target's.
+        let mut unsure: Option<(Packet, i64, i64)> = None;
+        // Whether a packet was read that is neither decoded nor waiting
+        // nor dropped by the rules above (a stop came while the one before
+        // it was sent): the run then leaves no position to continue from.
+        let mut lost = false;
         while !pick.stop && self.next_packet(&mut packet)? {
             let pts = packet.pts();
             if !sent_any {
@@ -706,6 +729,7 @@ impl Video {
                 }
                 pick.key_ts = ts;
                 key_dts = packet.dts();
+                may_drain = !resumable && self.drain_gives_everything(&packet);
             } else if packet.is_key() {
                 later_key = later_key.max(packet.pts().or(packet.dts()));
             }
@@ -713,22 +737,37 @@ impl Video {
             if let Some(dts) = packet.dts() {
                 pick.read_dts = pick.read_dts.max(dts);
             }
-            if !resumable && sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
+            if let Some((earlier, p, t)) = unsure.take() {
+                // Replaced on screen by a picture shown after it, at or
+                // before the target: never decoded.
+                if pts.is_some_and(|q| q > p && q <= t) {
+                    self.dropped += 1;
+                } else if self.feed_planned(
+                    plan,
+                    earlier,
+                    Discard::Nothing,
+                    &mut frame,
+                    &mut pick,
+                    each,
+                )? {
+                    lost = true;
+                    break;
+                }
+            }
+            if may_drain && sent_any && all_pts && packet.dts().is_some_and(|d| d > last_target) {
                 // Nothing from here on is shown at or before a target, so
                 // nothing wanted refers to a held packet: it is never decoded.
                 break;
             }
             if let Some(earlier) = held.take() {
-                let stopped = match plan.as_mut() {
-                    Some(plan) => {
-                        plan.push(earlier, Discard::NonReference, true);
-                        self.feed_released(plan, &mut frame, &mut pick, each)?
-                    }
-                    None => {
-                        self.feed(&earlier, Discard::NonReference, &mut frame, &mut pick, each)?
-                    }
-                };
-                if stopped {
+                if self.feed_planned(
+                    plan,
+                    earlier,
+                    Discard::NonReference,
+                    &mut frame,
+                    &mut pick,
+                    each,
+                )? {
                     break;
                 }
             }
@@ -736,12 +775,15 @@ impl Video {
             // before the first target at or after it (B-frames come after
             // the reference they are shown before), or when it is past the
             // last target and the first frame is not what is wanted.
-            let skippable = pts.is_some_and(|p| {
-                let wanted = run.targets[pick.served.min(run.targets.len() - 1)..]
+            let wanted = pts.and_then(|p| {
+                run.targets[pick.served.min(run.targets.len() - 1)..]
                     .iter()
-                    .find(|&&t| t >= p);
+                    .find(|&&t| t >= p)
+                    .copied()
+            });
+            let skippable = pts.is_some_and(|p| {
                 match wanted {
-                    Some(&t) => recent.iter().any(|&q| q > p && q <= t),
+                    Some(t) => recent.iter().any(|&q| q > p && q <= t),
                     // A resumable run decodes in full what is shown after
                     // its targets: a later run may want it.
                     None => !resumable && (pick.best_ts.is_some() || !run.from_start),
@@ -757,7 +799,17 @@ impl Video {
             // A picture nothing references never reaches the decoder (see
             // `disposable`); for codecs without such a rule the decoder
             // skips what it can tell is unreferenced.
-            if skippable && self.disposable.is_disposable(packet.data()) {
+            let disposable = sent_any && all_pts && self.disposable.is_disposable(packet.data());
+            if skippable && disposable {
+                self.dropped += 1;
+                continue;
+            }
+            // Shown at or before a target but read before the pictures shown
+            // after it (no reordering, as in AV1): the next packet tells
+            // whether it is the one on screen.
+            if let (true, Some(p), Some(t)) = (disposable, pts, wanted) {
+                let next = Packet::new().map_err(MediaError::internal)?;
+                unsure = Some((std::mem::replace(&mut packet, next), p, t));
                 continue;
             }
             // Past every target, a reference picture matters only if a later
@@ -773,18 +825,23 @@ impl Video {
             } else {
                 Discard::Nothing
             };
-            let stopped = match plan.as_mut() {
-                Some(plan) => {
-                    let next = Packet::new().map_err(MediaError::internal)?;
-                    plan.push(std::mem::replace(&mut packet, next), discard, skippable);
-                    self.feed_released(plan, &mut frame, &mut pick, each)?
-                }
-                None => self.feed(&packet, discard, &mut frame, &mut pick, each)?,
-            };
+            let next = Packet::new().map_err(MediaError::internal)?;
+            let stopped = self.feed_planned(
+                plan,
+                std::mem::replace(&mut packet, next),
+                discard,
+                &mut frame,
+                &mut pick,
+                each,
+            )?;
             sent_any = true;
             if stopped {
                 break;
             }
+        }
+        if let Some((earlier, _, _)) = unsure.take().filter(|_| !pick.stop) {
+            // The data ended right after it: it is on screen at its target.
+            self.feed_planned(plan, earlier, Discard::Nothing, &mut frame, &mut pick, each)?;
         }
         if let Some(plan) = plan.as_mut().filter(|_| !pick.stop) {
             // Nothing more is read: what waits is decided and sent. (After
@@ -795,7 +852,7 @@ impl Video {
         if let Some(err) = pick.error.take() {
             return Err(err);
         }
-        if resumable && pick.stop && pick.served == run.targets.len() {
+        if resumable && pick.stop && pick.served == run.targets.len() && !lost {
             if let (Some(shown_ts), Some(next_ts)) = (pick.best_ts, pick.next_ts) {
                 self.position = Some(Position {
                     key_ts: pick.key_ts,
@@ -842,6 +899,29 @@ impl Video {
         }
     }
 
+    /// Whether draining the decoder, in a run that started at the keyframe
+    /// `key`, gives every picture decoded since: not after an H.264
+    /// keyframe that is not an IDR picture (an open GOP's I-frame with a
+    /// recovery point). FFmpeg's H.264 decoder marks a picture decoded
+    /// before such a keyframe came out as recovered only when the picture
+    /// comes out the ordinary way, after the keyframe; the final drain
+    /// silently drops it (with reordering and frame threads, the first few
+    /// frames of the group). A run from there decodes on until a frame
+    /// after its last target comes out instead, as a run with more data
+    /// does (and as the `ffmpeg` command line, which reads on, shows).
+    fn drain_gives_everything(&self, key: &Packet) -> bool {
+        if self.stream.codec_name != "h264" {
+            return true;
+        }
+        self.disposable.h264_framing().is_some_and(|framing| {
+            units(framing, key.data()).any(|unit| {
+                // nal_unit_type 5: a slice of an IDR picture.
+                unit.and_then(<[u8]>::first)
+                    .is_some_and(|header| header & 0x1f == 5)
+            })
+        })
+    }
+
     /// Sends one packet of an exact run (frames go to `pick`); returns
     /// whether `pick` asked to stop.
     fn feed(
@@ -855,6 +935,27 @@ impl Video {
         self.decoder.set_discard(discard);
         let mut cb = |f: &mut Frame, ts: Option<i64>| pick.offer(f, ts, each);
         Ok(self.send(packet, frame, &mut cb)? || self.drain(frame, &mut cb)?)
+    }
+
+    /// Sends `packet` (its picture may be cut when `discard` allows skipping
+    /// it) through `plan` when there is one, else straight to the
+    /// decoder; returns whether `pick` asked to stop.
+    fn feed_planned(
+        &mut self,
+        plan: &mut Option<ReferencePlan>,
+        packet: Packet,
+        discard: Discard,
+        frame: &mut Frame,
+        pick: &mut MultiPick<'_, '_>,
+        each: &mut dyn FnMut(usize, &DecodedFrame) -> Result<(), MediaError>,
+    ) -> Result<bool, MediaError> {
+        match plan.as_mut() {
+            Some(plan) => {
+                plan.push(packet, discard, discard != Discard::Nothing);
+                self.feed_released(plan, frame, pick, each)
+            }
+            None => self.feed(&packet, discard, frame, pick, each),
+        }
     }
 
     /// Feeds what `plan` lets go; returns whether `pick` asked to stop.
