@@ -73,14 +73,6 @@ impl Disposable {
         }
     }
 
-    /// How an H.264 stream's packets are framed (`None` for other codecs).
-    pub(crate) fn h264_framing(self) -> Option<Framing> {
-        match self {
-            Self::H264(framing) => Some(framing),
-            _ => None,
-        }
-    }
-
     /// Whether the packet `data` holds one picture that no other picture
     /// references (and nothing else a decoder keeps).
     pub(crate) fn is_disposable(self, data: &[u8]) -> bool {

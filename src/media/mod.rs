@@ -11,12 +11,15 @@
 //! each output side is bounded by [`Limits::max_output_side`] (4096 by
 //! default).
 
+mod bits;
 pub mod compose;
 mod disposable;
 mod encode;
 mod error;
 pub mod geometry;
 mod h264_syntax;
+mod hevc_reference;
+mod hevc_syntax;
 mod open_cache;
 mod params;
 mod parked;

@@ -280,10 +280,8 @@ impl OpenedVideo {
                 other => MediaError::internal(other),
             })?;
         let disposable = Disposable::for_stream(&self.stream.codec_name, &self.stream.extradata);
-        let plan = disposable
-            .h264_framing()
-            .filter(|_| !limits.conceal_errors)
-            .map(|framing| ReferencePlan::new(framing, &self.stream.extradata));
+        let plan = ReferencePlan::for_stream(&self.stream.codec_name, &self.stream.extradata)
+            .filter(|_| !limits.conceal_errors);
         Ok(Video {
             decoder,
             disposable,
