@@ -275,3 +275,76 @@ impl Dpb {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::hevc_syntax::Rps;
+
+    fn slice(kind: SliceKind, active: [u32; 2], entries: [Option<Vec<u32>>; 2]) -> Independent {
+        Independent {
+            kind,
+            poc_lsb: 8,
+            rps: Rps {
+                negative: vec![(-4, true), (-8, true), (-6, false)],
+                positive: vec![(2, true)],
+            },
+            num_ref_idx_active: active,
+            list_entries: entries,
+        }
+    }
+
+    /// Held pictures 1-4 at counts 4, 0, 2 and 10, seen from count 8.
+    fn dpb() -> Dpb {
+        Dpb {
+            held: [(1, 4), (2, 0), (3, 2), (4, 10)]
+                .map(|(id, poc)| Held { id, poc })
+                .to_vec(),
+            prev_tid0_poc: 4,
+            max_ra: i64::MIN,
+        }
+    }
+
+    /// Only active list entries count: a used picture past
+    /// `num_ref_idx_active` is not referred to, an unused one never is,
+    /// and short lists repeat the sets (§8.3.4).
+    #[test]
+    fn slices_refer_to_their_active_list_entries() {
+        let dpb = dpb();
+        let p1 = slice(SliceKind::P, [1, 0], [None, None]);
+        assert_eq!(dpb.referenced(&p1, 8).unwrap(), vec![1]);
+        let p2 = slice(SliceKind::P, [2, 0], [None, None]);
+        assert_eq!(dpb.referenced(&p2, 8).unwrap(), vec![1, 2]);
+        // L1 starts after the current picture: count 10.
+        let b = slice(SliceKind::B, [1, 1], [None, None]);
+        assert_eq!(dpb.referenced(&b, 8).unwrap(), vec![1, 4]);
+        // Modified: L0 = [temp[2]] = count 10; the cycle fills 5 entries.
+        let modified = slice(SliceKind::P, [1, 0], [Some(vec![2]), None]);
+        assert_eq!(dpb.referenced(&modified, 8).unwrap(), vec![4]);
+        let long = slice(SliceKind::P, [5, 0], [None, None]);
+        assert_eq!(dpb.referenced(&long, 8).unwrap(), vec![1, 2, 4]);
+    }
+
+    /// A set keeps the pictures it names, used or not; the rest go.
+    #[test]
+    fn the_reference_picture_set_releases_what_it_leaves_out() {
+        let mut dpb = dpb();
+        let picture = slice(SliceKind::P, [1, 0], [None, None]);
+        // Counts 4, 0, 2 and 10 are all named.
+        assert!(dpb.apply_rps(1, 8, &picture).is_empty());
+        // From count 12: 8, 4, 6 and 14 are named; 4 is held.
+        assert_eq!(dpb.apply_rps(1, 12, &picture), vec![2, 3, 4]);
+        assert_eq!(dpb.apply_rps(IDR_N_LP, 0, &picture), vec![1]);
+    }
+
+    /// Counts wrap as §8.3.1 says, from the last sub-layer 0 picture.
+    #[test]
+    fn picture_order_counts_wrap_around_the_lsb() {
+        let mut dpb = dpb();
+        dpb.prev_tid0_poc = 250;
+        assert_eq!(dpb.poc(1, 2, 256), 258);
+        dpb.prev_tid0_poc = 258;
+        assert_eq!(dpb.poc(0, 254, 256), 254);
+        assert_eq!(dpb.poc(IDR_W_RADL, 0, 256), 0);
+    }
+}

@@ -725,3 +725,135 @@ fn slice_rps(r: &mut Bits<'_>, sps: &Sps) -> Parsed<Rps> {
     };
     sps.rps.get(index as usize).cloned().ok_or(Unsupported)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The parameter sets and the first slice headers of
+    /// `fixtures/hevc.mp4` (x265, fast, 3 B-frames), with the values
+    /// FFmpeg's `trace_headers` prints for them; a header ends after the
+    /// byte holding `alignment_bit_equal_to_one` and its zero bits.
+    #[test]
+    fn fixture_headers_parse_as_ffmpeg_reads_them() {
+        let mut params = ParamSets::default();
+        let sps =
+            hex("0101600000030090000003000003003ca00a080f16595964932bc05a020000030002000003003210");
+        params.add(33, &sps).unwrap();
+        params.add(34, &hex("c172b42240")).unwrap();
+        let parsed = params.sps_of(0).unwrap();
+        assert_eq!(parsed.log2_max_poc_lsb, 8);
+        assert_eq!(parsed.pic_size_in_ctbs, 20); // 320x240 in 64-pixel CTBs
+        assert!(parsed.sao && parsed.temporal_mvp && parsed.rps.is_empty());
+        let rps = |negative: &[i32], positive: &[i32]| Rps {
+            negative: negative.iter().map(|&d| (d, true)).collect(),
+            positive: positive.iter().map(|&d| (d, true)).collect(),
+        };
+        // (unit start, kind, POC LSB, set, active entries, header bytes)
+        let cases = [
+            (
+                "2801af0b60b8fc4d3f0cea413ce757d8",
+                SliceKind::I,
+                0,
+                rps(&[], &[]),
+                [0, 0],
+                5,
+            ),
+            (
+                "0201d02149e10c205bfe56021f033616",
+                SliceKind::P,
+                4,
+                rps(&[-4], &[]),
+                [1, 0],
+                9,
+            ),
+            (
+                "0201e04495782069ea3959e943c434aa",
+                SliceKind::B,
+                2,
+                rps(&[-2], &[2]),
+                [1, 1],
+                8,
+            ),
+            (
+                "0001e024fd7e890398e91bde5797c76b",
+                SliceKind::B,
+                1,
+                rps(&[-1], &[1, 3]),
+                [1, 2],
+                9,
+            ),
+        ];
+        for (unit, kind, poc_lsb, set, active, header_bytes) in cases {
+            let header = parse_slice_header(&hex(unit), &params).unwrap();
+            assert!(header.first_in_picture, "{unit}");
+            assert_eq!(header.header_bytes, header_bytes, "{unit}");
+            let independent = header.independent.unwrap();
+            assert_eq!(independent.kind, kind, "{unit}");
+            assert_eq!(independent.poc_lsb, poc_lsb, "{unit}");
+            assert_eq!(independent.rps, set, "{unit}");
+            assert_eq!(independent.num_ref_idx_active, active, "{unit}");
+        }
+    }
+
+    /// A set predicted from an earlier one (`inter_ref_pic_set_prediction`)
+    /// shifts the earlier set's pictures and the earlier current picture by
+    /// `deltaRps` and keeps those `use_delta_flag` selects.
+    #[test]
+    fn predicted_sets_follow_the_derivation() {
+        let reference = Rps {
+            negative: vec![(-1, true), (-3, false)],
+            positive: vec![(2, true)],
+        };
+        // deltaRps = -1: -2, -4, +1, and the earlier picture itself at -1.
+        let all = [(true, true); 4];
+        let rps = predicted_rps(&reference, -1, &all);
+        assert_eq!(rps.negative, vec![(-1, true), (-2, true), (-4, true)]);
+        assert_eq!(rps.positive, vec![(1, true)]);
+        // Entries left out, one kept but unused.
+        let flags = [(false, true), (false, false), (true, true), (false, false)];
+        let rps = predicted_rps(&reference, -1, &flags);
+        assert_eq!(rps.negative, vec![(-2, false)]);
+        assert_eq!(rps.positive, vec![(1, true)]);
+        assert_eq!(rps.used_count(), 1);
+    }
+
+    /// Parsed from bits, a predicted set in a slice names the SPS set it
+    /// is predicted from (`delta_idx_minus1`).
+    #[test]
+    fn slice_sets_predicted_from_the_sps_sets() {
+        let sps_sets = vec![
+            Rps {
+                negative: vec![(-1, true)],
+                positive: vec![],
+            },
+            Rps {
+                negative: vec![(-2, true)],
+                positive: vec![],
+            },
+        ];
+        // inter_ref_pic_set_prediction_flag 1, delta_idx_minus1 ue(1) =
+        // 010, delta_rps_sign 1, abs_delta_rps_minus1 ue(0) = 1, then
+        // used_by_curr_pic_flag 1 for the entry and for the picture.
+        let bits = [0b1010_1111, 0b1000_0000];
+        let mut r = Bits::new(&bits);
+        let rps = parse_rps(&mut r, &sps_sets, true).unwrap();
+        assert_eq!(rps.negative, vec![(-1, true), (-2, true)]);
+        assert!(rps.positive.is_empty());
+    }
+
+    #[test]
+    fn ceil_log2_counts_the_bits_of_an_index() {
+        assert_eq!(
+            [1, 2, 3, 4, 5, 20, 64].map(ceil_log2),
+            [0, 1, 2, 2, 3, 5, 6]
+        );
+    }
+}
