@@ -69,6 +69,15 @@ fn cuttable(nal_type: u8) -> bool {
     matches!(nal_type, 1 | 7 | 9)
 }
 
+/// The slices of one packet.
+struct Packet {
+    slices: Vec<SliceHeader>,
+    /// `nal_unit_type` of each slice.
+    nal_types: Vec<u8>,
+    /// For each unit, the length of its slice segment header.
+    header_bytes: Vec<Option<usize>>,
+}
+
 impl HevcTracker {
     /// A tracker that knows the parameter sets in `units` (out-of-band
     /// setup; those that do not parse stay unknown).
@@ -90,34 +99,11 @@ impl HevcTracker {
 
     /// Follows the picture in `units` (one packet), numbered `id`.
     pub(crate) fn observe(&mut self, units: &[&[u8]], id: u64) -> Parsed<Observed> {
-        let mut slices: Vec<SliceHeader> = Vec::new();
-        let mut header_bytes = Vec::with_capacity(units.len());
-        let mut nal_types = Vec::new();
-        for unit in units {
-            let [b0, b1, ..] = **unit else {
-                return Err(Unsupported);
-            };
-            let nal_type = b0 >> 1 & 0x3f;
-            if b0 & 1 != 0 || b1 != 1 {
-                // A layer other than the base one, or a temporal
-                // sub-layer above 0.
-                return Err(Unsupported);
-            }
-            let mut header = None;
-            match nal_type {
-                0..=9 | 16..=21 => {
-                    let slice = parse_slice_header(unit, &self.params)?;
-                    header = Some(slice.header_bytes);
-                    nal_types.push(nal_type);
-                    slices.push(slice);
-                }
-                33 | 34 => self.params.add(nal_type, &unit[2..])?,
-                // Video parameter set, access unit delimiter, filler, SEI.
-                32 | 35 | 38 | 39 | 40 => {}
-                _ => return Err(Unsupported),
-            }
-            header_bytes.push(header);
-        }
+        let Packet {
+            slices,
+            nal_types,
+            header_bytes,
+        } = self.read_units(units)?;
         let (Some(first), Some(&nal_type)) = (slices.first(), nal_types.first()) else {
             return Err(Unsupported);
         };
@@ -166,6 +152,43 @@ impl HevcTracker {
             cuttable: cuttable(nal_type),
             header_bytes,
         })
+    }
+}
+
+impl HevcTracker {
+    /// Parses the units of a packet, taking in its parameter sets.
+    fn read_units(&mut self, units: &[&[u8]]) -> Parsed<Packet> {
+        let mut packet = Packet {
+            slices: Vec::new(),
+            nal_types: Vec::new(),
+            header_bytes: Vec::with_capacity(units.len()),
+        };
+        for unit in units {
+            let [b0, b1, ..] = **unit else {
+                return Err(Unsupported);
+            };
+            let nal_type = b0 >> 1 & 0x3f;
+            if b0 & 1 != 0 || b1 != 1 {
+                // A layer other than the base one, or a temporal
+                // sub-layer above 0.
+                return Err(Unsupported);
+            }
+            let mut header = None;
+            match nal_type {
+                0..=9 | 16..=21 => {
+                    let slice = parse_slice_header(unit, &self.params)?;
+                    header = Some(slice.header_bytes);
+                    packet.nal_types.push(nal_type);
+                    packet.slices.push(slice);
+                }
+                33 | 34 => self.params.add(nal_type, &unit[2..])?,
+                // Video parameter set, access unit delimiter, filler, SEI.
+                32 | 35 | 38 | 39 | 40 => {}
+                _ => return Err(Unsupported),
+            }
+            packet.header_bytes.push(header);
+        }
+        Ok(packet)
     }
 }
 

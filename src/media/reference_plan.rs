@@ -1,4 +1,5 @@
-//! Which reference B-pictures an exact H.264 decode may leave undecoded.
+//! Which reference pictures an exact H.264 or HEVC decode may leave
+//! undecoded.
 //!
 //! x264 and most encoders make some B-frames references (B-pyramid); in a
 //! long GOP they are a third or more of the decoding work before a late
@@ -24,6 +25,10 @@
 //! order count type 1, slice groups, redundant pictures), or a run that does
 //! not start at an IDR picture turns the plan off, and everything from then
 //! on is decoded in full.
+//!
+//! HEVC is followed the same way by [`HevcTracker`] (reference picture sets
+//! and list entries instead of marking); this module holds what both share:
+//! the packets waiting for a decision, the candidates and the cut itself.
 
 use std::collections::{HashMap, VecDeque};
 
