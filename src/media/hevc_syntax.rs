@@ -803,6 +803,27 @@ mod tests {
         }
     }
 
+    /// Slices after the first carry `slice_segment_address` (5 bits for the
+    /// 20 CTBs of 320x240): x265 with `slices=4`, as `trace_headers` reads
+    /// it (the IDR picture's slice and a P-picture's).
+    #[test]
+    fn later_slices_skip_their_address() {
+        let mut params = ParamSets::default();
+        let sps =
+            hex("0101600000030090000003000003003ca00a080f165959a4932bc05a020000030002000003003210");
+        params.add(33, &sps).unwrap();
+        params.add(34, &hex("c172b40240")).unwrap();
+        for (unit, kind, header_bytes) in [
+            ("280125784a", SliceKind::I, 5),
+            ("02014a814a5f08630940", SliceKind::P, 10),
+        ] {
+            let header = parse_slice_header(&hex(unit), &params).unwrap();
+            assert!(!header.first_in_picture, "{unit}");
+            assert_eq!(header.header_bytes, header_bytes, "{unit}");
+            assert_eq!(header.independent.unwrap().kind, kind, "{unit}");
+        }
+    }
+
     /// A set predicted from an earlier one (`inter_ref_pic_set_prediction`)
     /// shifts the earlier set's pictures and the earlier current picture by
     /// `deltaRps` and keeps those `use_delta_flag` selects.
