@@ -413,8 +413,8 @@ impl Video {
     }
 
     /// How many reference pictures the exact decodes so far sent only as
-    /// slice headers, because nothing wanted refers to them (H.264 without
-    /// error concealment; see [`super::Limits::conceal_errors`]).
+    /// slice headers, because nothing wanted refers to them (H.264 and HEVC
+    /// without error concealment; see [`super::Limits::conceal_errors`]).
     pub fn pictures_cut(&self) -> u64 {
         self.plan.as_ref().map_or(0, ReferencePlan::cut)
     }
