@@ -73,7 +73,7 @@ struct Model {
     prev_frame_num: u32,
 }
 
-/// What is known of a reference B-picture that might be cut.
+/// What is known of a reference picture that might be cut.
 #[derive(Debug, Clone, Copy, Default)]
 struct Candidate {
     /// A picture decoded in full (or still undecided) refers to it.
@@ -123,11 +123,14 @@ enum Codec {
 
 /// The codec-specific part of a plan.
 enum Tracker {
+    /// H.264: frame numbers, marking and list modifications.
     H264(H264Tracker),
+    /// HEVC: reference picture sets and list entries.
     Hevc(HevcTracker),
 }
 
 impl Tracker {
+    /// Forgets the decoder state (after a seek).
     fn restart(&mut self) {
         match self {
             Self::H264(t) => t.model = None,
@@ -135,6 +138,7 @@ impl Tracker {
         }
     }
 
+    /// Follows the picture in `units` (one packet), numbered `id`.
     fn observe(&mut self, units: &[&[u8]], id: u64) -> Result<Observed, Unsupported> {
         match self {
             Self::H264(t) => t.observe(units, id),
@@ -150,6 +154,7 @@ pub(crate) struct ReferencePlan {
     /// The stream left what is modelled: everything is decoded in full
     /// until the next run.
     off: bool,
+    /// Decode-order number of the next picture.
     next_id: u64,
     candidates: HashMap<u64, Candidate>,
     pending: VecDeque<Pending>,
