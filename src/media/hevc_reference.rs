@@ -360,6 +360,80 @@ mod tests {
         assert_eq!(dpb.apply_rps(IDR_N_LP, 0, &picture), vec![1]);
     }
 
+    /// Packets of arbitrary units are followed or refused, never a panic;
+    /// a run refuses to start at anything but an IDR or CRA picture.
+    #[test]
+    fn arbitrary_packets_do_not_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // The parameter sets and slices of `fixtures/hevc.mp4` (IDR, P, B,
+        // b), whole or with a byte changed, and random units.
+        let hex = |text: &str| -> Vec<u8> {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let sps = hex(
+            "42010101600000030090000003000003003ca00a080f16595964932bc05a020000030002000003003210",
+        );
+        let pps = hex("4401c172b42240");
+        let mut tracker = HevcTracker::new([sps.as_slice(), pps.as_slice()].into_iter());
+        let slices = [
+            "2801af0b60b8fc4d3f0cea413ce757d8",
+            "0201d02149e10c205bfe56021f033616",
+            "0201e04495782069ea3959e943c434aa",
+            "0001e024fd7e890398e91bde5797c76b",
+        ]
+        .map(hex);
+        // In order, they parse: P 4 refers to the IDR picture, B 2 (a
+        // reference) to both, b 1 to what its one L0 and two L1 entries
+        // name (counts 0, 2 and 4).
+        let seen: Vec<Observed> = (0..4)
+            .map(|id| {
+                tracker
+                    .observe(&[slices[id as usize].as_slice()], id)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(seen[1].refers_to, vec![0]);
+        assert_eq!(
+            (seen[2].refers_to.as_slice(), seen[2].cuttable),
+            (&[0, 1][..], true)
+        );
+        assert_eq!((seen[3].refers_to.len(), seen[3].cuttable), (3, false));
+        tracker.restart();
+        for id in 0..5000 {
+            let units: Vec<Vec<u8>> = (0..1 + next() % 3)
+                .map(|_| {
+                    let mut unit = match next() % 3 {
+                        0 => (0..next() % 24).map(|_| next() as u8).collect(),
+                        _ => slices[(next() % 4) as usize].clone(),
+                    };
+                    if next() % 2 == 0 && unit.len() > 2 {
+                        let at = 2 + (next() as usize) % (unit.len() - 2);
+                        unit[at] = next() as u8;
+                    }
+                    if let Some(b1) = unit.get_mut(1) {
+                        *b1 = 1;
+                    }
+                    unit
+                })
+                .collect();
+            let refs: Vec<&[u8]> = units.iter().map(Vec::as_slice).collect();
+            if tracker.observe(&refs, id).is_err() {
+                tracker.restart();
+            }
+        }
+        assert!(Dpb::start(1, 0).is_err());
+        assert_eq!(Dpb::start(CRA, 40).unwrap().max_ra, 40);
+    }
+
     /// Counts wrap as §8.3.1 says, from the last sub-layer 0 picture.
     #[test]
     fn picture_order_counts_wrap_around_the_lsb() {
