@@ -184,7 +184,8 @@ struct SnapshotArgs {
     output: PathBuf,
     /// Benchmark: open the video once, take the picture once untimed, then
     /// N more times (seek, decode, rotate/scale, encode) and print one JSON
-    /// line of timings: {"runs","median_ms","p95_ms","min_ms","open_ms"}.
+    /// line of timings: {"runs","median_ms","p95_ms","min_ms","open_ms"}, and
+    /// how many pictures the last run cut ("pictures_cut").
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     repeat: Option<u32>,
 }
@@ -253,6 +254,8 @@ fn snapshot_command(args: SnapshotArgs) -> Result<(), String> {
                 "p95_ms": at(0.95),
                 "min_ms": times[0],
                 "open_ms": open_ms,
+                // Reference pictures the last run cut to their headers.
+                "pictures_cut": video.pictures_cut(),
             })
         );
     }

@@ -12,6 +12,7 @@
 //! default).
 
 mod av1_syntax;
+mod bits;
 pub mod compose;
 mod disposable;
 mod encode;
@@ -19,6 +20,8 @@ mod error;
 pub mod geometry;
 mod gif_encode;
 mod h264_syntax;
+mod hevc_reference;
+mod hevc_syntax;
 mod open_cache;
 mod params;
 mod parked;

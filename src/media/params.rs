@@ -29,7 +29,7 @@ pub struct Limits {
     /// one decode per core already, so its default is 1.
     pub decode_threads: u32,
     /// Whether the decoder conceals damaged data (FFmpeg's error
-    /// resilience). With it off, an exact decode of H.264 cuts reference
+    /// resilience). With it off, an exact decode of H.264 or HEVC cuts reference
     /// pictures nothing wanted uses to their slice headers (see
     /// `reference_plan`), which concealment would otherwise spend time on;
     /// a damaged picture is wrong either way.

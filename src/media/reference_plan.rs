@@ -1,4 +1,5 @@
-//! Which reference B-pictures an exact H.264 decode may leave undecoded.
+//! Which reference pictures an exact H.264 or HEVC decode may leave
+//! undecoded.
 //!
 //! x264 and most encoders make some B-frames references (B-pyramid); in a
 //! long GOP they are a third or more of the decoding work before a late
@@ -24,6 +25,10 @@
 //! order count type 1, slice groups, redundant pictures), or a run that does
 //! not start at an IDR picture turns the plan off, and everything from then
 //! on is decoded in full.
+//!
+//! HEVC is followed the same way by [`HevcTracker`] (reference picture sets
+//! and list entries instead of marking); this module holds what both share:
+//! the packets waiting for a decision, the candidates and the cut itself.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -31,6 +36,7 @@ use super::disposable::{units, Framing};
 use super::h264_syntax::{
     parse_slice_header, Modification, ParamSets, SliceHeader, SliceKind, Sps, Unsupported,
 };
+use super::hevc_reference::HevcTracker;
 use crate::av::{Discard, Packet};
 
 /// At most this many packets wait for a decision; the oldest is then
@@ -65,10 +71,9 @@ struct Model {
     /// last picture.
     prev_frame_num_offset: i64,
     prev_frame_num: u32,
-    next_id: u64,
 }
 
-/// What is known of a reference B-picture that might be cut.
+/// What is known of a reference picture that might be cut.
 #[derive(Debug, Clone, Copy, Default)]
 struct Candidate {
     /// A picture decoded in full (or still undecided) refers to it.
@@ -86,13 +91,71 @@ struct Pending {
     candidate: Option<(u64, Vec<u8>)>,
 }
 
+/// What a codec's tracker learned from one packet's picture.
+#[derive(Debug, Default)]
+pub(crate) struct Observed {
+    /// Pictures it may refer to.
+    pub refers_to: Vec<u64>,
+    /// Pictures no longer held once it is decoded.
+    pub released: Vec<u64>,
+    /// It is a reference picture that may be left undecoded.
+    pub cuttable: bool,
+    /// For each unit of the packet, the length of its slice header (`None`
+    /// for units other than slices).
+    pub header_bytes: Vec<Option<usize>>,
+}
+
+/// Follows an H.264 stream's references.
+struct H264Tracker {
+    params: ParamSets,
+    /// `None` until a run's first picture.
+    model: Option<Model>,
+}
+
+/// The codec whose references a plan follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    /// H.264 / AVC.
+    H264,
+    /// HEVC / H.265.
+    Hevc,
+}
+
+/// The codec-specific part of a plan.
+enum Tracker {
+    /// H.264: frame numbers, marking and list modifications.
+    H264(H264Tracker),
+    /// HEVC: reference picture sets and list entries.
+    Hevc(HevcTracker),
+}
+
+impl Tracker {
+    /// Forgets the decoder state (after a seek).
+    fn restart(&mut self) {
+        match self {
+            Self::H264(t) => t.model = None,
+            Self::Hevc(t) => t.restart(),
+        }
+    }
+
+    /// Follows the picture in `units` (one packet), numbered `id`.
+    fn observe(&mut self, units: &[&[u8]], id: u64) -> Result<Observed, Unsupported> {
+        match self {
+            Self::H264(t) => t.observe(units, id),
+            Self::Hevc(t) => t.observe(units, id),
+        }
+    }
+}
+
 /// The plan for one decoding run from a seek.
 pub(crate) struct ReferencePlan {
     framing: Framing,
-    params: ParamSets,
-    /// `None` once the stream left what is modelled (or before an IDR).
-    model: Option<Model>,
-    started: bool,
+    tracker: Tracker,
+    /// The stream left what is modelled: everything is decoded in full
+    /// until the next run.
+    off: bool,
+    /// Decode-order number of the next picture.
+    next_id: u64,
     candidates: HashMap<u64, Candidate>,
     pending: VecDeque<Pending>,
     /// Pictures cut so far (all runs).
@@ -108,20 +171,53 @@ pub(crate) struct Release {
 }
 
 impl ReferencePlan {
-    /// A plan for an H.264 stream framed as `framing`, whose out-of-band
-    /// setup (avcC or Annex B parameter sets) is `extradata`.
-    pub(crate) fn new(framing: Framing, extradata: &[u8]) -> Self {
-        let mut params = ParamSets::default();
-        for unit in parameter_sets(extradata) {
-            // A set that does not parse leaves its id unknown: slices that
-            // use it turn the plan off.
-            let _ = params.add(unit[0] & 0x1f, &unit[1..]);
-        }
+    /// A plan for a stream of `codec` (FFmpeg's codec name) whose
+    /// out-of-band setup (avcC or hvcC record, or Annex B parameter sets)
+    /// is `extradata`; `None` for codecs not followed (all but H.264 and
+    /// HEVC) and setups not understood.
+    pub(crate) fn for_stream(codec: &str, extradata: &[u8]) -> Option<Self> {
+        let codec = match codec {
+            "h264" => Codec::H264,
+            "hevc" => Codec::Hevc,
+            _ => return None,
+        };
+        let framing = match (codec, extradata) {
+            (_, [] | [0, 0, 1, ..] | [0, 0, 0, 1, ..]) => Framing::StartCodes,
+            // avcC: lengthSizeMinusOne in byte 4.
+            (Codec::H264, [1, _, _, _, b4, ..]) => Framing::Length(usize::from(b4 & 3) + 1),
+            // hvcC: lengthSizeMinusOne in byte 21.
+            (Codec::Hevc, [1, ..]) if extradata.len() > 22 => {
+                Framing::Length(usize::from(extradata[21] & 3) + 1)
+            }
+            _ => return None,
+        };
+        Some(Self::new(codec, framing, extradata))
+    }
+
+    /// A plan for a `codec` stream framed as `framing`.
+    fn new(codec: Codec, framing: Framing, extradata: &[u8]) -> Self {
+        let tracker = match codec {
+            Codec::H264 => {
+                let mut params = ParamSets::default();
+                for unit in parameter_sets(extradata) {
+                    // A set that does not parse leaves its id unknown:
+                    // slices that use it turn the plan off.
+                    let _ = params.add(unit[0] & 0x1f, &unit[1..]);
+                }
+                Tracker::H264(H264Tracker {
+                    params,
+                    model: None,
+                })
+            }
+            Codec::Hevc => {
+                Tracker::Hevc(HevcTracker::new(hevc_parameter_sets(extradata).into_iter()))
+            }
+        };
         Self {
             framing,
-            params,
-            model: None,
-            started: false,
+            tracker,
+            off: false,
+            next_id: 0,
             candidates: HashMap::new(),
             pending: VecDeque::new(),
             cut: 0,
@@ -136,8 +232,8 @@ impl ReferencePlan {
     /// Starts a new run (after a seek): nothing is pending, the model waits
     /// for an IDR picture.
     pub(crate) fn restart(&mut self) {
-        self.model = None;
-        self.started = false;
+        self.tracker.restart();
+        self.off = false;
         self.candidates.clear();
         self.pending.clear();
     }
@@ -213,57 +309,107 @@ impl ReferencePlan {
 
     /// From here on, everything is decoded in full.
     fn turn_off(&mut self) {
-        self.model = None;
-        self.started = true;
+        self.off = true;
         for c in self.candidates.values_mut() {
             c.referenced = true;
         }
     }
 
-    /// Follows one packet through the model; returns its candidate entry
+    /// Follows one packet through the tracker; returns its candidate entry
     /// when it may be cut.
     fn observe(
         &mut self,
         packet: &Packet,
         may_cut: bool,
     ) -> Result<Option<(u64, Vec<u8>)>, Unsupported> {
-        if self.started && self.model.is_none() {
+        if self.off {
             return Ok(None);
         }
-        let data = packet.data();
-        let mut slices: Vec<(SliceHeader, &[u8])> = Vec::new();
-        // Every unit in order, with the header length of slices.
-        let mut all: Vec<(&[u8], Option<usize>)> = Vec::new();
-        for unit in units(self.framing, data) {
-            let unit = unit.ok_or(Unsupported)?;
-            match unit[0] & 0x1f {
-                1 | 5 => {
-                    let header = parse_slice_header(unit, &self.params)?;
-                    all.push((unit, Some(header.header_bytes)));
-                    slices.push((header, unit));
-                }
-                7 | 8 => {
-                    self.params.add(unit[0] & 0x1f, &unit[1..])?;
-                    all.push((unit, None));
-                }
-                // SEI, access unit delimiter, end of sequence/stream,
-                // filler: no reference state.
-                6 | 9 | 10 | 11 | 12 => all.push((unit, None)),
-                _ => return Err(Unsupported),
+        let all: Vec<&[u8]> = units(self.framing, packet.data())
+            .collect::<Option<_>>()
+            .ok_or(Unsupported)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let seen = self.tracker.observe(&all, id)?;
+        for referred in &seen.refers_to {
+            if let Some(c) = self.candidates.get_mut(referred) {
+                c.referenced = true;
             }
         }
-        let Some((first, _)) = slices.first() else {
-            return Err(Unsupported);
+        for removed in &seen.released {
+            if let Some(c) = self.candidates.get_mut(removed) {
+                c.held = false;
+            }
+        }
+        if !(may_cut && seen.cuttable) {
+            return Ok(None);
+        }
+        let payload = cut_payload(self.framing, &all, &seen.header_bytes);
+        self.candidates.insert(
+            id,
+            Candidate {
+                referenced: false,
+                held: true,
+            },
+        );
+        Ok(Some((id, payload)))
+    }
+}
+
+/// The units of a packet again, each slice cut to its header followed by a
+/// few bytes of ones: the decoder reads the header (the last one is the
+/// stop bit it looks for), takes the picture into its buffer and gives up
+/// on the slice data at once. Other units stay as they are.
+fn cut_payload(framing: Framing, all: &[&[u8]], header_bytes: &[Option<usize>]) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(all.len() * 64);
+    for (&unit, &header) in all.iter().zip(header_bytes) {
+        let (keep, tail): (&[u8], &[u8]) = match header {
+            Some(n) if unit.len() > n + CUT_TAIL.len() => (&unit[..n], &CUT_TAIL),
+            _ => (unit, &[]),
         };
-        if !self.started {
+        let cut_len = keep.len() + tail.len();
+        match framing {
+            Framing::Length(n) => {
+                let len = cut_len.to_be_bytes();
+                payload.extend_from_slice(&len[len.len() - n..]);
+            }
+            Framing::StartCodes => payload.extend_from_slice(&[0, 0, 0, 1]),
+        }
+        payload.extend_from_slice(keep);
+        payload.extend_from_slice(tail);
+    }
+    payload
+}
+
+impl H264Tracker {
+    /// Follows the picture in `units` (one packet), numbered `id`.
+    fn observe(&mut self, units: &[&[u8]], id: u64) -> Result<Observed, Unsupported> {
+        let mut slices: Vec<SliceHeader> = Vec::new();
+        let mut header_bytes = Vec::with_capacity(units.len());
+        for &unit in units {
+            let mut header = None;
+            match unit[0] & 0x1f {
+                1 | 5 => {
+                    let slice = parse_slice_header(unit, &self.params)?;
+                    header = Some(slice.header_bytes);
+                    slices.push(slice);
+                }
+                7 | 8 => self.params.add(unit[0] & 0x1f, &unit[1..])?,
+                // SEI, access unit delimiter, end of sequence/stream,
+                // filler: no reference state.
+                6 | 9 | 10 | 11 | 12 => {}
+                _ => return Err(Unsupported),
+            }
+            header_bytes.push(header);
+        }
+        let first = slices.first().ok_or(Unsupported)?.clone();
+        if self.model.is_none() {
             if !first.idr {
                 return Err(Unsupported);
             }
-            self.started = true;
             self.model = Some(Model::default());
         }
-        let first = first.clone();
-        if slices.iter().any(|(s, _)| {
+        if slices.iter().any(|s| {
             (
                 s.frame_num,
                 s.idr,
@@ -285,54 +431,17 @@ impl ReferencePlan {
         let sps = self.params.sps_of(first.pps_id)?.clone();
         let model = self.model.as_mut().ok_or(Unsupported)?;
         let poc = model.poc(&first, &sps)?;
-        // What this picture refers to.
-        for (slice, _) in &slices {
-            for id in model.referenced(slice, poc, &sps)? {
-                if let Some(c) = self.candidates.get_mut(&id) {
-                    c.referenced = true;
-                }
-            }
+        let mut refers_to = Vec::new();
+        for slice in &slices {
+            refers_to.extend(model.referenced(slice, poc, &sps)?);
         }
-        let id = model.next_id;
-        model.next_id += 1;
-        for removed in model.mark(&first, id, poc, &sps)? {
-            if let Some(c) = self.candidates.get_mut(&removed) {
-                c.held = false;
-            }
-        }
-        let all_b = slices.iter().all(|(s, _)| s.kind == SliceKind::B);
-        if !(may_cut && first.reference && all_b) {
-            return Ok(None);
-        }
-        let mut payload = Vec::with_capacity(all.len() * 64);
-        for &(unit, header_bytes) in &all {
-            // A slice keeps its header, then a few bytes of ones: the
-            // decoder reads the header (the last one is the stop bit it
-            // looks for), marks the picture and gives up on the slice data
-            // at once. Other units stay as they are.
-            let (keep, tail): (&[u8], &[u8]) = match header_bytes {
-                Some(n) if unit.len() > n + CUT_TAIL.len() => (&unit[..n], &CUT_TAIL),
-                _ => (unit, &[]),
-            };
-            let cut_len = keep.len() + tail.len();
-            match self.framing {
-                Framing::Length(n) => {
-                    let len = cut_len.to_be_bytes();
-                    payload.extend_from_slice(&len[len.len() - n..]);
-                }
-                Framing::StartCodes => payload.extend_from_slice(&[0, 0, 0, 1]),
-            }
-            payload.extend_from_slice(keep);
-            payload.extend_from_slice(tail);
-        }
-        self.candidates.insert(
-            id,
-            Candidate {
-                referenced: false,
-                held: true,
-            },
-        );
-        Ok(Some((id, payload)))
+        let released = model.mark(&first, id, poc, &sps)?;
+        Ok(Observed {
+            refers_to,
+            released,
+            cuttable: first.reference && slices.iter().all(|s| s.kind == SliceKind::B),
+            header_bytes,
+        })
     }
 }
 
@@ -613,4 +722,33 @@ fn take_units<'a>(n: usize, rest: &mut &'a [u8], out: &mut Vec<&'a [u8]>) -> Opt
         *rest = &rest[2 + len..];
     }
     Some(())
+}
+
+/// The parameter set units (VPS, SPS, PPS) of an hvcC record or Annex B
+/// extradata.
+fn hevc_parameter_sets(extradata: &[u8]) -> Vec<&[u8]> {
+    match extradata {
+        [1, ..] => {
+            let mut out = Vec::new();
+            let mut rest = extradata.get(23..).unwrap_or_default();
+            let arrays = usize::from(*extradata.get(22).unwrap_or(&0));
+            for _ in 0..arrays {
+                let Some([_, hi, lo]) = rest.get(..3).map(|h| [h[0], h[1], h[2]]) else {
+                    break;
+                };
+                rest = &rest[3..];
+                if take_units(
+                    usize::from(u16::from_be_bytes([hi, lo])),
+                    &mut rest,
+                    &mut out,
+                )
+                .is_none()
+                {
+                    break;
+                }
+            }
+            out
+        }
+        _ => units(Framing::StartCodes, extradata).flatten().collect(),
+    }
 }

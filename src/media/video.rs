@@ -282,10 +282,8 @@ impl OpenedVideo {
                 other => MediaError::internal(other),
             })?;
         let disposable = Disposable::for_stream(&self.stream.codec_name, &self.stream.extradata);
-        let plan = disposable
-            .h264_framing()
-            .filter(|_| !limits.conceal_errors)
-            .map(|framing| ReferencePlan::new(framing, &self.stream.extradata));
+        let plan = ReferencePlan::for_stream(&self.stream.codec_name, &self.stream.extradata)
+            .filter(|_| !limits.conceal_errors);
         Ok(Video {
             decoder,
             disposable,
@@ -419,8 +417,8 @@ impl Video {
     }
 
     /// How many reference pictures the exact decodes so far sent only as
-    /// slice headers, because nothing wanted refers to them (H.264 without
-    /// error concealment; see [`super::Limits::conceal_errors`]).
+    /// slice headers, because nothing wanted refers to them (H.264 and HEVC
+    /// without error concealment; see [`super::Limits::conceal_errors`]).
     pub fn pictures_cut(&self) -> u64 {
         self.plan.as_ref().map_or(0, ReferencePlan::cut)
     }
