@@ -1451,8 +1451,8 @@ def pictures_section(args, sec: Section) -> None:
                          f"{t['bytes'] / 1024:.1f} KiB", ratio(t["median_ms"], jpeg, 2)])
     sec.body.append("Keyframe snapshot at 5 s, the video opened once, median of 30 runs of "
                     "seek + decode + scale + encode (`framegate snapshot --repeat 30`); "
-                    "quality: JPEG 85, WebP 80 (method 2), AVIF 60 (libaom real-time, "
-                    "cpu-used 8).\n")
+                    "quality: JPEG 85, WebP 80 (libwebp method 2, method 0 from a megapixel "
+                    "on), AVIF 60 (libaom real-time, cpu-used 8).\n")
     sec.body.append(table(["", "median", "p95", "size", "÷ JPEG"], rows, right={1, 2, 3, 4}))
     anim = []
     for fmt in ("gif", "webp"):
@@ -1466,6 +1466,16 @@ def pictures_section(args, sec: Section) -> None:
                     "`-c:v libwebp_anim -quality 75`).\n")
     sec.body.append(table(["", "framegate", "size", "ffmpeg", "size", "framegate ÷ ffmpeg"],
                           anim, right={1, 2, 3, 4, 5}))
+    full_jpeg, full_webp = (r["formats"][(f, 0)]["median_ms"] for f in ("jpg", "webp"))
+    sec.targets.append(Target("1080p keyframe snapshot as WebP within 1.5× of the same as JPEG",
+                              ratio(full_webp, full_jpeg, 2), full_webp / full_jpeg <= 1.5))
+    small_avif = r["formats"][("avif", 320)]["median_ms"]
+    sec.targets.append(Target("320-px AVIF keyframe snapshot under 100 ms",
+                              f"{small_avif:.1f} ms", small_avif < 100))
+    for fmt in ("gif", "webp"):
+        wall, ff = r["animation"][fmt][0], r[f"ffmpeg_{fmt}_s"]
+        sec.targets.append(Target(f"3 s 320-px animated {fmt} preview within 2× of ffmpeg",
+                                  ratio(wall, ff, 2), wall / ff <= 2))
 
 
 # --------------------------------------------------------------------------
