@@ -316,13 +316,7 @@ fn leb128(data: &[u8]) -> Option<(u64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::media::bits::hex;
 
     /// `fixtures/av1.mp4` (SVT-AV1, preset 12): its `av1C` record.
     const AV1C: &str = "81000c000a0b000000043cffbc02f80040";

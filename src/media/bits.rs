@@ -125,6 +125,15 @@ impl<'a> Bits<'a> {
     }
 }
 
+/// The bytes written as hexadecimal digits in `text` (unit tests' units).
+#[cfg(test)]
+pub(crate) fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

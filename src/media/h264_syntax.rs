@@ -7,10 +7,9 @@
 //! groups, separate colour planes, multi-view units) is reported as
 //! [`Unsupported`] rather than guessed at.
 
-use std::collections::HashMap;
-
 pub(crate) use super::bits::Unsupported;
 use super::bits::{Bits, Parsed};
+use super::param_sets::{self, NamesSps};
 
 /// What a sequence parameter set says about references.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,10 +158,12 @@ pub(crate) fn parse_pps(payload: &[u8]) -> Parsed<(u32, Pps)> {
 }
 
 /// The parameter sets seen so far.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ParamSets {
-    sps: HashMap<u32, Sps>,
-    pps: HashMap<u32, Pps>,
+pub(crate) type ParamSets = param_sets::ParamSets<Sps, Pps>;
+
+impl NamesSps for Pps {
+    fn sps_id(&self) -> u32 {
+        self.sps_id
+    }
 }
 
 impl ParamSets {
@@ -170,29 +171,11 @@ impl ParamSets {
     /// without its header byte).
     pub(crate) fn add(&mut self, nal_type: u8, payload: &[u8]) -> Parsed<()> {
         match nal_type {
-            7 => {
-                let (id, sps) = parse_sps(payload)?;
-                self.sps.insert(id, sps);
-            }
-            8 => {
-                let (id, pps) = parse_pps(payload)?;
-                self.pps.insert(id, pps);
-            }
+            7 => self.insert_sps(parse_sps(payload)?),
+            8 => self.insert_pps(parse_pps(payload)?),
             _ => return Err(Unsupported),
         }
         Ok(())
-    }
-
-    /// The active sets for a slice naming `pps_id`.
-    fn get(&self, pps_id: u32) -> Parsed<(&Sps, &Pps)> {
-        let pps = self.pps.get(&pps_id).ok_or(Unsupported)?;
-        let sps = self.sps.get(&pps.sps_id).ok_or(Unsupported)?;
-        Ok((sps, pps))
-    }
-
-    /// The sequence parameter set of `pps_id`.
-    pub(crate) fn sps_of(&self, pps_id: u32) -> Parsed<&Sps> {
-        Ok(self.get(pps_id)?.0)
     }
 }
 
@@ -393,13 +376,7 @@ pub(crate) fn parse_slice_header(unit: &[u8], params: &ParamSets) -> Parsed<Slic
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::media::bits::hex;
 
     /// The parameter sets and the first slice headers of
     /// `fixtures/h264_bframes.mp4` (x264, veryfast, 3 B-frames with

@@ -9,9 +9,8 @@
 //! multi-layer and screen content extensions) is reported as
 //! [`Unsupported`] rather than guessed at.
 
-use std::collections::HashMap;
-
 use super::bits::{Bits, Parsed, Unsupported};
+use super::param_sets::{self, NamesSps};
 
 /// A short-term reference picture set: picture order count differences
 /// from the current picture, each with `used_by_curr_pic` (§7.4.8).
@@ -401,10 +400,12 @@ fn pps_extensions(r: &mut Bits<'_>, transform_skip: bool) -> Parsed<bool> {
 }
 
 /// The parameter sets seen so far.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ParamSets {
-    sps: HashMap<u32, Sps>,
-    pps: HashMap<u32, Pps>,
+pub(crate) type ParamSets = param_sets::ParamSets<Sps, Pps>;
+
+impl NamesSps for Pps {
+    fn sps_id(&self) -> u32 {
+        self.sps_id
+    }
 }
 
 impl ParamSets {
@@ -412,29 +413,11 @@ impl ParamSets {
     /// without its two header bytes).
     pub(crate) fn add(&mut self, nal_type: u8, payload: &[u8]) -> Parsed<()> {
         match nal_type {
-            33 => {
-                let (id, sps) = parse_sps(payload)?;
-                self.sps.insert(id, sps);
-            }
-            34 => {
-                let (id, pps) = parse_pps(payload)?;
-                self.pps.insert(id, pps);
-            }
+            33 => self.insert_sps(parse_sps(payload)?),
+            34 => self.insert_pps(parse_pps(payload)?),
             _ => return Err(Unsupported),
         }
         Ok(())
-    }
-
-    /// The active sets for a slice naming `pps_id`.
-    fn get(&self, pps_id: u32) -> Parsed<(&Sps, &Pps)> {
-        let pps = self.pps.get(&pps_id).ok_or(Unsupported)?;
-        let sps = self.sps.get(&pps.sps_id).ok_or(Unsupported)?;
-        Ok((sps, pps))
-    }
-
-    /// The sequence parameter set of `pps_id`.
-    pub(crate) fn sps_of(&self, pps_id: u32) -> Parsed<&Sps> {
-        Ok(self.get(pps_id)?.0)
     }
 }
 
@@ -729,13 +712,7 @@ fn slice_rps(r: &mut Bits<'_>, sps: &Sps) -> Parsed<Rps> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::media::bits::hex;
 
     /// The parameter sets and the first slice headers of
     /// `fixtures/hevc.mp4` (x265, fast, 3 B-frames), with the values

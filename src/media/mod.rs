@@ -23,6 +23,7 @@ mod h264_syntax;
 mod hevc_reference;
 mod hevc_syntax;
 mod open_cache;
+mod param_sets;
 mod params;
 mod parked;
 mod probe;
