@@ -19,7 +19,7 @@
 
 use super::bits::{Parsed, Unsupported};
 use super::hevc_syntax::{parse_slice_header, Independent, ParamSets, SliceHeader, SliceKind};
-use super::reference_plan::Observed;
+use super::reference_plan::{poc_msb, Observed};
 
 /// A picture held for reference.
 #[derive(Debug, Clone, Copy)]
@@ -216,14 +216,7 @@ impl Dpb {
         let lsb = i64::from(poc_lsb);
         let prev_lsb = self.prev_tid0_poc.rem_euclid(max_lsb);
         let prev_msb = self.prev_tid0_poc - prev_lsb;
-        let msb = if lsb < prev_lsb && prev_lsb - lsb >= max_lsb / 2 {
-            prev_msb + max_lsb
-        } else if lsb > prev_lsb && lsb - prev_lsb > max_lsb / 2 {
-            prev_msb - max_lsb
-        } else {
-            prev_msb
-        };
-        msb + lsb
+        poc_msb(prev_msb, prev_lsb, lsb, max_lsb) + lsb
     }
 
     /// Keeps what the picture's reference picture set keeps (everything

@@ -458,13 +458,7 @@ impl Model {
                     (self.prev_poc_msb, self.prev_poc_lsb)
                 };
                 let lsb = i64::from(slice.poc_lsb);
-                let msb = if lsb < prev_lsb && prev_lsb - lsb >= max_lsb / 2 {
-                    prev_msb + max_lsb
-                } else if lsb > prev_lsb && lsb - prev_lsb > max_lsb / 2 {
-                    prev_msb - max_lsb
-                } else {
-                    prev_msb
-                };
+                let msb = poc_msb(prev_msb, prev_lsb, lsb, max_lsb);
                 let top = msb + lsb;
                 let bottom = top + i64::from(slice.delta_poc_bottom);
                 if slice.reference {
@@ -750,5 +744,18 @@ fn hevc_parameter_sets(extradata: &[u8]) -> Vec<&[u8]> {
             out
         }
         _ => units(Framing::StartCodes, extradata).flatten().collect(),
+    }
+}
+
+/// The most significant part of a picture order count from its `lsb`
+/// (`0..max_lsb`) and the previous picture's MSB and LSB: it wraps when the
+/// LSB jumps by half the range or more (H.264 §8.2.1.1, H.265 §8.3.1).
+pub(super) fn poc_msb(prev_msb: i64, prev_lsb: i64, lsb: i64, max_lsb: i64) -> i64 {
+    if lsb < prev_lsb && prev_lsb - lsb >= max_lsb / 2 {
+        prev_msb + max_lsb
+    } else if lsb > prev_lsb && lsb - prev_lsb > max_lsb / 2 {
+        prev_msb - max_lsb
+    } else {
+        prev_msb
     }
 }
